@@ -1,0 +1,38 @@
+# k15 studio. Two commands from a fresh clone:
+#   make run    set up .venv (first time only) and run the demo (`k15 demo`)
+#   make test   set up .venv with the test tools and run the test suite
+VENV   ?= .venv
+PYTHON ?= python3
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+
+.PHONY: run test setup setup-dev clean-venv
+
+run: setup
+	$(VENV)/bin/k15 demo $(ARGS)
+
+test: setup-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+setup: $(VENV)/.k15-setup
+setup-dev: $(VENV)/.k15-setup-dev
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# torch first, from the right place: the CPU build where no CUDA GPU is present (see tools/install_torch.sh).
+$(VENV)/.k15-torch: | $(VENV)/bin/python
+	bash tools/install_torch.sh $(PY)
+	touch $@
+
+$(VENV)/.k15-setup: pyproject.toml $(VENV)/.k15-torch
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.k15-setup-dev: pyproject.toml $(VENV)/.k15-torch
+	$(PIP) install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.k15-setup
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,79 @@
+"""Warm-up SFT training throughput, fp32 vs bf16 autocast, measured in the same run.
+
+    python benchmarks/warmup.py            # full measurement
+    python benchmarks/warmup.py --smoke    # a few steps: checks the script runs (CI)
+
+Prints one JSON object (its last line): tokens/s for each precision, the bf16/fp32 ratio, and
+whether this CPU runs bf16 natively (AVX-512-BF16/AMX). Rounds alternate between the two
+precisions so that machine noise hits both alike.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+
+import torch
+
+from k15core.models import ModelConfig, bf16_supported, build_tiny_model, load_model
+from k15core.sft import SFTConfig, build_warmup_set, make_batches, tokenize_examples
+from k15core.tasks.arithmetic import ArithmeticTask
+
+
+def measure(model, batches, bf16: bool) -> tuple[int, float]:
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    tokens, t0 = 0, time.perf_counter()
+    for ids, mask, labels in batches:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        tokens += int(mask.sum())
+    return tokens, time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--smoke", action="store_true", help="tiny run that only checks the script works")
+    ap.add_argument("--steps", type=int, default=12, help="optimiser steps per round")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating fp32/bf16 rounds")
+    args = ap.parse_args()
+    steps, rounds = (2, 1) if args.smoke else (args.steps, args.rounds)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    model_dir = build_tiny_model(ModelConfig(), tempfile.mkdtemp())
+    model, tok = load_model(model_dir)
+    cfg = SFTConfig(examples=32 * (steps + 1))
+    tokenized = tokenize_examples(tok, build_warmup_set(ArithmeticTask(eval_per_level=1), cfg))
+    batches = list(make_batches(tokenized, cfg.batch_size, 0, tok.pad_token_id))[: steps + 1]
+    measure(model, batches[:1], False)  # first-call overheads out of the way
+    measure(model, batches[:1], True)
+    totals = {"fp32": [0, 0.0], "bf16": [0, 0.0]}
+    for _ in range(rounds):
+        for name, bf16 in (("fp32", False), ("bf16", True)):
+            n, s = measure(model, batches[1:], bf16)
+            totals[name][0] += n
+            totals[name][1] += s
+    tps = {k: v[0] / v[1] for k, v in totals.items()}
+    print(json.dumps({
+        "benchmark": "warmup_sft_throughput",
+        "smoke": args.smoke,
+        "fp32_tokens_per_s": round(tps["fp32"], 1),
+        "bf16_tokens_per_s": round(tps["bf16"], 1),
+        "bf16_over_fp32": round(tps["bf16"] / tps["fp32"], 3),
+        "bf16_native": bf16_supported(torch.device("cpu")),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
+        "batch_size": cfg.batch_size,
+        "steps_per_round": steps,
+        "rounds": rounds,
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+    }))
+
+
+if __name__ == "__main__":
+    main()

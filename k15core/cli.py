@@ -1,0 +1,199 @@
+"""The `k15` command. Each subcommand is a thin wrapper over a stage in k15core.stages.
+
+    k15 demo                      build the tiny model -> long-CoT warm-up -> evaluation table
+    k15 build-model               build the tiny default model in the workspace
+    k15 sft [--model M]           warm up a model (default: the tiny one) on the task
+    k15 eval [--model M]          evaluate on the held-out set, or on --prompts FILE
+    k15 prompts import FILE       add prompts from a JSONL/CSV file to the run store
+    k15 config                    list every config key with its default and meaning
+
+Common options: --workspace DIR (or K15_WORKSPACE), --config FILE.yaml, --set key=value (repeatable).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from k15core.errors import K15Error
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workspace", help="workspace folder (default: $K15_WORKSPACE or ./k15-workspace)")
+    p.add_argument("--config", help="YAML config file (see assets/configs/)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. sft.lr=0.001")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="k15", description="k15 studio: the Kimi k1.5 RL recipe you can run, watch and steer.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="tiny model -> long-CoT warm-up -> evaluation table")
+    _common(p)
+    p.add_argument("--fresh", action="store_true", help="retrain the warm-up model even if a current one is cached")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("build-model", help="build the tiny default model in the workspace")
+    _common(p)
+    p.add_argument("--force", action="store_true", help="rebuild even if it exists")
+    p.set_defaults(func=cmd_build_model)
+
+    p = sub.add_parser("sft", help="long-CoT warm-up (supervised fine-tuning) on the task")
+    _common(p)
+    p.add_argument("--model", help="model folder or workspace model name (default: model.path or the tiny model)")
+    p.add_argument("--out", default="warmup", help="name of the saved model in the workspace (default: warmup)")
+    p.set_defaults(func=cmd_sft)
+
+    p = sub.add_parser("eval", help="evaluate a model: accuracy by difficulty, response lengths")
+    _common(p)
+    p.add_argument("--model", default="warmup", help="model folder or workspace model name (default: warmup)")
+    p.add_argument("--prompts", help="evaluate on this JSONL/CSV prompt file instead of the held-out set")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("prompts", help="manage the prompt set in the run store")
+    _common(p)
+    psub = p.add_subparsers(dest="prompts_command", required=True)
+    pi = psub.add_parser("import", help="add prompts from a JSONL/CSV file")
+    pi.add_argument("file")
+    _common(pi)
+    pi.set_defaults(func=cmd_prompts_import)
+
+    p = sub.add_parser("config", help="list every config key with its default and meaning")
+    _common(p)
+    p.set_defaults(func=cmd_config)
+    return parser
+
+
+def _setup(args):
+    from k15core.config import load_config
+    from k15core.workspace import Workspace
+
+    cfg = load_config(args.config, args.overrides)
+    ws = Workspace.resolve(args.workspace)
+    return cfg, ws
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def cmd_demo(args) -> int:
+    from k15core import stages
+    from k15core.evaluate import render_table
+
+    t0 = time.perf_counter()
+    cfg, ws = _setup(args)
+    store = ws.store()
+    console = _console()
+    console.print(f"[bold]k15 demo[/] — workspace {ws.root}")
+    base = stages.base_model(ws, cfg, progress=not args.quiet)
+    if args.fresh or not stages.warmup_is_current(ws, cfg):
+        console.print(f"long-CoT warm-up: {cfg.sft.examples} problems, styles {cfg.sft.style_mix}")
+        result = stages.run_sft(ws, store, cfg, base, progress=not args.quiet)
+        console.print(f"warm-up done: {result.steps} steps, {result.tokens_per_second:,.0f} tokens/s, final loss {result.final_loss:.3f}")
+    else:
+        console.print(f"reusing the cached warm-up model in {ws.model_dir(stages.WARMUP_MODEL)} (--fresh retrains it)")
+    rows = stages.run_eval(ws, store, cfg, ws.model_dir(stages.WARMUP_MODEL), name="warmup", progress=not args.quiet)
+    console.print(render_table(rows, title="Warm-up model on the held-out set (greedy)"))
+    _print_style_gap(console, rows)
+    console.print(f"demo finished in {time.perf_counter() - t0:.0f} s; everything is recorded in {ws.db_path}")
+    return 0
+
+
+def _print_style_gap(console, rows) -> None:
+    by = {(r.style, r.difficulty): r for r in rows}
+    levels = sorted({r.difficulty for r in rows if r.difficulty})
+    if ("short", levels[-1]) in by and ("long", levels[-1]) in by:
+        hard = levels[-1]
+        console.print(
+            f"hardest level {hard}: long chain of thought {100 * by['long', hard].accuracy:.0f}% "
+            f"vs bare answer {100 * by['short', hard].accuracy:.0f}% — the gap RL learns to exploit"
+        )
+
+
+def cmd_build_model(args) -> int:
+    from k15core import stages
+    from k15core.models import build_tiny_model, count_parameters, load_model
+
+    cfg, ws = _setup(args)
+    target = ws.model_dir(stages.BASE_MODEL)
+    if ws.has_model(stages.BASE_MODEL) and not args.force:
+        print(f"the tiny model already exists in {target} (--force rebuilds it)")
+    else:
+        build_tiny_model(cfg.model, target)
+    model, _ = load_model(target)
+    print(f"tiny model: {count_parameters(model) / 1e6:.2f} M parameters in {target}")
+    return 0
+
+
+def cmd_sft(args) -> int:
+    from k15core import stages
+
+    cfg, ws = _setup(args)
+    base = stages.resolve_model(ws, args.model) if args.model else stages.base_model(ws, cfg, progress=not args.quiet)
+    result = stages.run_sft(ws, ws.store(), cfg, base, out_name=args.out, progress=not args.quiet)
+    print(f"saved {ws.model_dir(args.out)}: {result.steps} steps, {result.tokens_per_second:,.0f} tokens/s, final loss {result.final_loss:.3f}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from k15core import stages
+    from k15core.evaluate import render_table
+    from k15core.tasks.prompt_file import load_prompt_file
+
+    cfg, ws = _setup(args)
+    model_dir = stages.resolve_model(ws, args.model)
+    problems = load_prompt_file(args.prompts, cfg.task.name) if args.prompts else None
+    rows = stages.run_eval(ws, ws.store(), cfg, model_dir, problems, name=args.model, progress=not args.quiet)
+    _console().print(render_table(rows, title=f"{args.model} on {'the held-out set' if problems is None else args.prompts}"))
+    return 0
+
+
+def cmd_prompts_import(args) -> int:
+    from pathlib import Path
+
+    from k15core.tasks.prompt_file import load_prompt_file
+
+    cfg, ws = _setup(args)
+    problems = load_prompt_file(args.file, cfg.task.name)  # validates the whole file before writing anything
+    added = ws.store().add_prompts(problems, source=f"file:{Path(args.file).name}")
+    print(f"{args.file}: {len(problems)} prompts read, {added} new, {len(problems) - added} already in the store")
+    return 0
+
+
+def cmd_config(args) -> int:
+    from rich.table import Table
+
+    from k15core.config import describe
+
+    table = Table(title="k15 config keys (override with --set key=value)")
+    for col in ("key", "default", "meaning"):
+        table.add_column(col)
+    for key, default, help_text in describe():
+        table.add_row(key, default, help_text)
+    _console().print(table)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except K15Error as err:
+        print(f"error: {err.problem}", file=sys.stderr)
+        if err.fix:
+            print(f"  fix: {err.fix}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished stages are kept in the workspace", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

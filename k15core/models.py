@@ -1,0 +1,186 @@
+"""Load any local Hugging Face causal LM, and build the tiny default model the demo trains.
+
+The tiny model is an ordinary Qwen2ForCausalLM built from a `transformers` config, with a
+character-level tokenizer made with the `tokenizers` library, saved in the standard Hugging Face
+layout (safetensors). It is loaded back through the same `from_pretrained` path a user's real model
+takes, so nothing here is special-cased for it. Nothing is ever downloaded: paths must be local.
+"""
+from __future__ import annotations
+
+import json
+import os
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from k15core.errors import K15Error
+
+SPECIAL_TOKENS = ["<pad>", "<eos>", "<unk>"]
+# Every printable ASCII character is one token: digits, operators, letters, space and newline.
+CHARS = [c for c in string.printable if c not in "\x0b\x0c\r\t"]
+
+
+@dataclass
+class ModelConfig:
+    """The policy model: a local Hugging Face directory, or the tiny default built in the workspace."""
+
+    path: str = ""
+    """Directory of a Hugging Face causal LM. Empty: the tiny default model in the workspace."""
+    hidden_size: int = 256
+    """Tiny model only: width of the residual stream."""
+    num_layers: int = 4
+    """Tiny model only: number of decoder layers."""
+    num_heads: int = 4
+    """Tiny model only: attention heads."""
+    num_kv_heads: int = 2
+    """Tiny model only: key/value heads (grouped-query attention)."""
+    intermediate_size: int = 688
+    """Tiny model only: MLP width."""
+    max_positions: int = 512
+    """Tiny model only: longest prompt + response in tokens."""
+    init_seed: int = 0
+    """Tiny model only: seed of the random initialisation."""
+    lora: bool = False
+    """Train LoRA adapters (peft) instead of all weights."""
+    lora_r: int = 8
+    """LoRA rank."""
+    lora_alpha: int = 16
+    """LoRA scaling numerator (the update is scaled by alpha / r)."""
+    lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    """Module names that get LoRA adapters."""
+
+
+def build_char_tokenizer():
+    """A character-level PreTrainedTokenizerFast: one token per printable ASCII character."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS + CHARS)}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    core.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>", padding_side="left"
+    )
+
+
+def build_tiny_model(cfg: ModelConfig, out_dir: str | Path) -> Path:
+    """Build the tiny Qwen2 model with random weights and save it (model + tokenizer) to `out_dir`."""
+    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+
+    tok = build_char_tokenizer()
+    config = Qwen2Config(
+        vocab_size=len(tok),
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_heads,
+        num_key_value_heads=cfg.num_kv_heads,
+        max_position_embeddings=cfg.max_positions,
+        tie_word_embeddings=True,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=None,
+    )
+    torch.manual_seed(cfg.init_seed)
+    model = Qwen2ForCausalLM(config)
+    model.generation_config = GenerationConfig(eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def _check_model_dir(path: Path) -> None:
+    if not path.is_dir():
+        raise K15Error(
+            f"model directory {str(path)!r} does not exist",
+            "pass a local Hugging Face model directory, or leave model.path empty to use the tiny default model",
+        )
+    if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
+        raise K15Error(
+            f"{str(path)!r} is not a Hugging Face model directory (no config.json or adapter_config.json in it)",
+            "point to the folder that save_pretrained wrote",
+        )
+
+
+def load_model(path: str | Path, cfg: ModelConfig | None = None, device: str | torch.device = "cpu"):
+    """Load (model, tokenizer) from a local directory with `from_pretrained`; add LoRA if `cfg.lora`.
+
+    A directory holding a peft adapter (adapter_config.json) is loaded onto its base model, trainable.
+    """
+    from transformers import AutoModelForCausalLM
+
+    path = Path(path)
+    _check_model_dir(path)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local path never needs the hub; make that explicit
+    adapter = path / "adapter_config.json"
+    base_path = Path(json.loads(adapter.read_text())["base_model_name_or_path"]) if adapter.exists() else path
+    if adapter.exists():
+        _check_model_dir(base_path)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+        tokenizer = _load_tokenizer(path if (path / "tokenizer_config.json").exists() else base_path)
+    except (OSError, ValueError) as err:
+        raise K15Error(f"could not load the model in {str(path)!r}: {err}", "check that the directory is complete") from err
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"  # generation appends on the right, so pad on the left
+    if adapter.exists():
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, path, is_trainable=True)
+    elif cfg is not None and cfg.lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(
+            model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, target_modules=cfg.lora_targets, task_type="CAUSAL_LM")
+        )
+    return model.to(device), tokenizer
+
+
+def _load_tokenizer(path: Path):
+    """AutoTokenizer, except for directories that declare the generic `tokenizers` backend.
+
+    transformers 5's AutoTokenizer swaps in the architecture's own tokenizer class (Qwen2Tokenizer for
+    the tiny Qwen2 model), which rebuilds the pre-tokenizer and drops spaces and newlines from our
+    character vocabulary. A directory whose tokenizer_config.json names the generic backend is
+    therefore loaded with that class, exactly as it was saved.
+    """
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    config_file = path / "tokenizer_config.json"
+    declared = json.loads(config_file.read_text()).get("tokenizer_class") if config_file.exists() else None
+    if declared in ("TokenizersBackend", "PreTrainedTokenizerFast") and (path / "tokenizer.json").exists():
+        return PreTrainedTokenizerFast.from_pretrained(path)
+    return AutoTokenizer.from_pretrained(path)
+
+
+def save_model(model, tokenizer, out_dir: str | Path) -> Path:
+    """Save in the Hugging Face layout (safetensors). A LoRA model saves its adapter only (peft's format)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def count_parameters(model, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """True where bf16 matmuls run natively (AVX-512-BF16/AMX CPUs, Ampere+ GPUs); elsewhere they are emulated and slow."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False

@@ -1,0 +1,1 @@
+"""Rollout engines: generate responses and record their tokens and behaviour log-probabilities."""

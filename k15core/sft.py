@@ -1,0 +1,199 @@
+"""Supervised fine-tuning: the long-CoT warm-up of k1.5 §2.2 in miniature.
+
+The warm-up set mixes solution styles (bare answers to full scratchpads) for every difficulty, so the
+warmed-up model can write both short and long answers but has no preference for either. Choosing
+when to think longer is left for RL to discover. The loss is the causal-LM loss on response tokens
+only (prompt tokens are masked), averaged over tokens.
+
+Choices the report leaves open (k1.5 §13): the size of the warm-up set, its style mix and the number
+of epochs. Defaults are sized so the warm-up takes a few minutes on a 2-core CPU.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from k15core.errors import K15Error
+from k15core.models import bf16_supported, save_model
+from k15core.tasks.base import Problem, Task
+
+
+@dataclass
+class SFTConfig:
+    """Long-CoT warm-up (supervised fine-tuning)."""
+
+    examples: int = 16000
+    """Problems in the warm-up set (each written in one style drawn from `style_mix`)."""
+    epochs: int = 1
+    """Passes over the warm-up set."""
+    batch_size: int = 32
+    """Examples per optimiser step."""
+    lr: float = 5e-4
+    """Peak learning rate (AdamW), reached after `warmup_steps`, then cosine decay."""
+    min_lr_ratio: float = 0.05
+    """The cosine schedule ends at lr * min_lr_ratio."""
+    warmup_steps: int = 30
+    """Linear learning-rate warm-up steps."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    grad_clip: float = 1.0
+    """Clip the global gradient norm to this value (0 disables)."""
+    style_mix: dict[str, float] = field(default_factory=lambda: {"short": 0.4, "medium": 0.2, "long": 0.4})
+    """Share of each solution style in the warm-up set."""
+    bf16: str = "auto"
+    """bf16 autocast: 'auto' (only where the hardware runs bf16 natively), 'on' or 'off'."""
+    seed: int = 0
+    """Seed for the warm-up set and the batch order."""
+    checkpoint_every: int = 0
+    """Save a checkpoint every N steps as well as at the end (0: only at the end)."""
+
+
+@dataclass
+class SFTExample:
+    prompt: str
+    response: str
+    problem_id: str = ""
+    style: str = ""
+
+
+def build_warmup_set(task: Task, cfg: SFTConfig) -> list[SFTExample]:
+    """`cfg.examples` training problems, each solved in a style drawn from `cfg.style_mix` (seeded)."""
+    unknown = set(cfg.style_mix) - set(task.styles)
+    if unknown:
+        raise K15Error(f"sft.style_mix names unknown style(s) {sorted(unknown)}", f"task {task.name!r} has styles {list(task.styles)}")
+    styles, weights = zip(*cfg.style_mix.items())
+    if sum(weights) <= 0 or min(weights) < 0:
+        raise K15Error("sft.style_mix weights must be non-negative and not all zero", "e.g. {short: 0.4, medium: 0.2, long: 0.4}")
+    rng = random.Random(cfg.seed)
+    problems = task.train_problems(cfg.examples, seed=cfg.seed)
+    return [
+        SFTExample(p.prompt, task.solution(p, style), p.id, style)
+        for p, style in zip(problems, rng.choices(styles, weights=weights, k=len(problems)))
+    ]
+
+
+def tokenize_examples(tokenizer, examples: list[SFTExample]) -> list[tuple[list[int], int]]:
+    """(token ids of prompt + response + EOS, number of prompt tokens) for each example."""
+    prompts = tokenizer([e.prompt for e in examples], add_special_tokens=False)["input_ids"]
+    responses = tokenizer([e.response for e in examples], add_special_tokens=False)["input_ids"]
+    return [(p + r + [tokenizer.eos_token_id], len(p)) for p, r in zip(prompts, responses)]
+
+
+def make_batches(tokenized: list[tuple[list[int], int]], batch_size: int, seed: int, pad_id: int):
+    """Shuffled batches of similar lengths (less padding), right-padded; labels are -100 on prompt and padding.
+
+    Yields (input_ids, attention_mask, labels), each (B, T).
+    """
+    rng = random.Random(seed)
+    order = list(range(len(tokenized)))
+    rng.shuffle(order)
+    # Sort within windows of 50 batches by length, then shuffle the batches: similar lengths, random order.
+    window = batch_size * 50
+    batches = []
+    for w in range(0, len(order), window):
+        idx = sorted(order[w: w + window], key=lambda i: len(tokenized[i][0]))
+        batches += [idx[b: b + batch_size] for b in range(0, len(idx), batch_size)]
+    rng.shuffle(batches)
+    for idx in batches:
+        width = max(len(tokenized[i][0]) for i in idx)
+        ids = torch.full((len(idx), width), pad_id, dtype=torch.long)  # (B, T)
+        labels = torch.full((len(idx), width), -100, dtype=torch.long)  # (B, T)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)  # (B, T)
+        for row, i in enumerate(idx):
+            seq, n_prompt = tokenized[i]
+            ids[row, : len(seq)] = torch.tensor(seq)
+            labels[row, n_prompt: len(seq)] = torch.tensor(seq[n_prompt:])
+            mask[row, : len(seq)] = 1
+        yield ids, mask, labels
+
+
+def lr_at(step: int, total: int, cfg: SFTConfig) -> float:
+    """Linear warm-up to cfg.lr, then cosine decay to cfg.lr * cfg.min_lr_ratio."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def use_bf16(setting: str, device: torch.device) -> bool:
+    if setting not in ("auto", "on", "off"):
+        raise K15Error(f"sft.bf16 must be 'auto', 'on' or 'off', got {setting!r}", "set sft.bf16=auto")
+    return setting == "on" or (setting == "auto" and bf16_supported(device))
+
+
+@dataclass
+class SFTResult:
+    steps: int
+    tokens: int
+    """Tokens processed (prompt + response, padding excluded)."""
+    seconds: float
+    final_loss: float
+    bf16: bool
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / max(self.seconds, 1e-9)
+
+
+def train_sft(
+    model,
+    tokenizer,
+    examples: list[SFTExample],
+    cfg: SFTConfig,
+    *,
+    out_dir: str | Path | None = None,
+    on_step: Callable[[int, dict], None] | None = None,
+    progress: bool = True,
+    max_steps: int | None = None,
+) -> SFTResult:
+    """Fine-tune `model` on `examples` (loss on response tokens only); save to `out_dir` at the end."""
+    from tqdm.auto import tqdm
+
+    if not examples:
+        raise K15Error("the warm-up set is empty", "set sft.examples to a positive number")
+    device = next(model.parameters()).device
+    bf16 = use_bf16(cfg.bf16, device)
+    torch.manual_seed(cfg.seed)
+    tokenized = tokenize_examples(tokenizer, examples)
+    steps_per_epoch = math.ceil(len(tokenized) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs if max_steps is None else min(max_steps, steps_per_epoch * cfg.epochs)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
+    model.train()
+    step, tokens, loss_value, t0 = 0, 0, float("nan"), time.perf_counter()
+    bar = tqdm(total=total, desc="warm-up SFT", unit="step", disable=not progress)
+    for epoch in range(cfg.epochs):
+        for ids, mask, labels in make_batches(tokenized, cfg.batch_size, cfg.seed + epoch, tokenizer.pad_token_id):
+            if step >= total:
+                break
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step, total, cfg)
+            ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss  # mean over response tokens
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            opt.step()
+            step += 1
+            tokens += int(mask.sum())
+            loss_value = loss.item()
+            elapsed = time.perf_counter() - t0
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{tokens / elapsed:,.0f}")
+            if on_step is not None:
+                on_step(step, {"sft/loss": loss_value, "sft/lr": opt.param_groups[0]["lr"], "sft/tokens_per_s": tokens / elapsed})
+            if out_dir is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                save_model(model, tokenizer, out_dir)
+    bar.close()
+    seconds = time.perf_counter() - t0
+    if out_dir is not None:
+        save_model(model, tokenizer, out_dir)
+    return SFTResult(steps=step, tokens=tokens, seconds=seconds, final_loss=loss_value, bf16=bf16)

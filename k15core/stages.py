@@ -1,0 +1,108 @@
+"""The pipeline's stages, one function each: build the tiny model, warm up (SFT), evaluate.
+
+The CLI, the demo and the notebooks all call these; each stage records itself as a run in the store
+(config, status, metrics, and for evaluation every response) and saves models in the workspace.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+from k15core.config import Config
+from k15core.errors import K15Error
+from k15core.evaluate import EvalRow, eval_metrics, evaluate
+from k15core.models import build_tiny_model, load_model, pick_device
+from k15core.sft import SFTResult, build_warmup_set, train_sft
+from k15core.store import Store
+from k15core.tasks import make_task
+from k15core.tasks.base import Problem
+from k15core.workspace import Workspace
+
+BASE_MODEL = "tiny"
+WARMUP_MODEL = "warmup"
+STAMP_FILE = "k15_stamp.json"
+
+
+def resolve_model(ws: Workspace, ref: str) -> Path:
+    """A model reference is a folder path or the name of a model in the workspace."""
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        return path
+    if ws.has_model(ref):
+        return ws.model_dir(ref)
+    available = sorted(d.name for d in (ws.root / "models").iterdir() if d.is_dir())
+    raise K15Error(
+        f"model {ref!r} not found: it is neither a folder nor a model in {ws.root / 'models'}",
+        f"models in this workspace: {', '.join(available) or 'none yet'} (k15 build-model / k15 sft make them)",
+    )
+
+
+def base_model(ws: Workspace, cfg: Config, progress: bool = True) -> Path:
+    """`model.path` if set; otherwise the tiny default model in the workspace, built on first use."""
+    if cfg.model.path:
+        return Path(cfg.model.path).expanduser()
+    target = ws.model_dir(BASE_MODEL)
+    if not ws.has_model(BASE_MODEL):
+        if progress:
+            print(f"building the tiny default model in {target}")
+        build_tiny_model(cfg.model, target)
+    return target
+
+
+def config_stamp(cfg: Config) -> str:
+    """A hash of everything that determines the warm-up model (model, task and SFT settings)."""
+    relevant = {k: dataclasses.asdict(getattr(cfg, k)) for k in ("model", "task", "sft")}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def warmup_is_current(ws: Workspace, cfg: Config, name: str = WARMUP_MODEL) -> bool:
+    stamp = ws.model_dir(name) / STAMP_FILE
+    return ws.has_model(name) and stamp.exists() and json.loads(stamp.read_text()).get("stamp") == config_stamp(cfg)
+
+
+def run_sft(ws: Workspace, store: Store, cfg: Config, base: Path, out_name: str = WARMUP_MODEL, progress: bool = True) -> SFTResult:
+    """Warm up `base` on the task's mixed-style set; save to models/<out_name>; record the run."""
+    task = make_task(cfg.task)
+    model, tokenizer = load_model(base, cfg.model, device=pick_device())
+    examples = build_warmup_set(task, cfg.sft)
+    run_id = store.create_run(f"sft:{out_name}", "sft", {**cfg.to_dict(), "base_model": str(base)})
+    pending: dict[int, dict] = {}
+
+    def on_step(step: int, metrics: dict) -> None:  # batch metric writes: one transaction per 20 steps
+        pending[step] = metrics
+        if step % 20 == 0:
+            for s, m in pending.items():
+                store.log_metrics(run_id, s, m)
+            pending.clear()
+
+    out_dir = ws.model_dir(out_name)
+    try:
+        result = train_sft(model, tokenizer, examples, cfg.sft, out_dir=out_dir, on_step=on_step, progress=progress)
+    except BaseException:
+        store.set_run_status(run_id, "stopped")
+        raise
+    for s, m in pending.items():
+        store.log_metrics(run_id, s, m)
+    (out_dir / STAMP_FILE).write_text(json.dumps({"stamp": config_stamp(cfg), "run_id": run_id}))
+    store.set_run_status(run_id, "finished")
+    return result
+
+
+def run_eval(
+    ws: Workspace, store: Store, cfg: Config, model_dir: Path, problems: list[Problem] | None = None, name: str = "", progress: bool = True
+) -> list[EvalRow]:
+    """Evaluate the model in `model_dir` on `problems` (default: the task's held-out set); record every answer."""
+    task = make_task(cfg.task)
+    problems = problems if problems is not None else task.eval_problems()
+    model, tokenizer = load_model(model_dir, device=pick_device())
+    run_id = store.create_run(f"eval:{name or model_dir.name}", "eval", {**cfg.to_dict(), "model_dir": str(model_dir)})
+    try:
+        rows, records = evaluate(model, tokenizer, task, problems, cfg.eval, progress=progress)
+    except BaseException:
+        store.set_run_status(run_id, "stopped")
+        raise
+    store.record_iteration(run_id, 0, eval_metrics(rows), records)
+    store.set_run_status(run_id, "finished")
+    return rows

@@ -1,0 +1,90 @@
+"""Tables of the run store, in portable SQLAlchemy Core (SQLite now, PostgreSQL later).
+
+Timestamps are UNIX seconds (float). JSON columns are TEXT holding JSON. Token ids and log-probs are
+compact binary (little-endian int32 / float32 arrays), not JSON lists.
+"""
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+meta = Table(
+    "meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(32), nullable=False),  # sft | eval | rl | ...
+    Column("config", Text, nullable=False),  # JSON of the full config used
+    Column("status", String(32), nullable=False),  # running | finished | failed | stopped
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("finished_at", Float),
+)
+
+metrics = Table(
+    "metrics", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    Column("iteration", Integer, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("value", Float, nullable=False),
+    Index("ix_metrics_run_iteration", "run_id", "iteration"),
+    Index("ix_metrics_run_name", "run_id", "name"),
+)
+
+trajectories = Table(
+    "trajectories", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    Column("iteration", Integer, nullable=False),
+    Column("prompt_id", String(200), nullable=False),
+    Column("sample_index", Integer, nullable=False),
+    Column("prompt", Text, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("token_ids", LargeBinary, nullable=False),  # int32 little-endian
+    Column("logprobs", LargeBinary, nullable=False),  # float32 little-endian
+    Column("reward", Float, nullable=False),
+    Column("reward_parts", Text, nullable=False),  # JSON {name: value}
+    Column("correct", Float, nullable=False),
+    Column("length", Integer, nullable=False),
+    Column("finished", Boolean, nullable=False),
+    Column("truncated", Boolean, nullable=False),
+    Column("repeated", Boolean, nullable=False),
+    Column("segments", Integer, nullable=False),
+    Column("difficulty", Integer, nullable=False),
+    Column("tag", String(64), nullable=False),
+    Index("ix_trajectories_run_iteration", "run_id", "iteration"),
+    Index("ix_trajectories_prompt", "prompt_id"),
+)
+
+prompts = Table(
+    "prompts", metadata,
+    Column("id", String(200), primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("reference", Text, nullable=False),
+    Column("task", String(64), nullable=False),
+    Column("difficulty", Integer, nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# Append-only: a prompt's current labels are derived by folding its events in `seq` order; undo is a
+# compensating event, so nothing an annotator does is ever lost.
+label_events = Table(
+    "label_events", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("prompt_id", String(200), nullable=False, index=True),
+    Column("field", String(64), nullable=False),  # excluded | difficulty | reference | tag | note | ...
+    Column("value", Text, nullable=False),  # JSON
+    Column("author", String(200), nullable=False),
+    Column("source", String(64), nullable=False),  # studio | auto | cli | notebook
+    Column("created_at", Float, nullable=False),
+)

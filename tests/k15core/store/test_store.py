@@ -1,0 +1,153 @@
+"""The run store: round trips, WAL, concurrent writer and reader processes, lock retry, corrupt files."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import sqlite3
+import time
+
+import pytest
+
+from k15core.errors import K15Error
+from k15core.store import SCHEMA_VERSION, Store
+from k15core.tasks.base import Problem
+from k15core.types import TrajectoryRecord
+
+
+def _traj(i: int, n_tokens: int = 5) -> TrajectoryRecord:
+    return TrajectoryRecord(
+        prompt_id=f"p{i}", sample_index=i % 4, prompt="Q: 1+2\n", response="Answer: 3", token_ids=list(range(n_tokens)),
+        logprobs=[-0.5 * k for k in range(n_tokens)], reward=1.0, correct=1.0, length=n_tokens, reward_parts={"correct": 1.0, "length": -0.25},
+        truncated=i % 2 == 1, difficulty=3, tag="free",
+    )
+
+
+def test_round_trip_and_wal(tmp_path):
+    store = Store(tmp_path / "k15.db")
+    run = store.create_run("demo", "rl", {"sft": {"lr": 0.1}})
+    store.record_iteration(run, 0, {"reward": 0.5, "accuracy": 0.25}, [_traj(0), _traj(1, 300)])
+    store.record_iteration(run, 1, {"reward": 0.75})
+    got = store.trajectories(run)
+    assert [t.prompt_id for t in got] == ["p0", "p1"]
+    assert got[1].token_ids == list(range(300)) and got[1].logprobs[:3] == [0.0, -0.5, -1.0]
+    assert got[1].reward_parts == {"correct": 1.0, "length": -0.25} and got[1].truncated is True
+    assert store.metrics(run, since_iteration=0) == [{"iteration": 1, "name": "reward", "value": 0.75}]
+    assert store.last_iteration(run) == 1 and store.count_trajectories(run, 0) == 2
+    assert store.runs()[0]["config"] == {"sft": {"lr": 0.1}}
+    store.set_run_status(run, "finished")
+    assert store.run(run)["status"] == "finished" and store.run(run)["finished_at"] is not None
+    raw = sqlite3.connect(tmp_path / "k15.db")
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+    # token ids are compact binary: 4 bytes per token, not a JSON list
+    assert raw.execute("SELECT length(token_ids) FROM trajectories WHERE prompt_id='p1'").fetchone()[0] == 4 * 300
+
+
+def test_prompts_and_label_events(tmp_path):
+    store = Store(tmp_path / "k15.db")
+    problems = [Problem(id=f"q{i}", prompt=f"Q: {i}+1\n", reference=str(i + 1), difficulty=1) for i in range(3)]
+    assert store.add_prompts(problems, source="test") == 3
+    assert store.add_prompts(problems[:2] + [Problem(id="q9", prompt="x", reference="1")], source="test") == 1
+    assert [p["id"] for p in store.prompts()] == ["q0", "q1", "q2", "q9"]
+    s1 = store.add_label_event("q1", "excluded", True, author="ann", source="studio")
+    s2 = store.add_label_event("q1", "excluded", False, author="bob", source="studio")
+    assert s2 > s1
+    events = store.label_events(since_seq=s1)
+    assert [(e["author"], e["value"]) for e in events] == [("bob", False)]
+
+
+def _writer(path: str, iterations: int, per_iter: int) -> None:
+    store = Store(path)
+    run = store.create_run("w", "rl", {})
+    for it in range(iterations):
+        store.record_iteration(run, it, {"reward": float(it), "n": float(per_iter)}, [_traj(k) for k in range(per_iter)])
+
+
+def test_reader_only_sees_whole_iterations(tmp_path):
+    path = str(tmp_path / "k15.db")
+    Store(path)  # create the schema first
+    iterations, per_iter = 60, 25
+    writer = mp.get_context("spawn").Process(target=_writer, args=(path, iterations, per_iter))
+    writer.start()
+    reader = Store(path)
+    seen, deadline = set(), time.time() + 120
+    while writer.is_alive() or not seen or max(seen) < iterations - 1:
+        assert time.time() < deadline, "writer did not finish in time"
+        runs = reader.runs()
+        if not runs:
+            continue
+        run = runs[0]["id"]
+        last = reader.last_iteration(run)
+        if last is None:
+            continue
+        # metrics of `last` are visible, so all of its trajectories must be too (one transaction)
+        assert reader.count_trajectories(run, last) == per_iter
+        assert len([m for m in reader.metrics(run, since_iteration=last - 1) if m["iteration"] == last]) == 2
+        seen.add(last)
+        if not writer.is_alive() and last == iterations - 1:
+            break
+    writer.join(30)
+    assert writer.exitcode == 0
+    assert len(seen) > 1, "the reader should have observed the writer mid-run"
+
+
+def test_writer_waits_out_a_held_lock(tmp_path):
+    path = tmp_path / "k15.db"
+    store = Store(path, busy_timeout_s=0.1, retries=10)  # short timeout: the retries must do the work
+    run = store.create_run("r", "rl", {})
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")  # another process/tool holding the write lock
+
+    import threading
+
+    threading.Timer(0.8, blocker.rollback).start()
+    t0 = time.time()
+    store.record_iteration(run, 0, {"reward": 1.0})
+    assert time.time() - t0 >= 0.5
+    assert store.metrics(run)[0]["value"] == 1.0
+
+
+def test_gives_up_with_the_error_if_the_lock_never_goes(tmp_path):
+    path = tmp_path / "k15.db"
+    store = Store(path, busy_timeout_s=0.05, retries=2)
+    run = store.create_run("r", "rl", {})
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    from sqlalchemy.exc import OperationalError
+
+    with pytest.raises(OperationalError, match="locked"):
+        store.record_iteration(run, 0, {"reward": 1.0})
+    blocker.rollback()
+
+
+def test_corrupt_database_is_refused_and_left_untouched(tmp_path):
+    bad = tmp_path / "k15.db"
+    bad.write_bytes(b"this is not a database" * 100)
+    before = bad.read_bytes()
+    with pytest.raises(K15Error, match="not a readable k15 database") as err:
+        Store(bad)
+    assert "mv " in err.value.fix
+    assert bad.read_bytes() == before
+
+
+def test_damaged_pages_are_refused(tmp_path):
+    path = tmp_path / "k15.db"
+    store = Store(path)
+    store.record_iteration(store.create_run("r", "rl", {}), 0, {"x": 1.0}, [_traj(i) for i in range(50)])
+    store.checkpoint()
+    store.close()
+    data = bytearray(path.read_bytes())
+    data[100:4096 * 3] = b"\xff" * (4096 * 3 - 100)  # keep the header, wreck the schema pages
+    path.write_bytes(bytes(data))
+    with pytest.raises(K15Error, match="not a readable k15 database"):
+        Store(path)
+
+
+def test_schema_version_mismatch(tmp_path):
+    path = tmp_path / "k15.db"
+    Store(path).close()
+    raw = sqlite3.connect(path)
+    raw.execute("UPDATE meta SET value='999' WHERE key='schema_version'")
+    raw.commit()
+    raw.close()
+    with pytest.raises(K15Error, match="schema version 999"):
+        Store(path)

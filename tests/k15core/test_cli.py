@@ -1,0 +1,100 @@
+"""The k15 command on bad input: one clear message, a non-zero exit, nothing stored is lost."""
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from k15core.cli import main
+
+
+def run_cli(capsys, *argv) -> tuple[int, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.fixture
+def ws_with_data(workspace, tiny_model_dir):
+    """A workspace whose store already holds a run and a prompt: bad commands must leave both alone."""
+    store = workspace.store()
+    run = store.create_run("earlier", "eval", {"x": 1})
+    store.record_iteration(run, 0, {"eval/free/accuracy": 0.5})
+    from k15core.tasks.base import Problem
+
+    store.add_prompts([Problem(id="keep", prompt="Q: 1+1\n", reference="2")], source="test")
+    return workspace
+
+
+def _stored(ws) -> tuple:
+    con = sqlite3.connect(ws.db_path)
+    return tuple(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("runs", "metrics", "prompts"))
+
+
+def test_unknown_config_key(capsys, ws_with_data):
+    before = _stored(ws_with_data)
+    code, text = run_cli(capsys, "eval", "--workspace", str(ws_with_data.root), "--set", "sft.lrr=0.1")
+    assert code == 2 and "unknown config key 'sft.lrr'" in text and "did you mean 'sft.lr'" in text
+    assert "Traceback" not in text and _stored(ws_with_data) == before
+
+
+def test_wrong_type(capsys, ws_with_data):
+    before = _stored(ws_with_data)
+    code, text = run_cli(capsys, "sft", "--workspace", str(ws_with_data.root), "--set", "sft.batch_size=big")
+    assert code == 2 and "'sft.batch_size' must be int" in text
+    assert _stored(ws_with_data) == before
+
+
+def test_missing_model_directory(capsys, ws_with_data, tmp_path):
+    before = _stored(ws_with_data)
+    code, text = run_cli(capsys, "eval", "--workspace", str(ws_with_data.root), "--model", str(tmp_path / "no-such-model"))
+    assert code == 2 and "not found" in text and "models in this workspace" in text
+    code, text = run_cli(capsys, "sft", "--workspace", str(ws_with_data.root), "--set", f"model.path={tmp_path / 'gone'}")
+    assert code == 2 and "does not exist" in text
+    assert _stored(ws_with_data) == before
+
+
+def test_malformed_prompt_file(capsys, ws_with_data, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "Q: 1+2\\n", "reference": "3"}\n{"prompt": 5}\n')
+    before = _stored(ws_with_data)
+    code, text = run_cli(capsys, "prompts", "import", str(bad), "--workspace", str(ws_with_data.root))
+    assert code == 2 and "line 2" in text and "1 malformed row(s)" in text
+    assert _stored(ws_with_data) == before  # the good first row was not imported either
+    code, text = run_cli(capsys, "prompts", "import", str(tmp_path / "absent.jsonl"), "--workspace", str(ws_with_data.root))
+    assert code == 2 and "does not exist" in text
+
+
+def test_good_prompt_file_imports_once(capsys, ws_with_data, tmp_path):
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"prompt": "Q: 1+2\\n", "reference": "3"}\n{"prompt": "Q: 2+2\\n", "reference": "4"}\n')
+    code, text = run_cli(capsys, "prompts", "import", str(good), "--workspace", str(ws_with_data.root))
+    assert code == 0 and "2 new" in text
+    code, text = run_cli(capsys, "prompts", "import", str(good), "--workspace", str(ws_with_data.root))
+    assert code == 0 and "0 new, 2 already" in text
+    assert _stored(ws_with_data)[2] == 3
+
+
+def test_corrupt_database(capsys, workspace):
+    workspace.db_path.write_bytes(b"garbage, not sqlite" * 50)
+    before = workspace.db_path.read_bytes()
+    f = workspace.root / "p.jsonl"
+    f.write_text('{"prompt": "a", "reference": "1"}\n')
+    code, text = run_cli(capsys, "prompts", "import", str(f), "--workspace", str(workspace.root))
+    assert code == 2 and "not a readable k15 database" in text and "left untouched" in text
+    assert workspace.db_path.read_bytes() == before
+
+
+def test_workspace_from_environment(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("K15_WORKSPACE", str(tmp_path / "from-env"))
+    f = tmp_path / "p.jsonl"
+    f.write_text('{"prompt": "a", "reference": "1"}\n')
+    assert main(["prompts", "import", str(f)]) == 0
+    assert (tmp_path / "from-env" / "k15.db").exists()
+
+
+def test_console_script_is_installed():
+    out = subprocess.run([sys.executable, "-m", "k15core.cli", "config"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "sft.lr" in out.stdout

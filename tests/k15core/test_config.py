@@ -1,0 +1,73 @@
+"""Strict config loading: YAML + overrides, unknown keys and wrong types are clear errors."""
+from __future__ import annotations
+
+import pytest
+
+from k15core.config import Config, describe, load_config
+from k15core.errors import K15Error
+
+
+def test_defaults_and_overrides(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("sft:\n  lr: 0.01\n  style_mix: {short: 1, long: 1}\neval:\n  styles: [free]\n")
+    cfg = load_config(f, ["sft.lr=0.002", "model.lora=true"])
+    assert cfg.sft.lr == 0.002 and cfg.model.lora is True
+    assert cfg.sft.style_mix == {"short": 1.0, "long": 1.0} and cfg.eval.styles == ["free"]
+    assert cfg.sft.batch_size == Config().sft.batch_size
+
+
+def test_int_is_accepted_for_float_but_not_the_reverse():
+    assert load_config(overrides=["sft.lr=1"]).sft.lr == 1.0
+    with pytest.raises(K15Error, match="sft.batch_size' must be int"):
+        load_config(overrides=["sft.batch_size=1.5"])
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("sft.lrr=1", "unknown config key 'sft.lrr'"),
+        ("sftt.lr=1", "unknown config key 'sftt'"),
+        ("sft.lr=fast", "'sft.lr' must be float"),
+        ("model.lora=1", "'model.lora' must be bool"),
+        ("task.levels=3", "'task.levels' must be list"),
+        ("sft.lr", "not of the form key=value"),
+    ],
+)
+def test_bad_overrides_name_the_key(override, message):
+    with pytest.raises(K15Error, match=message):
+        load_config(overrides=[override])
+
+
+def test_unknown_key_suggests_the_close_one():
+    with pytest.raises(K15Error) as err:
+        load_config(overrides=["sft.lrr=1"])
+    assert "did you mean 'sft.lr'" in err.value.fix
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(K15Error, match="cannot read config file"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sft: [unclosed\n")
+    with pytest.raises(K15Error, match="not valid YAML"):
+        load_config(bad)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("just text\n")
+    with pytest.raises(K15Error, match="must hold a mapping"):
+        load_config(scalar)
+
+
+def test_shipped_configs_load():
+    from pathlib import Path
+
+    files = sorted(Path(__file__).parents[2].joinpath("assets", "configs").glob("*.yaml"))
+    assert files, "assets/configs should ship at least one preset"
+    for f in files:
+        load_config(f)
+
+
+def test_every_key_is_documented():
+    rows = describe()
+    assert len(rows) > 20
+    missing = [key for key, _, help_text in rows if not help_text]
+    assert not missing, f"config fields without a docstring: {missing}"
