@@ -1,0 +1,43 @@
+"""The Hugging Face rollout path: recorded log-probs equal a teacher-forced forward pass; flags; prefixes."""
+from __future__ import annotations
+
+import torch
+
+from k15core.models import load_model
+from k15core.rollout.hf import generate
+
+
+def _teacher_forced_logprobs(model, tok, prompt: str, response_ids: list[int]) -> list[float]:
+    prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([prompt_ids + response_ids])
+    with torch.no_grad():
+        logp = torch.log_softmax(model(ids).logits.float(), -1)  # (1, T, V)
+    return [logp[0, len(prompt_ids) + i - 1, t].item() for i, t in enumerate(response_ids)]
+
+
+def test_logprobs_match_a_forward_pass(tiny_model_dir):
+    model, tok = load_model(tiny_model_dir)
+    prompts = ["Q: 12+34\n", "Q: 5+6\n", "Q: 123+456+789\n"]  # different lengths: left padding must not matter
+    gens = generate(model, tok, prompts, k=2, max_new_tokens=12, temperature=1.0, seed=0)
+    assert [(g.prompt_index, g.sample_index) for g in gens] == [(i, j) for i in range(3) for j in range(2)]
+    for g in gens:
+        expected = _teacher_forced_logprobs(model, tok, prompts[g.prompt_index], g.token_ids)
+        torch.testing.assert_close(torch.tensor(g.logprobs), torch.tensor(expected), atol=2e-4, rtol=0)
+        assert g.length == len(g.token_ids) <= 12
+        assert g.finished == (g.token_ids[-1] == tok.eos_token_id) and g.truncated == (not g.finished)
+
+
+def test_greedy_is_deterministic_and_truncation_is_flagged(tiny_model_dir):
+    model, tok = load_model(tiny_model_dir)
+    a = generate(model, tok, ["Q: 1+2\n"] * 3, greedy=True, max_new_tokens=3)
+    b = generate(model, tok, ["Q: 1+2\n"], greedy=True, max_new_tokens=3)
+    assert len({g.text for g in a}) == 1 and a[0].token_ids == b[0].token_ids
+    assert all(g.truncated and g.length == 3 for g in a if not g.finished)
+
+
+def test_prefix_is_part_of_the_response(tiny_model_dir):
+    model, tok = load_model(tiny_model_dir)
+    (g,) = generate(model, tok, ["Q: 1+2\n"], greedy=True, max_new_tokens=4, prefixes=["Answer:"])
+    assert g.text.startswith("Answer:")
+    assert g.logprobs[: len("Answer:")] == [0.0] * len("Answer:")  # prefilled, not sampled
+    assert tok.decode(g.token_ids, skip_special_tokens=True) == g.text
