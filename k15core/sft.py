@@ -28,13 +28,13 @@ from k15core.tasks.base import Problem, Task
 class SFTConfig:
     """Long-CoT warm-up (supervised fine-tuning)."""
 
-    examples: int = 16000
+    examples: int = 40000
     """Problems in the warm-up set (each written in one style drawn from `style_mix`)."""
     epochs: int = 1
     """Passes over the warm-up set."""
     batch_size: int = 32
     """Examples per optimiser step."""
-    lr: float = 5e-4
+    lr: float = 1e-3
     """Peak learning rate (AdamW), reached after `warmup_steps`, then cosine decay."""
     min_lr_ratio: float = 0.05
     """The cosine schedule ends at lr * min_lr_ratio."""
@@ -44,7 +44,7 @@ class SFTConfig:
     """AdamW weight decay."""
     grad_clip: float = 1.0
     """Clip the global gradient norm to this value (0 disables)."""
-    style_mix: dict[str, float] = field(default_factory=lambda: {"short": 0.4, "medium": 0.2, "long": 0.4})
+    style_mix: dict[str, float] = field(default_factory=lambda: {"short": 0.3, "medium": 0.1, "long": 0.6})
     """Share of each solution style in the warm-up set."""
     bf16: str = "auto"
     """bf16 autocast: 'auto' (only where the hardware runs bf16 natively), 'on' or 'off'."""
@@ -113,6 +113,13 @@ def make_batches(tokenized: list[tuple[list[int], int]], batch_size: int, seed: 
         yield ids, mask, labels
 
 
+def response_token_loss(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Next-token cross-entropy on positions whose label is not -100. logits (B, T, V), labels (B, T)."""
+    shifted = logits[:, :-1].float().reshape(-1, logits.shape[-1])  # (B*(T-1), V): position t predicts token t+1
+    targets = labels[:, 1:].reshape(-1)  # (B*(T-1),)
+    return torch.nn.functional.cross_entropy(shifted, targets, ignore_index=-100, reduction=reduction)
+
+
 def lr_at(step: int, total: int, cfg: SFTConfig) -> float:
     """Linear warm-up to cfg.lr, then cosine decay to cfg.lr * cfg.min_lr_ratio."""
     if step < cfg.warmup_steps:
@@ -163,6 +170,12 @@ def train_sft(
     tokenized = tokenize_examples(tokenizer, examples)
     steps_per_epoch = math.ceil(len(tokenized) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs if max_steps is None else min(max_steps, steps_per_epoch * cfg.epochs)
+    # Token-uniform weighting: sum the token losses and divide by the mean number of response tokens
+    # per batch (one constant), so every response token weighs the same over the epoch. A per-batch
+    # mean would give a batch of 14-token bare answers (length bucketing groups them) the same step
+    # size as a batch of 160-token scratchpads, and those one-shot answers are mostly noise early on.
+    response_tokens = sum(len(seq) - n_prompt for seq, n_prompt in tokenized)
+    tokens_per_batch = response_tokens / steps_per_epoch
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
     model.train()
@@ -176,7 +189,9 @@ def train_sft(
                 group["lr"] = lr_at(step, total, cfg)
             ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss  # mean over response tokens
+                logits = model(input_ids=ids, attention_mask=mask).logits  # (B, T, V)
+            token_loss_sum = response_token_loss(logits, labels, reduction="sum")
+            loss = token_loss_sum / tokens_per_batch
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
@@ -184,7 +199,7 @@ def train_sft(
             opt.step()
             step += 1
             tokens += int(mask.sum())
-            loss_value = loss.item()
+            loss_value = token_loss_sum.item() / max(1, int(labels.ne(-100).sum()))  # reported: mean per token
             elapsed = time.perf_counter() - t0
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{tokens / elapsed:,.0f}")

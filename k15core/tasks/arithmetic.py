@@ -8,18 +8,16 @@ is the k1.5 effect (accuracy and response length growing together) in miniature.
 
 Difficulty levels (number of operands x digits per operand):
 
-    1: 2 x 2 digits    2: 2 x 3    3: 2 x 4    4: 2 x 5    5: 3 x 5
+    1: 2 x 2 digits    2: 2 x 3    3: 2 x 4    4: 3 x 3    5: 3 x 4
 
 Response styles, shortest first (each ends with the final-answer marker ``Answer: N``):
 
     short   Answer: 13647
-    medium  In pairs:
-            4732+8915
+    medium  Pairs:
             47+89 32+15=47 47
             47+89=136 13647
             Answer: 13647
-    long    Step by step:
-            4732+8915
+    long    Think:
             473+891 2+5=7 7
             47+89 3+1=4 47
             4+8 7+9=16 647
@@ -52,11 +50,11 @@ LEVELS: dict[int, Level] = {
     1: Level(operands=2, digits=2),
     2: Level(operands=2, digits=3),
     3: Level(operands=2, digits=4),
-    4: Level(operands=2, digits=5),
-    5: Level(operands=3, digits=5),
+    4: Level(operands=3, digits=3),
+    5: Level(operands=3, digits=4),
 }
 
-STYLE_PREFIX = {"short": "Answer:", "medium": "In pairs:\n", "long": "Step by step:\n"}
+STYLE_PREFIX = {"short": "Answer:", "medium": "Pairs:\n", "long": "Think:\n"}
 
 
 def make_problem(numbers: list[int], difficulty: int) -> Problem:
@@ -81,7 +79,7 @@ def _reduction_lines(numbers: list[int], width: int) -> list[str]:
     scratchpad would need.
     """
     operands = [str(n) for n in numbers]
-    lines = ["+".join(operands)]
+    lines = []
     base = 10**width
     carry, partial = 0, ""
     while any(operands):
@@ -126,10 +124,16 @@ class ArithmeticTask:
         levels = [lv for lv in self.levels for _ in range(n)] if per_level else None
         for i in range(len(levels) if per_level else n):
             level = levels[i] if per_level else self.levels[i % len(self.levels)]
-            while True:  # redraw on collision; each level has far more problems than we ever draw
+            # Prefer problems not drawn yet, but accept a repeat after a few collisions: level 1 has
+            # only 8,100 distinct problems, fewer than a large warm-up set asks of it. Held-out
+            # problems are never accepted.
+            for attempt in range(20):
                 p = self._random_problem(rng, level)
-                if p.id not in seen:
+                if p.id not in seen or (attempt >= 10 and p.id not in exclude):
                     break
+            else:
+                while p.id in exclude:
+                    p = self._random_problem(rng, level)
             seen.add(p.id)
             out.append(p)
         if not per_level:
@@ -137,7 +141,7 @@ class ArithmeticTask:
         return out
 
     def train_problems(self, n: int, seed: int) -> list[Problem]:
-        """`n` distinct problems, levels in equal shares, none of them in the evaluation set."""
+        """`n` problems, levels in equal shares, distinct where the level allows, none in the evaluation set."""
         return self._sample(n, random.Random(seed), per_level=False, exclude=self._eval_ids)
 
     def eval_problems(self) -> list[Problem]:

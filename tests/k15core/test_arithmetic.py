@@ -17,16 +17,16 @@ def test_hand_written_solutions():
     assert TASK.solution(p, "short") == "Answer: 13647"
     # peel one digit per line off each operand: 2+5=7, 3+1=4, 7+9=16 (carry 1), 4+8+1=13
     assert TASK.solution(p, "long") == (
-        "Step by step:\n4732+8915\n473+891 2+5=7 7\n47+89 3+1=4 47\n4+8 7+9=16 647\n4+8+1=13 13647\nAnswer: 13647"
+        "Think:\n473+891 2+5=7 7\n47+89 3+1=4 47\n4+8 7+9=16 647\n4+8+1=13 13647\nAnswer: 13647"
     )
     # two digits at a time: 32+15=47, then 47+89=136
-    assert TASK.solution(p, "medium") == "In pairs:\n4732+8915\n47+89 32+15=47 47\n47+89=136 13647\nAnswer: 13647"
+    assert TASK.solution(p, "medium") == "Pairs:\n47+89 32+15=47 47\n47+89=136 13647\nAnswer: 13647"
 
 
 def test_three_operands_carry_two():
     p = make_problem([99, 99, 99], difficulty=5)
     # 9+9+9=27 leaves a carry of 2, which joins the next line's sum
-    assert TASK.solution(p, "long") == "Step by step:\n99+99+99\n9+9+9 9+9+9=27 7\n9+9+9+2=29 297\nAnswer: 297"
+    assert TASK.solution(p, "long") == "Think:\n9+9+9 9+9+9=27 7\n9+9+9+2=29 297\nAnswer: 297"
 
 
 def test_styles_get_longer():
@@ -57,8 +57,17 @@ def test_eval_set_is_fixed_and_disjoint_from_training():
     assert len(eval_ids) == 20 * len(LEVELS)
     # level 1 has only 8,100 distinct problems, so 5,000 draws would hit the eval set often if not excluded
     small = ArithmeticTask(levels=(1,), eval_per_level=200)
-    train_ids = {p.id for p in small.train_problems(5000, seed=0)}
-    assert len(train_ids) == 5000 and not train_ids & {p.id for p in small.eval_problems()}
+    train_ids = {p.id for p in small.train_problems(5000, seed=0)}  # 5,000 draws from 7,900 non-eval problems
+    assert len(train_ids) > 4900 and not train_ids & {p.id for p in small.eval_problems()}  # nearly all distinct
+
+
+def test_more_problems_than_a_level_holds():
+    # level 1 has 90 * 90 = 8,100 problems; asking for 10,000 must terminate, repeat some, and still avoid the eval set
+    small = ArithmeticTask(levels=(1,), eval_per_level=100)
+    problems = small.train_problems(10_000, seed=0)
+    ids = [p.id for p in problems]
+    assert len(ids) == 10_000 and 7_000 < len(set(ids)) <= 8_000
+    assert not set(ids) & {p.id for p in small.eval_problems()}
 
 
 def test_unknown_level_is_a_clear_error():

@@ -50,7 +50,7 @@ def test_sft_then_eval_records_everything(workspace):
 
     task = make_task(cfg.task)
     assert all(t.correct == task.verify(t.response, str(sum(map(int, t.prompt[3:].split("+"))))) for t in traj)
-    assert all(t.response.startswith("Step by step:\n") for t in traj if t.tag == "long")
+    assert all(t.response.startswith("Think:\n") for t in traj if t.tag == "long")
 
 
 def test_demo_command_end_to_end(capsys, workspace):

@@ -37,6 +37,18 @@ def test_batches_cover_every_example_once(tiny_model_dir):
     assert sorted(seen) == sorted(e.prompt + e.response for e in examples)
 
 
+def test_response_token_loss_matches_transformers(tiny_model_dir):
+    from k15core.sft import response_token_loss
+
+    model, tok = load_model(tiny_model_dir)
+    ids, mask, labels = next(make_batches(tokenize_examples(tok, [SFTExample("Q: 1+2\n", "Answer: 3"), SFTExample("Q: 12+30\n", "Answer: 42")]), 2, 0, tok.pad_token_id))
+    with torch.no_grad():
+        out = model(input_ids=ids, attention_mask=mask, labels=labels)
+    torch.testing.assert_close(response_token_loss(out.logits, labels), out.loss)
+    n_tokens = int(labels[:, 1:].ne(-100).sum())
+    torch.testing.assert_close(response_token_loss(out.logits, labels, reduction="sum"), out.loss * n_tokens)
+
+
 def test_lr_schedule_hand_numbers():
     cfg = SFTConfig(lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
     assert lr_at(0, 110, cfg) == pytest.approx(0.1)  # (0 + 1) / 10
