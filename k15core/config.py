@@ -28,8 +28,8 @@ from k15core.sft import SFTConfig
 class TaskConfig:
     """Where prompts come from."""
 
-    name: str = "arithmetic"
-    """Task family (registered in k15core.tasks)."""
+    name: str = "chains"
+    """Task family: 'chains' (follow the arrows; the default, learnable by the tiny model in minutes) or 'arithmetic'."""
     levels: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5])
     """Difficulty levels to draw problems from."""
     eval_per_level: int = 40
@@ -44,7 +44,7 @@ class EvalConfig:
 
     styles: list[str] = field(default_factory=lambda: ["free", "short", "long"])
     """'free': the model chooses how to answer; any other name prefills that style's opening."""
-    max_new_tokens: int = 160
+    max_new_tokens: int = 96
     """Longest response generated, in tokens."""
     batch_size: int = 128
     """Prompts generated together."""

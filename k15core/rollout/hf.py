@@ -54,11 +54,14 @@ def generate(
 
     `prefixes[i]`, if given, is prefilled at the start of prompt i's response (used to force a style);
     it counts as part of the response. `progress` is an optional callable(n_done) for progress bars.
+    Log-probs come from `output_logits`, which holds (batch, new tokens, vocab) floats per batch: fine
+    for small vocabularies; the RL rollout engine (issue #3) computes them without keeping all logits.
     """
     if seed is not None:
         torch.manual_seed(seed)
     device = next(model.parameters()).device
     prefixes = prefixes or [""] * len(prompts)
+    prefix_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] if p else [] for p in prefixes]
     jobs = [(i, j) for i in range(len(prompts)) for j in range(1 if greedy else k)]
     eos = tokenizer.eos_token_id
     out: list[Generation] = []
@@ -87,15 +90,14 @@ def generate(
             ids = new[row].tolist()
             finished = eos in ids
             n = ids.index(eos) + 1 if finished else len(ids)
-            prefix_ids = tokenizer(prefixes[i], add_special_tokens=False)["input_ids"] if prefixes[i] else []
             gen_ids = ids[:n]
             out.append(
                 Generation(
                     prompt_index=i,
                     sample_index=j,
                     text=prefixes[i] + tokenizer.decode(gen_ids, skip_special_tokens=True),
-                    token_ids=prefix_ids + gen_ids,
-                    logprobs=[0.0] * len(prefix_ids) + logp[row, :n].tolist(),
+                    token_ids=prefix_ids[i] + gen_ids,
+                    logprobs=[0.0] * len(prefix_ids[i]) + logp[row, :n].tolist(),
                     finished=finished,
                     truncated=not finished,
                 )

@@ -4,9 +4,11 @@ from __future__ import annotations
 from k15core.registry import Registry
 from k15core.tasks.arithmetic import ArithmeticTask
 from k15core.tasks.base import Problem, Task
+from k15core.tasks.chains import ChainsTask
 
 TASKS: Registry = Registry("task")
 TASKS.register("arithmetic")(ArithmeticTask)
+TASKS.register("chains")(ChainsTask)
 
 
 def make_task(cfg) -> Task:
@@ -15,4 +17,4 @@ def make_task(cfg) -> Task:
     return cls(levels=tuple(cfg.levels), eval_per_level=cfg.eval_per_level, eval_seed=cfg.eval_seed)
 
 
-__all__ = ["TASKS", "Problem", "Task", "make_task", "ArithmeticTask"]
+__all__ = ["TASKS", "Problem", "Task", "make_task", "ArithmeticTask", "ChainsTask"]

@@ -34,7 +34,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from k15core.tasks.base import Problem
+from k15core.tasks.base import Problem, draw_problems, last_match
 
 ANSWER_MARKER = "Answer:"
 _ANSWER_RE = re.compile(r"Answer:\s*(-?\d+)(?!\d)")
@@ -109,7 +109,7 @@ class ArithmeticTask:
         self.levels = tuple(levels)
         self.eval_per_level = eval_per_level
         self.eval_seed = eval_seed
-        self._eval = self._sample(eval_per_level, random.Random(eval_seed), per_level=True, exclude=set())
+        self._eval = draw_problems(self._random_problem, self.levels, eval_per_level, random.Random(eval_seed), set(), per_level=True)
         self._eval_ids = {p.id for p in self._eval}
 
     # -- prompts ---------------------------------------------------------------------------------
@@ -118,31 +118,9 @@ class ArithmeticTask:
         lo, hi = 10 ** (spec.digits - 1), 10**spec.digits - 1
         return make_problem([rng.randint(lo, hi) for _ in range(spec.operands)], level)
 
-    def _sample(self, n: int, rng: random.Random, per_level: bool, exclude: set[str]) -> list[Problem]:
-        out: list[Problem] = []
-        seen = set(exclude)
-        levels = [lv for lv in self.levels for _ in range(n)] if per_level else None
-        for i in range(len(levels) if per_level else n):
-            level = levels[i] if per_level else self.levels[i % len(self.levels)]
-            # Prefer problems not drawn yet, but accept a repeat after a few collisions: level 1 has
-            # only 8,100 distinct problems, fewer than a large warm-up set asks of it. Held-out
-            # problems are never accepted.
-            for attempt in range(20):
-                p = self._random_problem(rng, level)
-                if p.id not in seen or (attempt >= 10 and p.id not in exclude):
-                    break
-            else:
-                while p.id in exclude:
-                    p = self._random_problem(rng, level)
-            seen.add(p.id)
-            out.append(p)
-        if not per_level:
-            rng.shuffle(out)
-        return out
-
     def train_problems(self, n: int, seed: int) -> list[Problem]:
         """`n` problems, levels in equal shares, distinct where the level allows, none in the evaluation set."""
-        return self._sample(n, random.Random(seed), per_level=False, exclude=self._eval_ids)
+        return draw_problems(self._random_problem, self.levels, n, random.Random(seed), self._eval_ids, per_level=False)
 
     def eval_problems(self) -> list[Problem]:
         return list(self._eval)
@@ -168,11 +146,7 @@ class ArithmeticTask:
     # -- verification ----------------------------------------------------------------------------
     def extract_answer(self, response: str) -> str | None:
         """The number after the last ``Answer:`` marker, or None."""
-        try:
-            found = _ANSWER_RE.findall(response)
-        except Exception:  # a non-string or similar garbage: no answer, never an exception
-            return None
-        return found[-1] if found else None
+        return last_match(_ANSWER_RE, response)
 
     def verify(self, response: str, reference: str) -> float:
         """1.0 if the final answer equals the reference as an integer, else 0.0; never raises.

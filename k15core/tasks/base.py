@@ -5,8 +5,10 @@ trainer, the warm-up and the evaluation never know which family they are running
 """
 from __future__ import annotations
 
+import random
+import re
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -43,3 +45,44 @@ class Task(Protocol):
 
     def extract_answer(self, response: str) -> str | None:
         """The final answer the response commits to, or None."""
+
+
+def draw_problems(
+    random_problem: Callable[[random.Random, int], Problem],
+    levels: tuple[int, ...],
+    n: int,
+    rng: random.Random,
+    exclude: set[str],
+    per_level: bool,
+) -> list[Problem]:
+    """Draw `n` problems (per level if `per_level`, else `n` in all, levels in turn, then shuffled).
+
+    Prefers problems not drawn yet, but accepts a repeat after a few collisions (a small level may
+    hold fewer problems than asked for). Problems whose id is in `exclude` (the held-out set) are
+    never returned.
+    """
+    out: list[Problem] = []
+    seen = set(exclude)
+    order = [lv for lv in levels for _ in range(n)] if per_level else [levels[i % len(levels)] for i in range(n)]
+    for level in order:
+        for attempt in range(20):
+            p = random_problem(rng, level)
+            if p.id not in seen or (attempt >= 10 and p.id not in exclude):
+                break
+        else:
+            while p.id in exclude:
+                p = random_problem(rng, level)
+        seen.add(p.id)
+        out.append(p)
+    if not per_level:
+        rng.shuffle(out)
+    return out
+
+
+def last_match(pattern: re.Pattern, response: str) -> str | None:
+    """The first group of the last match of `pattern` in `response`, or None; never raises."""
+    try:
+        found = pattern.findall(response)
+    except Exception:  # a non-string or similar garbage: no answer, never an exception
+        return None
+    return found[-1] if found else None
