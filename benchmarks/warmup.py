@@ -39,8 +39,8 @@ def measure(model, batches, bf16: bool) -> tuple[int, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true", help="tiny run that only checks the script works")
-    ap.add_argument("--steps", type=int, default=12, help="optimiser steps per round")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating fp32/bf16 rounds")
+    ap.add_argument("--steps", type=int, default=8, help="optimiser steps per round")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating fp32/bf16 rounds")
     args = ap.parse_args()
     steps, rounds = (2, 1) if args.smoke else (args.steps, args.rounds)
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

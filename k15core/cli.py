@@ -109,10 +109,13 @@ def _print_style_gap(console, rows) -> None:
     levels = sorted({r.difficulty for r in rows if r.difficulty})
     if ("short", levels[-1]) in by and ("long", levels[-1]) in by:
         hard = levels[-1]
-        console.print(
-            f"hardest level {hard}: long chain of thought {100 * by['long', hard].accuracy:.0f}% "
-            f"vs bare answer {100 * by['short', hard].accuracy:.0f}% — the gap RL learns to exploit"
+        long_acc, short_acc = by["long", hard].accuracy, by["short", hard].accuracy
+        verdict = (
+            "thinking longer pays here: the gap RL can teach the model to use"
+            if long_acc >= short_acc + 0.10
+            else "no gap yet: the warm-up has not taught the long style to beat the bare answer"
         )
+        console.print(f"hardest level {hard}: long chain of thought {100 * long_acc:.0f}% vs bare answer {100 * short_acc:.0f}% — {verdict}")
 
 
 def cmd_build_model(args) -> int:
