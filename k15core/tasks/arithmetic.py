@@ -34,7 +34,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from k15core.tasks.base import Problem, draw_problems, last_match
+from k15core.tasks.base import GeneratedTask, Problem
 
 ANSWER_MARKER = "Answer:"
 _ANSWER_RE = re.compile(r"Answer:\s*(-?\d+)(?!\d)")
@@ -95,42 +95,26 @@ def _reduction_lines(numbers: list[int], width: int) -> list[str]:
     return lines
 
 
-class ArithmeticTask:
-    """Seeded addition problems by difficulty; see the module docstring for levels and styles."""
+class ArithmeticTask(GeneratedTask):
+    """Seeded addition problems by difficulty; see the module docstring for levels and styles.
+
+    >>> ArithmeticTask(eval_per_level=1).verify("3+4=7 7\\nAnswer: 7", "7")
+    1.0
+    """
 
     name = "arithmetic"
     styles = ("short", "medium", "long")
+    LEVELS = LEVELS
+    STYLE_PREFIX = STYLE_PREFIX
+    ANSWER_RE = _ANSWER_RE
 
-    def __init__(self, levels: tuple[int, ...] = tuple(LEVELS), eval_per_level: int = 50, eval_seed: int = 20250122):
-        unknown = [lv for lv in levels if lv not in LEVELS]
-        if unknown:
-            from k15core.errors import K15Error
-            raise K15Error(f"unknown arithmetic difficulty level(s) {unknown}", f"use levels from {sorted(LEVELS)}")
-        self.levels = tuple(levels)
-        self.eval_per_level = eval_per_level
-        self.eval_seed = eval_seed
-        self._eval = draw_problems(self._random_problem, self.levels, eval_per_level, random.Random(eval_seed), set(), per_level=True)
-        self._eval_ids = {p.id for p in self._eval}
-
-    # -- prompts ---------------------------------------------------------------------------------
     def _random_problem(self, rng: random.Random, level: int) -> Problem:
         spec = LEVELS[level]
         lo, hi = 10 ** (spec.digits - 1), 10**spec.digits - 1
         return make_problem([rng.randint(lo, hi) for _ in range(spec.operands)], level)
 
-    def train_problems(self, n: int, seed: int) -> list[Problem]:
-        """`n` problems, levels in equal shares, distinct where the level allows, none in the evaluation set."""
-        return draw_problems(self._random_problem, self.levels, n, random.Random(seed), self._eval_ids, per_level=False)
-
-    def eval_problems(self) -> list[Problem]:
-        return list(self._eval)
-
-    def is_eval(self, problem_id: str) -> bool:
-        return problem_id in self._eval_ids
-
-    # -- solutions -------------------------------------------------------------------------------
-    def style_prefix(self, style: str) -> str:
-        return STYLE_PREFIX[style]
+    def _same_answer(self, answer: str, reference: str) -> bool:
+        return int(answer) == int(reference)  # as integers: "Answer: 007" is 7
 
     def solution(self, problem: Problem, style: str) -> str:
         numbers = problem.meta.get("numbers") or [int(x) for x in problem.prompt[3:].strip().split("+")]
@@ -142,20 +126,3 @@ class ArithmeticTask:
         if style == "long":
             return STYLE_PREFIX["long"] + "\n".join(_reduction_lines(numbers, 1)) + "\n" + answer
         raise ValueError(f"unknown style {style!r}; known: {self.styles}")
-
-    # -- verification ----------------------------------------------------------------------------
-    def extract_answer(self, response: str) -> str | None:
-        """The number after the last ``Answer:`` marker, or None."""
-        return last_match(_ANSWER_RE, response)
-
-    def verify(self, response: str, reference: str) -> float:
-        """1.0 if the final answer equals the reference as an integer, else 0.0; never raises.
-
-        >>> ArithmeticTask(eval_per_level=1).verify("3+4=7 -> 7\\nAnswer: 7", "7")
-        1.0
-        """
-        try:
-            answer = self.extract_answer(response)
-            return float(answer is not None and int(answer) == int(str(reference).strip()))
-        except Exception:  # e.g. a 5000-digit "answer" (int() refuses it) or a non-numeric reference
-            return 0.0

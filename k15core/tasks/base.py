@@ -47,6 +47,65 @@ class Task(Protocol):
         """The final answer the response commits to, or None."""
 
 
+class GeneratedTask:
+    """Shared plumbing of seeded task families: difficulty levels, a fixed held-out set, training
+    draws that never touch it, and verification of the final answer.
+
+    A subclass sets `name`, `styles`, `LEVELS` (level -> spec), `STYLE_PREFIX`, `ANSWER_RE` and
+    implements `_random_problem(rng, level)`, `solution(problem, style)` and `_same_answer`.
+    """
+
+    name: str = ""
+    styles: tuple[str, ...] = ()
+    LEVELS: dict = {}
+    STYLE_PREFIX: dict[str, str] = {}
+    ANSWER_RE: re.Pattern = re.compile(r"Answer:\s*(\S+)")
+
+    def __init__(self, levels: tuple[int, ...] | None = None, eval_per_level: int = 50, eval_seed: int = 20250122):
+        from k15core.errors import K15Error
+
+        levels = tuple(self.LEVELS) if levels is None else tuple(levels)
+        unknown = [lv for lv in levels if lv not in self.LEVELS]
+        if unknown:
+            raise K15Error(f"unknown {self.name} difficulty level(s) {unknown}", f"use levels from {sorted(self.LEVELS)}")
+        self.levels = levels
+        self.eval_per_level = eval_per_level
+        self.eval_seed = eval_seed
+        self._eval = draw_problems(self._random_problem, self.levels, eval_per_level, random.Random(eval_seed), set(), per_level=True)
+        self._eval_ids = {p.id for p in self._eval}
+
+    def _random_problem(self, rng: random.Random, level: int) -> Problem:
+        raise NotImplementedError
+
+    def _same_answer(self, answer: str, reference: str) -> bool:
+        raise NotImplementedError
+
+    def train_problems(self, n: int, seed: int) -> list[Problem]:
+        """`n` problems, levels in equal shares, distinct where the level allows, none in the evaluation set."""
+        return draw_problems(self._random_problem, self.levels, n, random.Random(seed), self._eval_ids, per_level=False)
+
+    def eval_problems(self) -> list[Problem]:
+        return list(self._eval)
+
+    def is_eval(self, problem_id: str) -> bool:
+        return problem_id in self._eval_ids
+
+    def style_prefix(self, style: str) -> str:
+        return self.STYLE_PREFIX[style]
+
+    def extract_answer(self, response: str) -> str | None:
+        """The answer after the last ``Answer:`` marker, or None; never raises."""
+        return last_match(self.ANSWER_RE, response)
+
+    def verify(self, response: str, reference: str) -> float:
+        """1.0 if the final answer matches the reference, else 0.0; never raises."""
+        try:
+            answer = self.extract_answer(response)
+            return float(answer is not None and self._same_answer(answer, str(reference).strip()))
+        except Exception:  # e.g. a 5000-digit "answer" that int() refuses, or a non-string reference
+            return 0.0
+
+
 def draw_problems(
     random_problem: Callable[[random.Random, int], Problem],
     levels: tuple[int, ...],

@@ -35,8 +35,7 @@ import random
 import re
 import string
 
-from k15core.errors import K15Error
-from k15core.tasks.base import Problem, draw_problems, last_match
+from k15core.tasks.base import GeneratedTask, Problem
 
 _ANSWER_RE = re.compile(r"Answer:\s*([a-z])(?![a-z])")
 STYLE_PREFIX = {"short": "Answer:", "medium": "Pairs:\n", "long": "Think:\n"}
@@ -69,35 +68,25 @@ def parse_prompt(prompt: str) -> tuple[dict[str, str], str, int]:
     return arrows, start.strip(), int(steps)
 
 
-class ChainsTask:
-    """Seeded chain-following problems by number of hops; see the module docstring."""
+class ChainsTask(GeneratedTask):
+    """Seeded chain-following problems by number of steps; see the module docstring.
+
+    >>> ChainsTask(eval_per_level=1).verify("1 a>b\\nAnswer: b", "b")
+    1.0
+    """
 
     name = "chains"
     styles = ("short", "medium", "long")
-
-    def __init__(self, levels: tuple[int, ...] = tuple(LEVELS), eval_per_level: int = 50, eval_seed: int = 20250122):
-        unknown = [lv for lv in levels if lv not in LEVELS]
-        if unknown:
-            raise K15Error(f"unknown chains difficulty level(s) {unknown}", f"use levels from {sorted(LEVELS)}")
-        self.levels = tuple(levels)
-        self.eval_per_level = eval_per_level
-        self.eval_seed = eval_seed
-        self._eval = draw_problems(self._random_problem, self.levels, eval_per_level, random.Random(eval_seed), set(), per_level=True)
-        self._eval_ids = {p.id for p in self._eval}
+    LEVELS = LEVELS
+    STYLE_PREFIX = STYLE_PREFIX
+    ANSWER_RE = _ANSWER_RE
 
     def _random_problem(self, rng: random.Random, level: int) -> Problem:
         cycle = rng.sample(string.ascii_lowercase, LETTERS_PER_PROBLEM)
         return make_problem(cycle, rng.choice(cycle), LEVELS[level], level, rng)
 
-    def train_problems(self, n: int, seed: int) -> list[Problem]:
-        """`n` problems, levels in equal shares, none in the held-out evaluation set."""
-        return draw_problems(self._random_problem, self.levels, n, random.Random(seed), self._eval_ids, per_level=False)
-
-    def eval_problems(self) -> list[Problem]:
-        return list(self._eval)
-
-    def style_prefix(self, style: str) -> str:
-        return STYLE_PREFIX[style]
+    def _same_answer(self, answer: str, reference: str) -> bool:
+        return answer == reference
 
     def solution(self, problem: Problem, style: str) -> str:
         arrows, start, steps = parse_prompt(problem.prompt)
@@ -117,19 +106,3 @@ class ChainsTask:
         else:
             raise ValueError(f"unknown style {style!r}; known: {self.styles}")
         return STYLE_PREFIX[style] + "\n".join(lines + [answer])
-
-    def extract_answer(self, response: str) -> str | None:
-        """The letter after the last ``Answer:`` marker, or None."""
-        return last_match(_ANSWER_RE, response)
-
-    def verify(self, response: str, reference: str) -> float:
-        """1.0 if the final answer is the reference letter, else 0.0; never raises.
-
-        >>> ChainsTask(eval_per_level=1).verify("1 a>b\\nAnswer: b", "b")
-        1.0
-        """
-        try:
-            answer = self.extract_answer(response)
-            return float(answer is not None and answer == str(reference).strip())
-        except Exception:
-            return 0.0
