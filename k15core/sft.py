@@ -21,7 +21,7 @@ import torch
 
 from k15core.errors import K15Error
 from k15core.models import bf16_supported, save_model
-from k15core.tasks.base import Problem, Task
+from k15core.tasks.base import Task
 
 
 @dataclass
