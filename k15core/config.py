@@ -22,14 +22,15 @@ import yaml
 from k15core.errors import K15Error
 from k15core.models import ModelConfig
 from k15core.sft import SFTConfig
+from k15core.trainer import RLConfig
 
 
 @dataclass
 class TaskConfig:
     """Where prompts come from."""
 
-    name: str = "chains"
-    """Task family: 'chains' (follow the arrows; the default, learnable by the tiny model in minutes) or 'arithmetic'."""
+    name: str = "recurrence"
+    """Task family: 'recurrence' (digit recurrence; the default, learnable by the tiny model in minutes), 'chains' or 'arithmetic'."""
     levels: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5])
     """Difficulty levels to draw problems from."""
     eval_per_level: int = 40
@@ -48,6 +49,12 @@ class EvalConfig:
     """Longest response generated, in tokens."""
     batch_size: int = 128
     """Prompts generated together."""
+    temperature: float = 0.0
+    """0: greedy decoding. Above 0: sample `samples` answers per problem at this temperature."""
+    samples: int = 1
+    """Answers per problem when sampling (accuracy is their mean: Pass@1)."""
+    seed: int = 0
+    """Seed of sampled evaluation."""
 
 
 @dataclass
@@ -58,6 +65,7 @@ class Config:
     task: TaskConfig = field(default_factory=TaskConfig)
     sft: SFTConfig = field(default_factory=SFTConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    rl: RLConfig = field(default_factory=RLConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

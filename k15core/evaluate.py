@@ -2,7 +2,10 @@
 
 Style 'free' lets the model choose how to answer (what RL changes); any other style prefills that
 style's opening, which measures what the model can do when made to answer briefly or at length.
-Decoding is greedy so numbers are reproducible.
+Decoding is greedy by default (reproducible); with `eval.temperature` > 0 each problem gets
+`eval.samples` sampled answers with a fixed seed (Pass@1 averaged over samples, as the report
+measures), which is what shows the policy RL actually trains: greedy decoding hides a 40/60 choice
+between styles behind whichever is more likely.
 """
 from __future__ import annotations
 
@@ -62,9 +65,11 @@ def evaluate(model, tokenizer, task: Task, problems: list[Problem], cfg: EvalCon
     bar = tqdm(total=len(problems) * len(cfg.styles), desc="evaluating", unit="answer", disable=not progress)
     for style in cfg.styles:
         prefixes = None if style == "free" else [task.style_prefix(style)] * len(problems)
+        greedy = cfg.temperature <= 0
         gens = generate(
-            model, tokenizer, [p.prompt for p in problems], greedy=True, max_new_tokens=cfg.max_new_tokens,
-            prefixes=prefixes, batch_size=cfg.batch_size, progress=bar.update,
+            model, tokenizer, [p.prompt for p in problems], k=1 if greedy else cfg.samples, greedy=greedy,
+            temperature=cfg.temperature if not greedy else 1.0, max_new_tokens=cfg.max_new_tokens,
+            prefixes=prefixes, batch_size=cfg.batch_size, seed=cfg.seed, progress=lambda n: bar.update(n / (1 if greedy else cfg.samples)),
         )
         style_records = []
         for g in gens:
@@ -72,7 +77,7 @@ def evaluate(model, tokenizer, task: Task, problems: list[Problem], cfg: EvalCon
             correct = task.verify(g.text, p.reference)
             style_records.append(
                 TrajectoryRecord(
-                    prompt_id=p.id, sample_index=0, prompt=p.prompt, response=g.text, token_ids=g.token_ids, logprobs=g.logprobs,
+                    prompt_id=p.id, sample_index=g.sample_index, prompt=p.prompt, response=g.text, token_ids=g.token_ids, logprobs=g.logprobs,
                     reward=correct, correct=correct, length=g.length, reward_parts={"correct": correct}, finished=g.finished,
                     truncated=g.truncated, difficulty=p.difficulty, tag=style,
                 )

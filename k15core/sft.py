@@ -44,7 +44,7 @@ class SFTConfig:
     """AdamW weight decay."""
     grad_clip: float = 1.0
     """Clip the global gradient norm to this value (0 disables)."""
-    style_mix: dict[str, float] = field(default_factory=lambda: {"short": 0.3, "medium": 0.1, "long": 0.6})
+    style_mix: dict[str, float] = field(default_factory=lambda: {"short": 0.4, "medium": 0.2, "long": 0.4})
     """Share of each solution style in the warm-up set."""
     bf16: str = "auto"
     """bf16 autocast: 'auto' (only where the hardware runs bf16 natively), 'on' or 'off'."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from k15core.config import Config
 from k15core.errors import K15Error
 from k15core.evaluate import EvalRow, eval_metrics, evaluate
-from k15core.models import build_tiny_model, load_model, pick_device
+from k15core.models import build_tiny_model, load_model, pick_device, save_model
 from k15core.sft import SFTResult, build_warmup_set, train_sft
 from k15core.store import Store
 from k15core.tasks import make_task
@@ -106,3 +106,56 @@ def run_eval(
     store.record_iteration(run_id, 0, eval_metrics(rows), records)
     store.set_run_status(run_id, "finished")
     return rows
+
+
+def rl_checkpoint_dir(ws: Workspace, run_id: int) -> Path:
+    return ws.root / "runs" / f"rl-{run_id}"
+
+
+def latest_rl_run(store: Store) -> dict | None:
+    """The most recent RL run that has a checkpoint to resume from (status 'stopped' or 'running')."""
+    runs = [r for r in store.runs(kind="rl") if r["status"] in ("stopped", "running")]
+    return runs[-1] if runs else None
+
+
+def prepare_rl(ws: Workspace, store: Store, cfg: Config, model_dir: Path, resume: bool = False, name: str = "rl"):
+    """Load the policy and build an RLRun: a new run from `model_dir`, or (resume) the latest stopped
+    run from its checkpoint, with the config it was started with."""
+    from k15core.trainer import RLRun, load_checkpoint
+
+    task = make_task(cfg.task)
+    if resume:
+        previous = latest_rl_run(store)
+        if previous is None or not (rl_checkpoint_dir(ws, previous["id"]) / "trainer_state.pt").exists():
+            raise K15Error("there is no stopped RL run with a checkpoint to resume in this workspace", "start one with k15 train")
+        from k15core.config import _build
+
+        saved_cfg = {k: v for k, v in previous["config"].items() if k in Config.__dataclass_fields__}
+        cfg = _build(Config, saved_cfg)
+        task = make_task(cfg.task)
+        ckpt = rl_checkpoint_dir(ws, previous["id"])
+        model, tokenizer = load_model(ckpt / "policy", device=pick_device())
+        run = RLRun(cfg.rl, task, model, tokenizer, store, previous["id"], rl_pool(task, cfg))
+        load_checkpoint(run, ckpt)
+        store.set_run_status(previous["id"], "running")
+        return run, cfg
+    model, tokenizer = load_model(model_dir, cfg.model, device=pick_device())
+    pool = rl_pool(task, cfg)
+    store.add_prompts(pool, source=f"task:{task.name}")  # the studio shows (and labels) the RL prompts
+    run_id = store.create_run(f"rl:{name}", "rl", {**cfg.to_dict(), "base_model": str(model_dir)})
+    return RLRun(cfg.rl, task, model, tokenizer, store, run_id, pool), cfg
+
+
+def rl_pool(task, cfg: Config) -> list[Problem]:
+    """The RL training prompts: drawn from the task with the RL seed, never in the held-out set."""
+    return task.train_problems(cfg.rl.pool_size, seed=10_000 + cfg.rl.seed)
+
+
+def run_rl(ws: Workspace, store: Store, cfg: Config, model_dir: Path, resume: bool = False, out_name: str = "rl", progress: bool = True, on_iteration=None):
+    """Train with RL; save the final policy as models/<out_name>. Returns (run, last metrics)."""
+    from k15core.trainer import train
+
+    run, cfg = prepare_rl(ws, store, cfg, model_dir, resume=resume, name=out_name)
+    metrics = train(run, rl_checkpoint_dir(ws, run.state.run_id), on_iteration=on_iteration, progress=progress)
+    save_model(run.model, run.tokenizer, ws.model_dir(out_name))
+    return run, metrics

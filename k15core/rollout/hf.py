@@ -106,3 +106,115 @@ def generate(
             progress(len(chunk))
     model.train(was_training)
     return out
+
+
+@dataclass
+class Continuation:
+    """What one call of `continue_ids` added to one sequence."""
+
+    token_ids: list[int]
+    """New tokens (EOS included when the model emitted it)."""
+    logprobs: list[float]
+    """log pi(token | context) at temperature 1 for each new token."""
+    eos: bool
+    """The model emitted EOS."""
+    repeated: bool
+    """Stopped early by the repeat detector."""
+
+
+@torch.no_grad()
+def continue_ids(
+    model,
+    tokenizer,
+    contexts: list[list[int]],
+    *,
+    max_new_tokens: list[int],
+    greedy: bool = False,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    repeat_rule=None,
+    response_starts: list[int] | None = None,
+    batch_size: int = 256,
+) -> list[Continuation]:
+    """Continue each token sequence in `contexts` (prompt + response so far) by up to `max_new_tokens[i]` tokens.
+
+    Token ids go in and come out as they are (never re-tokenised), so a response generated in
+    segments is the same sequence as one generated in one go. Sequences are batched (left-padded)
+    with others of the same token allowance. With `repeat_rule`, a sequence whose response
+    (the part after `response_starts[i]`) ends in a loop is stopped and marked `repeated`.
+    """
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    from k15core.rollout.repeat import detect_repeat
+
+    device = next(model.parameters()).device
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    starts = response_starts or [len(c) for c in contexts]
+    out: list[Continuation | None] = [None] * len(contexts)
+    was_training = model.training
+    model.eval()
+    # batch sequences with the same allowance together (generate takes one max_new_tokens per call)
+    order = sorted(range(len(contexts)), key=lambda i: (max_new_tokens[i], len(contexts[i])))
+    chunks, current = [], []
+    for i in order:
+        if current and (len(current) >= batch_size or max_new_tokens[current[0]] != max_new_tokens[i]):
+            chunks.append(current)
+            current = []
+        current.append(i)
+    if current:
+        chunks.append(current)
+    for chunk in chunks:
+        allowance = max_new_tokens[chunk[0]]
+        if allowance <= 0:
+            for i in chunk:
+                out[i] = Continuation([], [], False, False)
+            continue
+        width = max(len(contexts[i]) for i in chunk)
+        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, i in enumerate(chunk):
+            ids[row, width - len(contexts[i]):] = torch.tensor(contexts[i])
+            mask[row, width - len(contexts[i]):] = 1
+        criteria = StoppingCriteriaList()
+        if repeat_rule is not None:
+            offsets = [width - len(contexts[i]) + starts[i] for i in chunk]  # column where each response starts
+
+            class _StopOnRepeat(StoppingCriteria):
+                def __call__(self, input_ids, scores, **kwargs):
+                    return torch.tensor(
+                        [detect_repeat(input_ids[r, offsets[r]:].tolist(), repeat_rule) for r in range(input_ids.shape[0])],
+                        device=input_ids.device,
+                    )
+
+            criteria.append(_StopOnRepeat())
+        res = model.generate(
+            input_ids=ids.to(device),
+            attention_mask=mask.to(device),
+            max_new_tokens=allowance,
+            do_sample=not greedy,
+            temperature=temperature if not greedy else None,
+            top_p=top_p if not greedy else None,
+            top_k=None,
+            eos_token_id=eos,
+            pad_token_id=pad,
+            stopping_criteria=criteria,
+            return_dict_in_generate=True,
+            output_logits=True,
+        )
+        new = res.sequences[:, width:]  # (B, T_new)
+        logp = torch.log_softmax(torch.stack(res.logits, dim=1).float(), dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)  # (B, T_new)
+        for row, i in enumerate(chunk):
+            row_ids = new[row].tolist()
+            n = len(row_ids)
+            if eos in row_ids:
+                n = row_ids.index(eos) + 1
+            else:
+                # a sequence stopped by the criterion is padded after its last real token
+                while n > 0 and row_ids[n - 1] == pad and pad != eos:
+                    n -= 1
+            gen = row_ids[:n]
+            response = contexts[i][starts[i]:] + gen
+            repeated = repeat_rule is not None and eos not in gen and detect_repeat(response, repeat_rule)
+            out[i] = Continuation(gen, logp[row, :n].tolist(), eos in gen, repeated)
+    model.train(was_training)
+    return out  # type: ignore[return-value]

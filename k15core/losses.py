@@ -1,0 +1,138 @@
+"""Policy losses: the k1.5 loss and two baselines, pure functions behind a registry.
+
+Every loss is minimised. `N` is the number of sampled responses in the batch, `T` the padded
+response length. A response's sequence log-probability is the sum of its token log-probabilities
+over the loss mask (tokens masked out, e.g. partial-rollout segments written by an older policy or
+padding, contribute nothing).
+
+Choices the report leaves open (spec §13), made here:
+- Sequence-level log-probabilities, as written in the report: no per-token terms, no length
+  normalisation, no importance-ratio clipping in `k15`.
+- `r̄` is the mean of the group's rewards, the sample itself included (as written; not
+  leave-one-out). The reward passed in is whatever the trainer calls reward: correctness plus the
+  length and repeat terms when they are switched on.
+- Each prompt weighs the same: the loss averages over the k samples of a group (the report's
+  1/k Σ_j), then over groups.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from k15core.registry import Registry
+
+LOSSES: Registry[Callable[..., torch.Tensor]] = Registry("loss")
+
+
+def group_mean(values: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
+    """values (N,), group (N,) ints -> (N,): each sample gets the mean of its group's values."""
+    _, inverse, counts = torch.unique(group, return_inverse=True, return_counts=True)
+    sums = torch.zeros(len(counts), dtype=values.dtype, device=values.device).index_add_(0, inverse, values)
+    return (sums / counts.to(values.dtype))[inverse]
+
+
+def group_logmeanexp(rewards: torch.Tensor, group: torch.Tensor, tau: float) -> torch.Tensor:
+    """(N,) -> (N,): tau * log(mean_j exp(r_j / tau)) over each sample's group (the consistent τ log Z)."""
+    _, inverse, counts = torch.unique(group, return_inverse=True, return_counts=True)
+    scaled = rewards / tau
+    peak = torch.full((len(counts),), -torch.inf, dtype=rewards.dtype, device=rewards.device).scatter_reduce(0, inverse, scaled, "amax")
+    sums = torch.zeros(len(counts), dtype=rewards.dtype, device=rewards.device).index_add_(0, inverse, torch.exp(scaled - peak[inverse]))
+    return (tau * (peak + torch.log(sums / counts.to(rewards.dtype))))[inverse]
+
+
+def mean_over_groups(per_sample: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
+    """(N,) -> scalar: the mean within each group, then the mean over groups (every prompt weighs the same)."""
+    _, inverse, counts = torch.unique(group, return_inverse=True, return_counts=True)
+    weights = 1.0 / (counts[inverse].to(per_sample.dtype) * len(counts))  # (N,)
+    return (per_sample * weights).sum()
+
+
+def k15_baseline(rewards: torch.Tensor, group: torch.Tensor, tau: float, logz: str = "mean") -> torch.Tensor:
+    """The estimate of τ log Z for each sample's group: the group's mean reward (the report's
+    practical choice) or the log-mean-exp (`logz="logmeanexp"`, consistent; tends to the mean as τ → ∞)."""
+    if logz == "mean":
+        return group_mean(rewards, group)
+    if logz == "logmeanexp":
+        return group_logmeanexp(rewards, group, tau)
+    raise ValueError(f"logz must be 'mean' or 'logmeanexp', got {logz!r}")
+
+
+def k15_loss(
+    logp: torch.Tensor,
+    logp_old: torch.Tensor,
+    rewards: torch.Tensor,
+    group: torch.Tensor,
+    tau: float,
+    logz: str = "mean",
+) -> torch.Tensor:
+    """The k1.5 policy loss (report §2.3.2; spec §2.5, form `loss_A`).
+
+    logp      (N,) log π_θ(y, z | x): sequence log-probs under the policy being trained (grad flows)
+    logp_old  (N,) log π_θi(y, z | x): the same under the policy at the start of the iteration
+    rewards   (N,) r(x, y, y*) (plus any length / repeat terms)
+    group     (N,) index of the prompt each sample belongs to (its k samples share it)
+    -> scalar
+
+        loss = mean_groups (1/k) Σ_j [ −A_j · log π_θ(y_j, z_j | x) + (τ/2) (log π_θ − log π_θi)² ],
+        A_j = r_j − r̄  (a constant: no gradient flows through it)
+
+    Its gradient is minus the report's update direction (3). At θ = θ_i the second term has zero
+    gradient and the loss is REINFORCE with the group-mean baseline.
+    """
+    advantage = (rewards - k15_baseline(rewards, group, tau, logz)).detach()
+    log_ratio = logp - logp_old.detach()
+    per_sample = -advantage * logp + 0.5 * tau * log_ratio.pow(2)
+    return mean_over_groups(per_sample, group)
+
+
+def reinforce_loss(logp: torch.Tensor, rewards: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
+    """REINFORCE with the group-mean baseline: mean_groups (1/k) Σ_j −(r_j − r̄) log π_θ(y_j | x).
+    logp, rewards, group: (N,) -> scalar. Equals `k15_loss` with τ = 0."""
+    advantage = (rewards - group_mean(rewards, group)).detach()
+    return mean_over_groups(-advantage * logp, group)
+
+
+def grpo_loss(
+    token_logp: torch.Tensor,
+    token_logp_old: torch.Tensor,
+    mask: torch.Tensor,
+    rewards: torch.Tensor,
+    group: torch.Tensor,
+    clip_eps: float = 0.2,
+    std_eps: float = 1e-6,
+) -> torch.Tensor:
+    """GRPO (DeepSeekMath): per-token PPO clipping with group-normalised advantages, no KL term.
+
+    token_logp, token_logp_old, mask (N, T); rewards, group (N,) -> scalar
+        A_j = (r_j − mean_group r) / (std_group r + std_eps)
+        per token: −min(ρ A, clip(ρ, 1 − ε, 1 + ε) A),  ρ = exp(logp − logp_old)
+    averaged over each response's unmasked tokens, then over responses within a group, then groups.
+    """
+    mean = group_mean(rewards, group)
+    std = group_mean((rewards - mean).pow(2), group).sqrt()  # population std within the group
+    advantage = ((rewards - mean) / (std + std_eps)).detach()[:, None]  # (N, 1)
+    ratio = torch.exp(token_logp - token_logp_old.detach())  # (N, T)
+    surrogate = torch.minimum(ratio * advantage, ratio.clamp(1 - clip_eps, 1 + clip_eps) * advantage)  # (N, T)
+    mask = mask.to(token_logp.dtype)
+    per_sample = -(surrogate * mask).sum(1) / mask.sum(1).clamp(min=1)  # (N,)
+    return mean_over_groups(per_sample, group)
+
+
+# The registry: each entry takes token-level inputs, so the trainer calls every loss the same way.
+#   token_logp, token_logp_old, mask (N, T); rewards, group (N,); cfg: an object with `tau`, `logz`, `clip_eps`.
+
+@LOSSES.register("k15")
+def _k15(token_logp, token_logp_old, mask, rewards, group, cfg) -> torch.Tensor:
+    mask = mask.to(token_logp.dtype)
+    return k15_loss((token_logp * mask).sum(1), (token_logp_old * mask).sum(1), rewards, group, cfg.tau, cfg.logz)
+
+
+@LOSSES.register("reinforce")
+def _reinforce(token_logp, token_logp_old, mask, rewards, group, cfg) -> torch.Tensor:
+    return reinforce_loss((token_logp * mask.to(token_logp.dtype)).sum(1), rewards, group)
+
+
+@LOSSES.register("grpo")
+def _grpo(token_logp, token_logp_old, mask, rewards, group, cfg) -> torch.Tensor:
+    return grpo_loss(token_logp, token_logp_old, mask, rewards, group, cfg.clip_eps)

@@ -1,0 +1,122 @@
+"""Partial rollouts (report §2.6.2): a per-iteration token budget, and a replay buffer of the rest.
+
+Each response may generate at most `segment_tokens` new tokens per iteration. One that hits the
+budget without finishing waits in the `ReplayBuffer` and continues next iteration from where it
+stopped, with its earlier tokens as context. A response ends when the model emits EOS, when the
+repeat detector stops it, or when it reaches `max_response_tokens` (truncated).
+
+The k samples of a prompt stay together as a group: the group is scored and trained on only
+when all of its members have ended, so the baseline r̄ is always over all k.
+
+Choices the report leaves open (spec §13), made here:
+- Scheduling: groups waiting in the buffer are continued first; new prompts fill the rest of the
+  iteration's `prompts_per_iter` (slime's `_buffer_filter_pop_first`).
+- Which segments leave the loss: with `mask_old_segments` (the default), tokens generated in an
+  earlier iteration (by an older policy) stay as context but get loss mask 0; only the newest
+  segment is trained on. No importance correction is applied to them.
+- No limit on resumptions beyond `max_response_tokens` (a response needs at most
+  ceil(max_response_tokens / segment_tokens) iterations).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from k15core.tasks.base import Problem
+
+
+@dataclass
+class Trajectory:
+    """One response being generated (possibly over several iterations)."""
+
+    problem: Problem
+    group: int
+    """Id of the group of k samples it belongs to (unique over the run)."""
+    sample_index: int
+    prompt_ids: list[int] = field(repr=False)
+    token_ids: list[int] = field(default_factory=list, repr=False)
+    logprobs: list[float] = field(default_factory=list, repr=False)
+    """Behaviour log-probs, one per response token."""
+    token_iteration: list[int] = field(default_factory=list, repr=False)
+    """The iteration that generated each response token."""
+    eos: bool = False
+    repeated: bool = False
+    truncated: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.eos or self.repeated or self.truncated
+
+    @property
+    def segments(self) -> int:
+        return len(set(self.token_iteration)) or 1
+
+    def add_segment(self, iteration: int, token_ids: list[int], logprobs: list[float]) -> None:
+        self.token_ids += token_ids
+        self.logprobs += logprobs
+        self.token_iteration += [iteration] * len(token_ids)
+
+
+@dataclass
+class Group:
+    """The k samples of one drawn prompt."""
+
+    id: int
+    problem: Problem
+    members: list[Trajectory]
+    started: int
+    """Iteration in which it was drawn."""
+
+    @property
+    def done(self) -> bool:
+        return all(t.done for t in self.members)
+
+
+@dataclass
+class ReplayBuffer:
+    """Groups with at least one unfinished member, waiting for the next iteration."""
+
+    groups: list[Group] = field(default_factory=list)
+
+    def pop_all(self) -> list[Group]:
+        out, self.groups = self.groups, []
+        return out
+
+    def push(self, groups: list[Group]) -> None:
+        self.groups += groups
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+
+def segment_allowance(trajectory: Trajectory, segment_tokens: int, max_response_tokens: int) -> int:
+    """How many tokens `trajectory` may generate this iteration (0 when it has ended)."""
+    if trajectory.done:
+        return 0
+    room = max_response_tokens - len(trajectory.token_ids)
+    return max(0, min(room, segment_tokens) if segment_tokens > 0 else room)
+
+
+def rollout_step(
+    groups: list[Group],
+    iteration: int,
+    generate_fn,
+    segment_tokens: int,
+    max_response_tokens: int,
+) -> int:
+    """Generate this iteration's segment for every unfinished member of `groups`, in place.
+
+    `generate_fn(contexts, allowances, response_starts)` returns one `Continuation` per context
+    (see `k15core.rollout.hf.continue_ids`). Returns the number of tokens generated.
+    """
+    todo = [t for g in groups for t in g.members if not t.done]
+    allowances = [segment_allowance(t, segment_tokens, max_response_tokens) for t in todo]
+    contexts = [t.prompt_ids + t.token_ids for t in todo]
+    results = generate_fn(contexts, allowances, [len(t.prompt_ids) for t in todo])
+    generated = 0
+    for t, allowance, res in zip(todo, allowances, results):
+        assert len(res.token_ids) <= allowance, "the engine generated more than the segment budget"
+        t.add_segment(iteration, res.token_ids, res.logprobs)
+        generated += len(res.token_ids)
+        t.eos, t.repeated = res.eos, res.repeated
+        t.truncated = not t.done and len(t.token_ids) >= max_response_tokens
+    return generated

@@ -1,0 +1,462 @@
+"""The k1.5 RL trainer: one iteration reads like the report (§2.3, §2.6); `train` loops, checkpoints, resumes.
+
+One iteration (`rl_iteration`):
+    1. steer     read the studio's prompt labels (exclusions, edited references) from the store
+    2. rollout   buffered partial rollouts first, then new prompts (k samples each), within the
+                 per-iteration token budget; loops are stopped by the repeat detector
+    3. reward    verifier correctness + length penalty (after its warm-up) + repeat penalty
+    4. train     π_θi := the current policy (its log-probs computed once, no gradient); a fresh
+                 optimiser (the report resets it every iteration); a few mini-batch steps on the
+                 chosen loss (k1.5 by default)
+    5. record    success rates to the sampler; metrics and every trajectory to the store
+
+Choices the report leaves open (spec §13), made here and configurable in `RLConfig`: τ, k, prompts
+per iteration, optimiser (AdamW) and learning rate, mini-batches per iteration (whole groups per
+mini-batch), rollout temperature 1.0 and top-p 1.0, `log π_θi` recomputed by the trainer at the
+start of the iteration (not taken from the rollout engine; the engine's log-probs are stored for
+inspection), and the length-penalty schedule.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from k15core.errors import K15Error
+from k15core.losses import LOSSES
+from k15core.models import save_model
+from k15core.rewards import LengthPenaltySchedule, total_reward
+from k15core.rollout.hf import continue_ids
+from k15core.rollout.partial import Group, ReplayBuffer, Trajectory, rollout_step
+from k15core.rollout.repeat import RepeatRule
+from k15core.sampling import CurriculumPhase, PromptSampler, SuccessTracker
+from k15core.tasks.base import Problem, Task
+from k15core.types import TrajectoryRecord
+
+
+@dataclass
+class PhaseConfig:
+    """One curriculum phase."""
+
+    start_iteration: int = 0
+    """First iteration of the phase."""
+    levels: list[int] = field(default_factory=list)
+    """Difficulty levels drawn in the phase (empty: all)."""
+
+
+@dataclass
+class RLConfig:
+    """The RL phase. Values marked (choice) are not given by the report."""
+
+    iterations: int = 30
+    """RL iterations."""
+    prompts_per_iter: int = 16
+    """Groups (prompts) per iteration, buffered continuations included. (choice)"""
+    k: int = 8
+    """Samples per prompt. (choice)"""
+    loss: str = "k15"
+    """Policy loss: 'k15' (the report's), 'grpo' or 'reinforce' (baselines)."""
+    tau: float = 0.05
+    """τ of the k1.5 loss: weight of the squared log-ratio to π_θi. (choice)"""
+    logz: str = "mean"
+    """Estimate of τ log Z: 'mean' (the report's practical choice) or 'logmeanexp'."""
+    clip_eps: float = 0.2
+    """GRPO only: the PPO clip range."""
+    lr: float = 2e-4
+    """AdamW learning rate. (choice)"""
+    minibatches: int = 2
+    """Optimiser steps per iteration (each on whole groups). (choice)"""
+    reset_optimizer: bool = True
+    """A fresh optimiser every iteration, as the report does."""
+    grad_clip: float = 1.0
+    """Clip the global gradient norm (0 disables)."""
+    temperature: float = 1.0
+    """Rollout sampling temperature. (choice)"""
+    top_p: float = 1.0
+    """Rollout nucleus sampling. (choice)"""
+    max_response_tokens: int = 96
+    """Longest response; longer ones are cut and marked truncated."""
+    segment_tokens: int = 0
+    """Partial rollouts: most tokens one response may generate per iteration (0: no limit)."""
+    mask_old_segments: bool = True
+    """Partial rollouts: leave tokens generated in earlier iterations out of the loss."""
+    length_penalty: float = 0.0
+    """Weight w of the length reward (0: off)."""
+    length_penalty_warmup: int = 0
+    """Iterations without the length penalty before it switches on."""
+    repeat_penalty: float = 0.5
+    """Reward subtracted from a response stopped by the repeat detector."""
+    repeat_ngram: int = 8
+    """Repeat detector: longest repeated n-gram looked for."""
+    repeat_min_repeats: int = 4
+    """Repeat detector: back-to-back repetitions that count as a loop."""
+    sampler: str = "prioritised"
+    """'prioritised' (P ∝ 1 − success rate), 'curriculum' or 'uniform'."""
+    curriculum: list[PhaseConfig] = field(default_factory=list)
+    """Phases [{start_iteration, levels}] for 'curriculum' (and 'prioritised' within them)."""
+    priority_floor: float = 0.0
+    """Prioritised sampling: minimum weight, so solved prompts can still be drawn (0: the report's rule)."""
+    success_prior: float = 0.5
+    """Success rate assumed for prompts never sampled."""
+    pool_size: int = 2000
+    """Training prompts drawn from the task for RL (never overlapping the held-out set)."""
+    checkpoint_every: int = 10
+    """Save a checkpoint every N iterations (also at the end and on Ctrl-C / SIGTERM)."""
+    seed: int = 0
+    """Seed of the prompt pool, the sampler and the rollouts."""
+
+
+@dataclass
+class TrainState:
+    """Everything besides the weights that `--resume` needs to continue exactly."""
+
+    iteration: int = 0
+    """Iterations completed."""
+    next_group: int = 0
+    label_seq: int = 0
+    """Last label event applied."""
+    run_id: int = 0
+
+
+class StopTraining(Exception):
+    """Raised by the SIGTERM handler; caught by `train`, which checkpoints and exits cleanly."""
+
+
+@dataclass
+class PhaseTimer:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def __call__(self, name: str):
+        t0 = time.perf_counter()
+        yield
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+
+@dataclass
+class ScoredBatch:
+    """The finished groups of one iteration with their rewards."""
+
+    trajectories: list[Trajectory]
+    group: torch.Tensor  # (N,) group id of each trajectory
+    parts: dict[str, torch.Tensor]  # name -> (N,): correct, length, repeat, total
+
+
+class RLRun:
+    """The state of one RL run: policy, optimiser, sampler, replay buffer, store handle."""
+
+    def __init__(self, cfg: RLConfig, task: Task, model, tokenizer, store, run_id: int, pool: list[Problem]):
+        if cfg.loss not in LOSSES.names():
+            raise K15Error(f"unknown loss {cfg.loss!r}", f"use one of: {', '.join(LOSSES.names())}")
+        self.cfg, self.task, self.model, self.tokenizer, self.store = cfg, task, model, tokenizer, store
+        self.device = next(model.parameters()).device
+        phases = [CurriculumPhase(p.start_iteration, list(p.levels)) for p in cfg.curriculum]
+        self.sampler = PromptSampler(pool, cfg.sampler, phases, cfg.priority_floor, SuccessTracker(prior=cfg.success_prior), cfg.seed)
+        self.problems = {p.id: p for p in pool}
+        self.buffer = ReplayBuffer()
+        self.state = TrainState(run_id=run_id)
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.length_schedule = LengthPenaltySchedule(cfg.length_penalty_warmup, cfg.length_penalty)
+        self.repeat_rule = RepeatRule(max_ngram=cfg.repeat_ngram, min_repeats=cfg.repeat_min_repeats)
+
+
+# -- one iteration ---------------------------------------------------------------------------------
+
+def rl_iteration(run: RLRun) -> dict[str, float]:
+    """One RL iteration, in the report's order. Returns its metrics (also written to the store)."""
+    it, cfg, timer = run.state.iteration, run.cfg, PhaseTimer()
+    with timer("steer"):
+        apply_labels(run)  # the studio's exclusions and edits take effect now
+    with timer("rollout"):
+        groups, generated = rollout(run, it)  # buffered continuations first, then new prompts
+    done = [g for g in groups if g.done]
+    run.buffer.push([g for g in groups if not g.done])
+    with timer("reward"):
+        batch = score(run, done, it)
+    with timer("train"):
+        train_stats = optimise(run, batch, it) if done else {}
+    for g in done:  # success rates for prioritised sampling
+        run.sampler.update(g.problem.id, float(batch.parts["correct"][batch.group == g.id].mean()))
+    metrics = iteration_metrics(run, batch, train_stats, generated, timer)
+    with timer("store"):
+        run.store.record_iteration(run.state.run_id, it, metrics, to_records(run, batch))
+    metrics["time/store_s"] = timer.seconds["store"]
+    run.state.iteration += 1
+    return metrics
+
+
+def apply_labels(run: RLRun) -> None:
+    """Fold label events written since the last iteration into the sampler's pool.
+
+    `excluded` (bool) removes or restores a prompt; `reference` (str) replaces its reference answer;
+    `difficulty` (int) relabels it. Later events win, so an undo is simply a newer event.
+    """
+    for ev in run.store.label_events(since_seq=run.state.label_seq):
+        pid, value = ev["prompt_id"], ev["value"]
+        if ev["field"] == "excluded":
+            (run.sampler.excluded.add if value else run.sampler.excluded.discard)(pid)
+        elif ev["field"] in ("reference", "difficulty") and pid in run.problems:
+            new = dataclasses.replace(run.problems[pid], **{ev["field"]: str(value) if ev["field"] == "reference" else int(value)})
+            run.problems[pid] = new
+            run.sampler.pool = [new if p.id == pid else p for p in run.sampler.pool]
+        run.state.label_seq = ev["seq"]
+
+
+def rollout(run: RLRun, it: int) -> tuple[list[Group], int]:
+    """Continue the buffered groups, draw new prompts for the rest, and generate one segment each."""
+    cfg = run.cfg
+    groups = run.buffer.pop_all()
+    groups = [g for g in groups if g.problem.id not in run.sampler.excluded]  # an exclusion also drops its partial work
+    for problem in run.sampler.draw(max(0, cfg.prompts_per_iter - len(groups)), it):
+        prompt_ids = run.tokenizer(problem.prompt, add_special_tokens=False)["input_ids"]
+        gid = run.state.next_group
+        run.state.next_group += 1
+        groups.append(Group(gid, problem, [Trajectory(problem, gid, j, list(prompt_ids)) for j in range(cfg.k)], started=it))
+
+    def generate_fn(contexts, allowances, starts):
+        return continue_ids(
+            run.model, run.tokenizer, contexts, max_new_tokens=allowances, temperature=cfg.temperature, top_p=cfg.top_p,
+            repeat_rule=run.repeat_rule, response_starts=starts,
+        )
+
+    generated = rollout_step(groups, it, generate_fn, cfg.segment_tokens, cfg.max_response_tokens)
+    return groups, generated
+
+
+def score(run: RLRun, groups: list[Group], it: int) -> ScoredBatch:
+    """Correctness from the task's verifier, plus the length and repeat terms."""
+    trajs = [t for g in groups for t in g.members]
+    texts = [run.tokenizer.decode(t.token_ids, skip_special_tokens=True) for t in trajs]
+    correct = torch.tensor([run.task.verify(x, t.problem.reference) for x, t in zip(texts, trajs)], dtype=torch.float32)
+    group = torch.tensor([t.group for t in trajs], dtype=torch.long)
+    parts = total_reward(
+        correct,
+        torch.tensor([len(t.token_ids) for t in trajs]),
+        torch.tensor([t.repeated for t in trajs], dtype=torch.bool),
+        group,
+        run.length_schedule.weight_at(it),
+        run.cfg.repeat_penalty,
+    ) if trajs else {k: torch.zeros(0) for k in ("correct", "length", "repeat", "total")}
+    return ScoredBatch(trajs, group, parts)
+
+
+def policy_inputs(trajs: list[Trajectory], pad_id: int, it: int, mask_old: bool):
+    """Right-padded prompt + response ids and the loss mask over next-token predictions.
+
+    Returns ids (N, T), attention (N, T), loss_mask (N, T-1) and response_mask (N, T-1): position t
+    of the masks refers to the prediction of token t + 1. `loss_mask` leaves out tokens generated
+    in earlier iterations when `mask_old` (they stay in the context).
+    """
+    width = max(len(t.prompt_ids) + len(t.token_ids) for t in trajs)
+    ids = torch.full((len(trajs), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(trajs), width), dtype=torch.long)
+    loss_mask = torch.zeros((len(trajs), width - 1))
+    response_mask = torch.zeros((len(trajs), width - 1))
+    for row, t in enumerate(trajs):
+        seq = t.prompt_ids + t.token_ids
+        ids[row, : len(seq)] = torch.tensor(seq)
+        attention[row, : len(seq)] = 1
+        p = len(t.prompt_ids)
+        for j, made_in in enumerate(t.token_iteration):
+            response_mask[row, p + j - 1] = 1
+            if not mask_old or made_in == it:
+                loss_mask[row, p + j - 1] = 1
+    return ids, attention, loss_mask, response_mask
+
+
+def token_logprobs(model, ids: torch.Tensor, attention: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, T) ids -> token log-probs (N, T-1) of ids[:, 1:], and the logits (N, T-1, V) that gave them."""
+    logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1].float()
+    return torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None]).squeeze(-1), logits
+
+
+def optimise(run: RLRun, batch: ScoredBatch, it: int) -> dict[str, float]:
+    """π_θi's log-probs once, a fresh optimiser, then `minibatches` steps on whole groups."""
+    cfg, model = run.cfg, run.model
+    ids, attention, loss_mask, response_mask = (x.to(run.device) for x in policy_inputs(batch.trajectories, run.tokenizer.pad_token_id, it, cfg.mask_old_segments))
+    rewards, group = batch.parts["total"].to(run.device), batch.group.to(run.device)
+    model.train()
+    with torch.no_grad():
+        logp_old, logits = token_logprobs(model, ids, attention)  # log π_θi, fixed for the whole iteration
+        probs = torch.softmax(logits, -1)
+        entropy = -(probs * torch.log_softmax(logits, -1)).sum(-1)  # (N, T-1)
+        entropy_mean = float((entropy * response_mask).sum() / response_mask.sum().clamp(min=1))
+        del logits, probs
+    if cfg.reset_optimizer or run.optimizer is None:
+        run.optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
+    loss_fn = LOSSES.get(cfg.loss)
+    group_ids = group.unique().tolist()
+    random.Random(cfg.seed * 100003 + it).shuffle(group_ids)
+    losses, kls, trained_tokens, t0 = [], [], 0, time.perf_counter()
+    for chunk in np.array_split(np.array(group_ids), max(1, min(cfg.minibatches, len(group_ids)))):
+        sel = torch.isin(group, torch.as_tensor(chunk, device=group.device)).nonzero().flatten()
+        logp, _ = token_logprobs(model, ids[sel], attention[sel])
+        mask = loss_mask[sel]
+        with torch.no_grad():  # k3 estimate of KL(π_θ || π_θi) on this mini-batch, before its step
+            d = (logp_old[sel] - logp) * mask
+            kls.append(float(((torch.exp(d) - d - 1) * mask).sum() / mask.sum().clamp(min=1)))
+        loss = loss_fn(logp * mask, logp_old[sel] * mask, mask, rewards[sel], group[sel], cfg)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        run.optimizer.step()
+        losses.append(float(loss.detach()))
+        trained_tokens += int(attention[sel].sum())
+    seconds = time.perf_counter() - t0
+    return {"loss": float(np.mean(losses)), "kl": float(np.mean(kls)), "entropy": entropy_mean, "train_tokens_per_s": trained_tokens / max(seconds, 1e-9)}
+
+
+# -- metrics and records -----------------------------------------------------------------------------
+
+def iteration_metrics(run: RLRun, batch: ScoredBatch, train: dict, generated: int, timer: PhaseTimer) -> dict[str, float]:
+    """The per-iteration metrics documented in `k15core.metrics.METRICS` (rl/...)."""
+    m: dict[str, float] = {"rl/groups": len(set(batch.group.tolist())), "rl/buffered_groups": len(run.buffer), "rl/excluded_prompts": len(run.sampler.excluded)}
+    m["rl/length_penalty_weight"] = run.length_schedule.weight_at(run.state.iteration)
+    m["time/rollout_tokens_per_s"] = generated / max(timer.seconds.get("rollout", 0.0), 1e-9)
+    for phase, s in timer.seconds.items():
+        m[f"time/{phase}_s"] = s
+    if not batch.trajectories:
+        return m
+    correct = batch.parts["correct"].numpy()
+    lengths = np.array([len(t.token_ids) for t in batch.trajectories], dtype=float)
+    m["rl/reward"] = float(batch.parts["total"].mean())
+    m["rl/accuracy"] = float(correct.mean())
+    levels = np.array([t.problem.difficulty for t in batch.trajectories])
+    for d in sorted(set(levels.tolist())):
+        m[f"rl/accuracy/d{d}"] = float(correct[levels == d].mean())
+        m[f"rl/len_mean/d{d}"] = float(lengths[levels == d].mean())
+    m["rl/len_mean"] = float(lengths.mean())
+    for q in (10, 50, 90):
+        m[f"rl/len_p{q}"] = float(np.percentile(lengths, q))
+    for name, sel in (("correct", correct == 1), ("wrong", correct == 0)):
+        if sel.any():
+            m[f"rl/len_mean_{name}"] = float(lengths[sel].mean())
+    m["rl/truncated"] = float(np.mean([t.truncated for t in batch.trajectories]))
+    m["rl/repeated"] = float(np.mean([t.repeated for t in batch.trajectories]))
+    m["rl/segments_mean"] = float(np.mean([t.segments for t in batch.trajectories]))
+    m["rl/length_reward"] = float(batch.parts["length"].mean())
+    totals = batch.parts["total"]
+    same = [bool((totals[batch.group == g] == totals[batch.group == g][0]).all()) for g in batch.group.unique()]
+    m["rl/same_reward_groups"] = float(np.mean(same))
+    for key in ("loss", "kl", "entropy"):
+        if key in train:
+            m[f"rl/{key}"] = train[key]
+    if "train_tokens_per_s" in train:
+        m["time/train_tokens_per_s"] = train["train_tokens_per_s"]
+    return m
+
+
+def to_records(run: RLRun, batch: ScoredBatch) -> list[TrajectoryRecord]:
+    out = []
+    for i, t in enumerate(batch.trajectories):
+        out.append(
+            TrajectoryRecord(
+                prompt_id=t.problem.id, sample_index=t.sample_index, prompt=t.problem.prompt,
+                response=run.tokenizer.decode(t.token_ids, skip_special_tokens=True), token_ids=t.token_ids, logprobs=t.logprobs,
+                reward=float(batch.parts["total"][i]), correct=float(batch.parts["correct"][i]), length=len(t.token_ids),
+                reward_parts={k: float(v[i]) for k, v in batch.parts.items() if k != "total"},
+                finished=t.eos, truncated=t.truncated, repeated=t.repeated, segments=t.segments, difficulty=t.problem.difficulty,
+                tag=f"group:{t.group}",
+            )
+        )
+    return out
+
+
+# -- checkpoints and the loop ------------------------------------------------------------------------
+
+def save_checkpoint(run: RLRun, directory: Path) -> None:
+    """Policy weights (save_pretrained layout) and trainer state, written to a temp dir then swapped in."""
+    tmp = directory.with_name(directory.name + ".tmp")
+    save_model(run.model, run.tokenizer, tmp / "policy")
+    torch.save(
+        {
+            "state": dataclasses.asdict(run.state),
+            "sampler": run.sampler.state_dict(),
+            "buffer": run.buffer,
+            "problems": run.problems,
+            "optimizer": None if run.cfg.reset_optimizer or run.optimizer is None else run.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "python_rng": random.getstate(),
+        },
+        tmp / "trainer_state.pt",
+    )
+    if directory.exists():
+        import shutil
+
+        old = directory.with_name(directory.name + ".old")
+        directory.rename(old)
+        tmp.rename(directory)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(directory)
+
+
+def load_checkpoint(run: RLRun, directory: Path) -> None:
+    """Restore the trainer state saved by `save_checkpoint` (the policy weights are loaded by the caller)."""
+    saved = torch.load(directory / "trainer_state.pt", weights_only=False)
+    run.state = TrainState(**saved["state"])
+    run.sampler.load_state_dict(saved["sampler"])
+    run.buffer = saved["buffer"]
+    run.problems = saved["problems"]
+    run.sampler.pool = [run.problems.get(p.id, p) for p in run.sampler.pool]
+    if saved["optimizer"] is not None:
+        run.optimizer = torch.optim.AdamW([p for p in run.model.parameters() if p.requires_grad], lr=run.cfg.lr, betas=(0.9, 0.95))
+        run.optimizer.load_state_dict(saved["optimizer"])
+    torch.set_rng_state(saved["torch_rng"])
+    random.setstate(saved["python_rng"])
+
+
+def train(run: RLRun, checkpoint_dir: Path, on_iteration=None, progress: bool = True) -> dict[str, float]:
+    """Run iterations until `cfg.iterations`; checkpoint every N, at the end, and on Ctrl-C / SIGTERM.
+
+    Returns the last iteration's metrics. The store's run status ends as 'finished' or 'stopped'.
+    """
+    from tqdm.auto import tqdm
+
+    cfg = run.cfg
+    if run.state.iteration == 0:
+        torch.manual_seed(cfg.seed)
+        random.seed(cfg.seed)
+
+    def on_sigterm(signum, frame):
+        raise StopTraining()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm) if _main_thread() else None
+    bar = tqdm(total=cfg.iterations, initial=run.state.iteration, desc="RL", unit="it", disable=not progress)
+    metrics: dict[str, float] = {}
+    try:
+        while run.state.iteration < cfg.iterations:
+            metrics = rl_iteration(run)
+            bar.update(1)
+            bar.set_postfix(acc=f"{metrics.get('rl/accuracy', math.nan):.2f}", len=f"{metrics.get('rl/len_mean', math.nan):.0f}")
+            if on_iteration is not None:
+                on_iteration(run.state.iteration - 1, metrics)
+            if cfg.checkpoint_every and run.state.iteration % cfg.checkpoint_every == 0:
+                save_checkpoint(run, checkpoint_dir)
+    except (KeyboardInterrupt, StopTraining):
+        save_checkpoint(run, checkpoint_dir)
+        run.store.set_run_status(run.state.run_id, "stopped")
+        bar.close()
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    bar.close()
+    save_checkpoint(run, checkpoint_dir)
+    run.store.set_run_status(run.state.run_id, "finished")
+    return metrics
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

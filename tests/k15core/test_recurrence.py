@@ -1,0 +1,79 @@
+"""The digit-recurrence task (the default): hand-checked solutions, fixed-width steps, held-out
+split, and the verifier properties (references verify, altered answers never do, garbage never raises)."""
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from k15core.errors import K15Error
+from k15core.tasks.recurrence import LEVELS, RecurrenceTask, extend, make_problem, parse_prompt
+
+TASK = RecurrenceTask(eval_per_level=20)
+
+
+def test_hand_written_problem_and_solutions():
+    # seed 3 7 2; new digits: 2+3 = 5, 5+7 = 12 -> 2, 2+2 = 4, 4+5 = 9
+    p = make_problem([3, 7, 2], steps=4, difficulty=4)
+    assert p.prompt == "Seq 372, steps: 4\n" and p.reference == "9"
+    assert parse_prompt(p.prompt) == ([3, 7, 2], 4)
+    assert extend([3, 7, 2], 4) == [3, 7, 2, 5, 2, 4, 9]
+    assert TASK.solution(p, "short") == "Answer: 9"
+    assert TASK.solution(p, "long") == "x=3 y=7 z=2 d=2+3=05 c=5+7=12 b=2+2=04 a=4+5=09\nAnswer: 9"
+    assert TASK.solution(p, "medium") == ">d=2+3=05 c=5+7=12 b=2+2=04 a=4+5=09\nAnswer: 9"
+
+
+def test_every_step_has_the_same_width_so_inputs_sit_at_fixed_offsets():
+    for p in TASK.eval_problems():
+        body = TASK.solution(p, "long").split("\n")[0]
+        items = body.split(" ")
+        assert [len(i) for i in items[:3]] == [3, 3, 3] and {len(i) for i in items[3:]} == {8}
+        seq = [int(i[2]) for i in items[:3]] + [int(i[-1]) for i in items[3:]]
+        assert seq == extend(parse_prompt(p.prompt)[0], LEVELS[p.difficulty])
+        assert items[-1].startswith("a=")  # the letters count down to a
+
+
+def test_styles_get_longer_and_long_grows_with_difficulty():
+    for p in TASK.eval_problems():
+        lengths = [len(TASK.solution(p, s)) for s in TASK.styles]
+        assert lengths == sorted(lengths)
+        assert all(TASK.solution(p, s).startswith(TASK.style_prefix(s)) for s in TASK.styles)
+    long_by_level = {lv: max(len(TASK.solution(p, "long")) for p in TASK.eval_problems() if p.difficulty == lv) for lv in LEVELS}
+    assert list(long_by_level.values()) == sorted(long_by_level.values())
+
+
+def test_seeded_balanced_and_disjoint_from_eval():
+    a = TASK.train_problems(500, seed=5)
+    assert [p.id for p in a] == [p.id for p in TASK.train_problems(500, seed=5)]
+    assert {lv: sum(p.difficulty == lv for p in a) for lv in LEVELS} == {lv: 100 for lv in LEVELS}
+    assert not {p.id for p in TASK.train_problems(5000, seed=0)} & {p.id for p in TASK.eval_problems()}
+
+
+def test_unknown_level():
+    with pytest.raises(K15Error, match="unknown recurrence difficulty"):
+        RecurrenceTask(levels=(9,))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from(TASK.styles))
+def test_references_verify_and_altered_answers_do_not(seed, style):
+    rng = random.Random(seed)
+    p = TASK._random_problem(rng, rng.choice(list(LEVELS)))
+    text = TASK.solution(p, style)
+    assert TASK.verify(text, p.reference) == 1.0
+    wrong = rng.choice([d for d in "0123456789" if d != p.reference])
+    assert TASK.verify(text[: text.rindex("Answer:")] + f"Answer: {wrong}", p.reference) == 0.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(), st.text())
+def test_random_text_never_raises(response, reference):
+    assert TASK.verify(response, reference) in (0.0, 1.0)
+
+
+def test_verifier_edge_cases():
+    assert TASK.verify("Answer: 3\nAnswer: 4", "4") == 1.0  # the last answer counts
+    assert TASK.verify("Answer: 45", "4") == 0.0  # a number is not a digit answer
+    assert TASK.verify("no answer", "4") == 0.0

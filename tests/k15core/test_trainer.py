@@ -1,0 +1,160 @@
+"""The RL trainer: partial rollouts, loss masks, the iteration loop, resume, live steering."""
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+
+import pytest
+import torch
+
+from k15core import stages
+from k15core.config import load_config
+from k15core.models import load_model
+from k15core.rollout.hf import continue_ids
+from k15core.rollout.partial import Group, Trajectory, rollout_step
+from k15core.trainer import optimise, policy_inputs, rl_iteration, score
+from k15core.tasks.recurrence import RecurrenceTask
+
+SMALL_RL = [
+    "rl.prompts_per_iter=3", "rl.k=2", "rl.max_response_tokens=20", "rl.minibatches=2", "rl.pool_size=30",
+    "rl.checkpoint_every=1", "task.eval_per_level=2",
+]
+
+
+def _groups(tok, problems, k):
+    out = []
+    for g, p in enumerate(problems):
+        ids = tok(p.prompt, add_special_tokens=False)["input_ids"]
+        out.append(Group(g, p, [Trajectory(p, g, j, list(ids)) for j in range(k)], started=0))
+    return out
+
+
+def _greedy(model, tok):
+    def fn(contexts, allowances, starts):
+        return continue_ids(model, tok, contexts, max_new_tokens=allowances, greedy=True, response_starts=starts)
+    return fn
+
+
+def test_segments_concatenate_to_the_uninterrupted_response(tiny_model_dir):
+    model, tok = load_model(tiny_model_dir)
+    problems = RecurrenceTask(eval_per_level=1).eval_problems()[:3]
+    whole = _groups(tok, problems, 1)
+    rollout_step(whole, 0, _greedy(model, tok), segment_tokens=0, max_response_tokens=23)
+    pieces = _groups(tok, problems, 1)
+    budget, iterations, per_iteration = 5, 0, []
+    while not all(g.done for g in pieces):
+        before = [len(t.token_ids) for g in pieces for t in g.members]
+        rollout_step(pieces, iterations, _greedy(model, tok), segment_tokens=budget, max_response_tokens=23)
+        per_iteration.append([len(t.token_ids) - b for t, b in zip([t for g in pieces for t in g.members], before)])
+        iterations += 1
+    for a, b in zip(whole, pieces):
+        assert a.members[0].token_ids == b.members[0].token_ids  # same tokens, generated in segments
+        assert a.members[0].truncated == b.members[0].truncated
+    assert max(max(x) for x in per_iteration) <= budget  # never more than the budget in one iteration
+    longest = max(len(t.token_ids) for g in pieces for t in g.members)
+    assert iterations == math.ceil(longest / budget)
+    # the untrained tiny model rarely stops: at least one response needed several segments
+    assert max(t.segments for g in pieces for t in g.members) > 1
+
+
+def test_old_segments_are_out_of_the_loss_and_get_zero_gradient(tiny_model_dir):
+    model, tok = load_model(tiny_model_dir)
+    p = RecurrenceTask(eval_per_level=1).eval_problems()[0]
+    ids = tok(p.prompt, add_special_tokens=False)["input_ids"]
+    t = Trajectory(p, 0, 0, list(ids))
+    t.add_segment(0, [10, 11, 12], [0.0] * 3)
+    t.add_segment(1, [13, 14], [0.0] * 2)
+    _, _, loss_mask, response_mask = policy_inputs([t], tok.pad_token_id, it=1, mask_old=True)
+    P = len(ids)
+    assert response_mask[0].nonzero().flatten().tolist() == list(range(P - 1, P + 4))
+    assert loss_mask[0].nonzero().flatten().tolist() == [P + 2, P + 3]  # only the iteration-1 tokens
+    _, _, keep_all, _ = policy_inputs([t], tok.pad_token_id, it=1, mask_old=False)
+    assert keep_all.sum() == 5
+
+
+def _cfg(extra=()):
+    return load_config("assets/configs/demo.yaml", ["eval.max_new_tokens=20", *SMALL_RL, *extra])
+
+
+def test_iterations_write_metrics_and_every_trajectory(workspace, tiny_model_dir):
+    store = workspace.store()
+    run, _ = stages.prepare_rl(workspace, store, _cfg(), tiny_model_dir)
+    m = rl_iteration(run)
+    assert store.count_trajectories(run.state.run_id, 0) == 3 * 2
+    names = {r["name"] for r in store.metrics(run.state.run_id)}
+    for key in ("rl/reward", "rl/accuracy", "rl/len_mean", "rl/len_p90", "rl/entropy", "rl/kl", "rl/same_reward_groups", "time/rollout_s", "time/train_s"):
+        assert key in names, key
+    from k15core.metrics import describe_metric
+
+    assert all(describe_metric(n) for n in names), [n for n in names if not describe_metric(n)]
+    traj = store.trajectories(run.state.run_id, 0)[0]
+    assert len(traj.token_ids) == traj.length == len(traj.logprobs) and traj.length > 0
+    assert m["rl/entropy"] > 0
+
+
+def test_optimise_changes_the_policy_only_with_a_learning_signal(workspace, tiny_model_dir):
+    store = workspace.store()
+    run, _ = stages.prepare_rl(workspace, store, _cfg(), tiny_model_dir)
+    from k15core.trainer import rollout
+
+    groups, _ = rollout(run, 0)
+    batch = score(run, [g for g in groups if g.done] or groups, 0)
+    before = [p.detach().clone() for p in run.model.parameters()]
+    batch.parts["total"] = torch.zeros_like(batch.parts["total"])  # every reward equal: no signal
+    optimise(run, batch, 0)
+    assert all(torch.equal(a, b) for a, b in zip(before, run.model.parameters()))
+    batch.parts["total"] = torch.tensor([1.0, 0.0] * (len(batch.trajectories) // 2))
+    optimise(run, batch, 0)
+    assert any(not torch.equal(a, b) for a, b in zip(before, run.model.parameters()))
+
+
+def test_resume_continues_exactly(tmp_path, tiny_model_dir, monkeypatch):
+    from k15core.workspace import Workspace
+
+    monkeypatch.delenv("K15_WORKSPACE", raising=False)
+    straight_ws = Workspace.resolve(str(tmp_path / "a"))
+    run, _ = stages.run_rl(straight_ws, straight_ws.store(), _cfg(["rl.iterations=4"]), tiny_model_dir, progress=False)
+    straight = [p.detach().clone() for p in run.model.parameters()]
+
+    ws = Workspace.resolve(str(tmp_path / "b"))
+    store = ws.store()
+    first, _ = stages.prepare_rl(ws, store, _cfg(["rl.iterations=4"]), tiny_model_dir)
+    from k15core.trainer import StopTraining, train
+
+    def stop_after_two(it, metrics):
+        if it == 1:
+            raise StopTraining()  # what SIGTERM raises: checkpoint, status 'stopped'
+
+    with pytest.raises(StopTraining):
+        train(first, stages.rl_checkpoint_dir(ws, first.state.run_id), on_iteration=stop_after_two, progress=False)
+    assert store.run(first.state.run_id)["status"] == "stopped"
+    resumed, _ = stages.run_rl(ws, store, _cfg(), tiny_model_dir, resume=True, progress=False)
+    assert resumed.state.run_id == first.state.run_id and resumed.state.iteration == 4
+    for a, b in zip(straight, resumed.model.parameters()):
+        assert torch.equal(a, b)
+    assert store.run(first.state.run_id)["status"] == "finished"
+    assert store.last_iteration(first.state.run_id) == 3
+
+
+def _exclude_from_another_process(db_path, prompt_ids):
+    from k15core.store import Store
+
+    store = Store(db_path)
+    for pid in prompt_ids:
+        store.add_label_event(pid, "excluded", True, author="annotator", source="studio")
+
+
+def test_an_exclusion_written_by_another_process_applies_at_the_next_iteration(workspace, tiny_model_dir):
+    store = workspace.store()
+    run, _ = stages.prepare_rl(workspace, store, _cfg(["rl.pool_size=4", "rl.prompts_per_iter=8", "rl.sampler=uniform"]), tiny_model_dir)
+    rl_iteration(run)
+    first = {t.prompt_id for t in store.trajectories(run.state.run_id, 0)}
+    assert len(first) >= 3  # 8 uniform draws from 4 prompts
+    banned = sorted(first)[:2]
+    proc = mp.get_context("spawn").Process(target=_exclude_from_another_process, args=(str(workspace.db_path), banned))
+    proc.start()
+    proc.join(60)
+    assert proc.exitcode == 0
+    rl_iteration(run)
+    second = {t.prompt_id for t in store.trajectories(run.state.run_id, 1)}
+    assert second and not second & set(banned)
