@@ -1,6 +1,7 @@
 """The `k15` command. Each subcommand is a thin wrapper over a stage in k15core.stages.
 
-    k15 demo                      build the tiny model -> long-CoT warm-up -> evaluation table
+    k15 demo                      tiny model -> long-CoT warm-up -> RL -> evaluation before and after
+    k15 train [--model M]         k1.5 RL from a model (default: the warm-up model); --resume continues
     k15 build-model               build the tiny default model in the workspace
     k15 sft [--model M]           warm up a model (default: the tiny one) on the task
     k15 eval [--model M]          evaluate on the held-out set, or on --prompts FILE
@@ -30,10 +31,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="k15", description="k15 studio: the Kimi k1.5 RL recipe you can run, watch and steer.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("demo", help="tiny model -> long-CoT warm-up -> evaluation table")
+    p = sub.add_parser("demo", help="tiny model -> long-CoT warm-up -> RL -> evaluation before and after")
     _common(p)
     p.add_argument("--fresh", action="store_true", help="retrain the warm-up model even if a current one is cached")
+    p.add_argument("--no-rl", action="store_true", help="stop after the warm-up and its evaluation")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="k1.5 RL on the task (checkpoints in the workspace; Ctrl-C stops cleanly)")
+    _common(p)
+    p.add_argument("--model", default="warmup", help="starting model: folder or workspace model name (default: warmup)")
+    p.add_argument("--out", default="rl", help="name of the final policy in the workspace (default: rl)")
+    p.add_argument("--resume", action="store_true", help="continue the latest stopped RL run from its checkpoint")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("build-model", help="build the tiny default model in the workspace")
     _common(p)
@@ -97,11 +106,32 @@ def cmd_demo(args) -> int:
         console.print(f"warm-up done: {result.steps} steps, {result.tokens_per_second:,.0f} tokens/s, final loss {result.final_loss:.3f}")
     else:
         console.print(f"reusing the cached warm-up model in {ws.model_dir(stages.WARMUP_MODEL)} (--fresh retrains it)")
+    decoding = "greedy" if cfg.eval.temperature <= 0 else f"sampled at T={cfg.eval.temperature:g}, {cfg.eval.samples} per problem"
     rows = stages.run_eval(ws, store, cfg, ws.model_dir(stages.WARMUP_MODEL), name="warmup", progress=not args.quiet)
-    console.print(render_table(rows, title="Warm-up model on the held-out set (greedy)"))
+    console.print(render_table(rows, title=f"Warm-up model on the held-out set ({decoding})"))
     _print_style_gap(console, rows)
+    if not args.no_rl:
+        console.print(f"RL: {cfg.rl.iterations} iterations of {cfg.rl.prompts_per_iter} prompts x {cfg.rl.k} samples, loss {cfg.rl.loss}, sampler {cfg.rl.sampler}")
+        run, _ = stages.run_rl(ws, store, cfg, ws.model_dir(stages.WARMUP_MODEL), progress=not args.quiet)
+        after = stages.run_eval(ws, store, cfg, ws.model_dir("rl"), name="rl", progress=not args.quiet)
+        console.print(render_table(after, title=f"After RL ({decoding})"))
+        _print_rl_gain(console, rows, after)
     console.print(f"demo finished in {time.perf_counter() - t0:.0f} s; everything is recorded in {ws.db_path}")
     return 0
+
+
+def _print_rl_gain(console, before, after) -> None:
+    from k15core.evaluate import ALL
+
+    b = {(r.style, r.difficulty): r for r in before}
+    a = {(r.style, r.difficulty): r for r in after}
+    if ("free", ALL) in b and ("free", ALL) in a:
+        hard = max(r.difficulty for r in after if r.style == "free")
+        console.print(
+            f"RL: accuracy {100 * b['free', ALL].accuracy:.0f}% -> {100 * a['free', ALL].accuracy:.0f}%; "
+            f"hardest level {100 * b['free', hard].accuracy:.0f}% -> {100 * a['free', hard].accuracy:.0f}% "
+            f"with mean length {b['free', hard].len_mean:.0f} -> {a['free', hard].len_mean:.0f} tokens"
+        )
 
 
 def _print_style_gap(console, rows) -> None:
@@ -116,6 +146,20 @@ def _print_style_gap(console, rows) -> None:
             else "no gap yet: the warm-up has not taught the long style to beat the bare answer"
         )
         console.print(f"hardest level {hard}: long chain of thought {100 * long_acc:.0f}% vs bare answer {100 * short_acc:.0f}% — {verdict}")
+
+
+def cmd_train(args) -> int:
+    from k15core import stages
+
+    cfg, ws = _setup(args)
+    store = ws.store()
+    model_dir = None if args.resume else stages.resolve_model(ws, args.model)
+    run, metrics = stages.run_rl(ws, store, cfg, model_dir, resume=args.resume, out_name=args.out, progress=not args.quiet)
+    print(
+        f"RL run {run.state.run_id}: {run.state.iteration} iterations, last accuracy {metrics.get('rl/accuracy', float('nan')):.2f}, "
+        f"mean length {metrics.get('rl/len_mean', float('nan')):.0f}; policy saved as {ws.model_dir(args.out)}"
+    )
+    return 0
 
 
 def cmd_build_model(args) -> int:
@@ -194,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  fix: {err.fix}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: finished stages are kept in the workspace", file=sys.stderr)
+        print("interrupted: finished stages are kept in the workspace (an RL run resumes with k15 train --resume)", file=sys.stderr)
         return 130
 
 

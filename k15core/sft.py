@@ -28,7 +28,7 @@ from k15core.tasks.base import Task
 class SFTConfig:
     """Long-CoT warm-up (supervised fine-tuning)."""
 
-    examples: int = 16000
+    examples: int = 24000
     """Problems in the warm-up set (each written in one style drawn from `style_mix`)."""
     epochs: int = 1
     """Passes over the warm-up set."""

@@ -70,7 +70,7 @@ class RLConfig:
     """Estimate of τ log Z: 'mean' (the report's practical choice) or 'logmeanexp'."""
     clip_eps: float = 0.2
     """GRPO only: the PPO clip range."""
-    lr: float = 2e-4
+    lr: float = 1e-4
     """AdamW learning rate. (choice)"""
     minibatches: int = 2
     """Optimiser steps per iteration (each on whole groups). (choice)"""
@@ -126,8 +126,9 @@ class TrainState:
     run_id: int = 0
 
 
-class StopTraining(Exception):
-    """Raised by the SIGTERM handler; caught by `train`, which checkpoints and exits cleanly."""
+class StopTraining(KeyboardInterrupt):
+    """Raised by the SIGTERM handler (a KeyboardInterrupt, so every caller treats it like Ctrl-C):
+    `train` checkpoints, marks the run stopped and re-raises."""
 
 
 @dataclass

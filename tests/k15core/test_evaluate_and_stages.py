@@ -28,6 +28,7 @@ def test_rows_hand_numbers():
 TINY = [
     "model.hidden_size=64", "model.num_layers=2", "model.num_heads=2", "model.num_kv_heads=1", "model.intermediate_size=128",
     "sft.examples=96", "sft.batch_size=16", "task.eval_per_level=3", "eval.max_new_tokens=24", "eval.styles=[free, short, long]",
+    "rl.iterations=2", "rl.prompts_per_iter=2", "rl.k=2", "rl.max_response_tokens=24", "rl.pool_size=20",
 ]
 
 
@@ -51,7 +52,7 @@ def test_sft_then_eval_records_everything(workspace):
     task = make_task(cfg.task)
     reference = {p.id: p.reference for p in task.eval_problems()}
     assert all(t.correct == task.verify(t.response, reference[t.prompt_id]) for t in traj)
-    assert all(t.response.startswith("Think:\n") for t in traj if t.tag == "long")
+    assert all(t.response.startswith(task.style_prefix("long")) for t in traj if t.tag == "long")
 
 
 def test_demo_command_end_to_end(capsys, workspace):
@@ -60,5 +61,9 @@ def test_demo_command_end_to_end(capsys, workspace):
     out = capsys.readouterr().out
     assert "Warm-up model on the held-out set" in out and "hardest level 5" in out
     assert ("no gap yet" in out) or ("thinking longer pays" in out)
-    assert main(args) == 0  # second run reuses the cached warm-up
-    assert "reusing the cached warm-up model" in capsys.readouterr().out
+    assert "After RL" in out and "RL: accuracy" in out
+    assert [r["kind"] for r in workspace.store().runs()] == ["sft", "eval", "rl", "eval"]
+    assert workspace.store().runs(kind="rl")[0]["status"] == "finished" and workspace.has_model("rl")
+    assert main(args + ["--no-rl"]) == 0  # second run reuses the cached warm-up
+    out = capsys.readouterr().out
+    assert "reusing the cached warm-up model" in out and "After RL" not in out
