@@ -24,7 +24,6 @@ from k15core.store import schema as S
 from k15core.types import TrajectoryRecord
 
 T = TypeVar("T")
-SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def encode_ints(values: Iterable[int]) -> bytes:
@@ -83,10 +82,10 @@ class Store:
         self.retries = retries
         if self.path.is_dir():
             raise K15Error(f"the run store path {str(self.path)!r} is a directory", "point --workspace at a folder; the store is k15.db inside it")
-        if self.path.exists() and self.path.stat().st_size > 0:
-            with open(self.path, "rb") as fh:
-                if fh.read(16) != SQLITE_HEADER:
-                    raise _corrupt(self.path, "it does not start with the SQLite header")
+        # No peeking at the file with open()/close() here: closing any descriptor of a database file
+        # drops every POSIX lock this process holds on it, so a second Store in a process (the
+        # studio, a test) would silently lose its connections' locks and read a half-written WAL
+        # ("database disk image is malformed"). SQLite itself reports a file that is not a database.
         url = f"sqlite:///{self.path}"
         self._writer = _make_engine(url, busy_timeout_s, immediate=True)
         self._reader = _make_engine(url, busy_timeout_s, immediate=False)

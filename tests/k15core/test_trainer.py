@@ -158,3 +158,69 @@ def test_an_exclusion_written_by_another_process_applies_at_the_next_iteration(w
     rl_iteration(run)
     second = {t.prompt_id for t in store.trajectories(run.state.run_id, 1)}
     assert second and not second & set(banned)
+
+
+def test_the_engine_stops_a_looping_response_early_and_marks_it(tiny_model_dir):
+    from k15core.rollout.repeat import RepeatRule, detect_repeat
+
+    model, tok = load_model(tiny_model_dir)
+    # Zero every layer's output: the residual stream is the input embedding, and with tied embeddings
+    # the next token is (almost always) the current one again: a model stuck in a loop.
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+    ids = tok("Seq 123, steps: 4\n", add_special_tokens=False)["input_ids"]
+    rule = RepeatRule(max_ngram=4, min_repeats=4, min_tokens=12)
+    [looped] = continue_ids(model, tok, [ids], max_new_tokens=[60], greedy=True, repeat_rule=rule, response_starts=[len(ids)])
+    assert looped.repeated and not looped.eos
+    assert len(looped.token_ids) < 60  # stopped early
+    assert detect_repeat(looped.token_ids, rule) and not detect_repeat(looped.token_ids[:-1], rule)  # at the first token it could
+    [plain] = continue_ids(model, tok, [ids], max_new_tokens=[60], greedy=True, response_starts=[len(ids)])
+    assert not plain.repeated and len(plain.token_ids) == 60  # without the detector it runs to the limit
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_and_train_resume_finishes(tmp_path, tiny_model_dir):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from k15core.store import Store
+
+    ws = tmp_path / "ws"
+    sets = [a for o in SMALL_RL + ["rl.iterations=200", "eval.max_new_tokens=20"] for a in ("--set", o)]
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    cmd = [sys.executable, "-m", "k15core.cli", "train", "--workspace", str(ws), "--quiet", "--model", str(tiny_model_dir), *sets]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until at least one iteration is stored
+        if (ws / "k15.db").exists():
+            runs = Store(ws / "k15.db").runs(kind="rl")
+            if runs and Store(ws / "k15.db").last_iteration(runs[0]["id"]) is not None:
+                break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "k15 train --resume" in err
+    store = Store(ws / "k15.db")
+    run = store.runs(kind="rl")[0]
+    assert run["status"] == "stopped"
+    done = store.last_iteration(run["id"])
+    assert (ws / "runs" / f"rl-{run['id']}" / "trainer_state.pt").exists()
+    resume = [sys.executable, "-m", "k15core.cli", "train", "--workspace", str(ws), "--quiet", "--resume", "--set", "rl.iterations=0"]
+    # the resumed run keeps its own config (200 iterations): stop it again quickly, then check it went on
+    proc = subprocess.Popen(resume, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and (store.last_iteration(run["id"]) or 0) <= done:
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    import sqlite3
+
+    raw = sqlite3.connect(ws / "k15.db").execute("select run_id, max(iteration) from metrics group by run_id").fetchall()
+    assert store.last_iteration(run["id"]) > done, (done, raw, "\n".join(l for l in err.replace("\r", "\n").splitlines() if l.strip() and "shards" not in l)[-2000:])
+    assert len(store.runs(kind="rl")) == 1  # resumed the same run, not a new one
