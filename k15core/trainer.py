@@ -34,7 +34,7 @@ from k15core.errors import K15Error
 from k15core.losses import LOSSES
 from k15core.models import save_model
 from k15core.rewards import LengthPenaltySchedule, total_reward
-from k15core.rollout.hf import continue_ids
+from k15core.rollout.engine import HFEngine
 from k15core.rollout.partial import Group, ReplayBuffer, Trajectory, rollout_step
 from k15core.rollout.repeat import RepeatRule
 from k15core.sampling import CurriculumPhase, PromptSampler, SuccessTracker
@@ -167,6 +167,7 @@ class RLRun:
         self.optimizer: torch.optim.Optimizer | None = None
         self.length_schedule = LengthPenaltySchedule(cfg.length_penalty_warmup, cfg.length_penalty)
         self.repeat_rule = RepeatRule(max_ngram=cfg.repeat_ngram, min_repeats=cfg.repeat_min_repeats)
+        self.engine = HFEngine(model, tokenizer, cfg.temperature, cfg.top_p, self.repeat_rule)
 
 
 # -- one iteration ---------------------------------------------------------------------------------
@@ -222,13 +223,7 @@ def rollout(run: RLRun, it: int) -> tuple[list[Group], int]:
         run.state.next_group += 1
         groups.append(Group(gid, problem, [Trajectory(problem, gid, j, list(prompt_ids)) for j in range(cfg.k)], started=it))
 
-    def generate_fn(contexts, allowances, starts):
-        return continue_ids(
-            run.model, run.tokenizer, contexts, max_new_tokens=allowances, temperature=cfg.temperature, top_p=cfg.top_p,
-            repeat_rule=run.repeat_rule, response_starts=starts,
-        )
-
-    generated = rollout_step(groups, it, generate_fn, cfg.segment_tokens, cfg.max_response_tokens)
+    generated = rollout_step(groups, it, run.engine.continue_ids, cfg.segment_tokens, cfg.max_response_tokens)
     return groups, generated
 
 
@@ -312,6 +307,7 @@ def optimise(run: RLRun, batch: ScoredBatch, it: int) -> dict[str, float]:
         run.optimizer.step()
         losses.append(float(loss.detach()))
         trained_tokens += int(attention[sel].sum())
+    run.engine.load_weights(model)  # the next rollout samples from θ_{i+1}
     seconds = time.perf_counter() - t0
     return {"loss": float(np.mean(losses)), "kl": float(np.mean(kls)), "entropy": entropy_mean, "train_tokens_per_s": trained_tokens / max(seconds, 1e-9)}
 

@@ -106,7 +106,7 @@ def rollout_step(
     """Generate this iteration's segment for every unfinished member of `groups`, in place.
 
     `generate_fn(contexts, allowances, response_starts)` returns one `Continuation` per context
-    (see `k15core.rollout.hf.continue_ids`). Returns the number of tokens generated.
+    (a `RolloutEngine.continue_ids`, see `k15core.rollout.engine`). Returns the number of tokens generated.
     """
     todo = [t for g in groups for t in g.members if not t.done]
     allowances = [segment_allowance(t, segment_tokens, max_response_tokens) for t in todo]

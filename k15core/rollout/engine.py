@@ -1,0 +1,37 @@
+"""The rollout engine protocol, and the Hugging Face engine that implements it on any device.
+
+The trainer only ever calls `continue_ids` (generate the next segment of many responses) and
+`load_weights` (after an optimiser step, the hybrid deployment of report §2.6.3: generate, train,
+push the new weights into the engine). A vLLM engine for GPUs implements the same two methods.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+from k15core.rollout.hf import Continuation, continue_ids
+from k15core.rollout.repeat import RepeatRule
+
+
+class RolloutEngine(Protocol):
+    def continue_ids(self, contexts: list[list[int]], max_new_tokens: list[int], response_starts: list[int]) -> list[Continuation]:
+        """Continue each token sequence by at most `max_new_tokens[i]` tokens (see `hf.continue_ids`)."""
+
+    def load_weights(self, model) -> None:
+        """Make the engine sample from `model`'s current weights."""
+
+
+class HFEngine:
+    """Sampling with Hugging Face `generate` on the policy itself (CPU or GPU)."""
+
+    def __init__(self, model, tokenizer, temperature: float = 1.0, top_p: float = 1.0, repeat_rule: RepeatRule | None = None, greedy: bool = False):
+        self.model, self.tokenizer = model, tokenizer
+        self.temperature, self.top_p, self.repeat_rule, self.greedy = temperature, top_p, repeat_rule, greedy
+
+    def continue_ids(self, contexts, max_new_tokens, response_starts):
+        return continue_ids(
+            self.model, self.tokenizer, contexts, max_new_tokens=max_new_tokens, greedy=self.greedy,
+            temperature=self.temperature, top_p=self.top_p, repeat_rule=self.repeat_rule, response_starts=response_starts,
+        )
+
+    def load_weights(self, model) -> None:
+        self.model = model  # the same tensors the trainer updates: nothing to copy
