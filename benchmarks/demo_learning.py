@@ -81,7 +81,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--samples", type=int, default=4, help="sampled answers per held-out problem")
-    ap.add_argument("--length-penalty", type=float, default=0.5, help="weight w of the length-penalty run (0 skips it)")
+    ap.add_argument("--length-penalty", type=float, default=0.3, help="weight w of the length-penalty run (0 skips it)")
+    ap.add_argument("--length-penalty-warmup", type=int, default=10, help="iterations before the length penalty switches on (report §2.3.3)")
     ap.add_argument("--ablations", action="store_true", help="also losses (k15/grpo/reinforce) and samplers (prioritised/curriculum/uniform)")
     ap.add_argument("--ablation-iterations", type=int, default=0, help="iterations of each ablation run (0: the default)")
     ap.add_argument("--workspace", help="reuse this workspace (its warm-up model is reused); default: a temporary one")
@@ -120,9 +121,9 @@ def main() -> None:
         "per_seed": [{k: r[k] for k in ("seed", "acc_rl", "hard_acc_rl", "hard_len_rl", "len_rl", "rl_minutes")} for r in default],
     }
     if args.length_penalty:
-        lp = runs_for("lenpen", [f"rl.length_penalty={args.length_penalty}"])
+        lp = runs_for("lenpen", [f"rl.length_penalty={args.length_penalty}", f"rl.length_penalty_warmup={args.length_penalty_warmup}"])
         summary["length_penalty"] = {
-            "weight": args.length_penalty, "acc_rl": mean_of(lp, "acc_rl"), "hard_len_rl": mean_of(lp, "hard_len_rl"), "len_rl": mean_of(lp, "len_rl"),
+            "weight": args.length_penalty, "warmup_iterations": args.length_penalty_warmup, "acc_rl": mean_of(lp, "acc_rl"), "hard_len_rl": mean_of(lp, "hard_len_rl"), "len_rl": mean_of(lp, "len_rl"),
             "len_rl_without": mean_of(default, "len_rl"),
             "per_seed": [{k: r[k] for k in ("seed", "acc_rl", "hard_len_rl", "len_rl")} for r in lp],
         }

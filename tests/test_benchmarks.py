@@ -24,15 +24,15 @@ def test_warmup_benchmark_smoke():
 
 @pytest.mark.slow
 def test_demo_learning_benchmark_smoke(tmp_path):
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "demo_learning.py"), "--smoke", "--seeds", "0", "1", "--samples", "1",
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "demo_learning.py"), "--smoke", "--seeds", "3", "--samples", "1",
            "--ablations", "--ablation-iterations", "1", "--workspace", str(tmp_path / "ws")]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     for key in ("acc_warmup", "acc_rl", "hard_len_warmup", "hard_len_rl", "rl_minutes"):
         assert isinstance(result[key], float), key
-    assert [s["seed"] for s in result["per_seed"]] == [0, 1]
-    assert result["acc_rl"] == pytest.approx(sum(s["acc_rl"] for s in result["per_seed"]) / 2)
+    assert [s["seed"] for s in result["per_seed"]] == [3]
+    assert result["acc_rl"] == pytest.approx(result["per_seed"][0]["acc_rl"])
     assert len(result["hard_len_by_iteration"]) == 2  # smoke: 2 RL iterations
     assert set(result["ablations"]["results"]) == {f"loss={x}" for x in ("k15", "grpo", "reinforce")} | {f"sampler={x}" for x in ("prioritised", "uniform", "curriculum")}
-    assert result["length_penalty"]["weight"] == 0.5
+    assert result["length_penalty"]["weight"] == 0.3 and result["length_penalty"]["warmup_iterations"] == 10
