@@ -45,7 +45,9 @@ class SFTConfig:
     grad_clip: float = 1.0
     """Clip the global gradient norm to this value (0 disables)."""
     style_mix: dict[str, float] = field(default_factory=lambda: {"short": 0.4, "medium": 0.2, "long": 0.4})
-    """Share of each solution style in the warm-up set."""
+    """Share of each solution style in the warm-up set (for levels not in `style_mix_by_level`)."""
+    style_mix_by_level: dict[int, dict[str, float]] = field(default_factory=dict)
+    """Style shares for particular difficulty levels, e.g. {5: {short: 0.7, medium: 0.1, long: 0.2}}."""
     bf16: str = "auto"
     """bf16 autocast: 'auto' (only where the hardware runs bf16 natively), 'on' or 'off'."""
     seed: int = 0
@@ -60,22 +62,29 @@ class SFTExample:
     response: str
     problem_id: str = ""
     style: str = ""
+    difficulty: int = 0
+
+
+def _checked_mix(task: Task, mix: dict[str, float], key: str) -> tuple[list[str], list[float]]:
+    unknown = set(mix) - set(task.styles)
+    if unknown:
+        raise K15Error(f"{key} names unknown style(s) {sorted(unknown)}", f"task {task.name!r} has styles {list(task.styles)}")
+    if not mix or sum(mix.values()) <= 0 or min(mix.values()) < 0:
+        raise K15Error(f"{key} weights must be non-negative and not all zero", "e.g. {short: 0.4, medium: 0.2, long: 0.4}")
+    return list(mix), list(mix.values())
 
 
 def build_warmup_set(task: Task, cfg: SFTConfig) -> list[SFTExample]:
-    """`cfg.examples` training problems, each solved in a style drawn from `cfg.style_mix` (seeded)."""
-    unknown = set(cfg.style_mix) - set(task.styles)
-    if unknown:
-        raise K15Error(f"sft.style_mix names unknown style(s) {sorted(unknown)}", f"task {task.name!r} has styles {list(task.styles)}")
-    styles, weights = zip(*cfg.style_mix.items())
-    if sum(weights) <= 0 or min(weights) < 0:
-        raise K15Error("sft.style_mix weights must be non-negative and not all zero", "e.g. {short: 0.4, medium: 0.2, long: 0.4}")
+    """`cfg.examples` training problems, each solved in a style drawn from its level's mix (seeded)."""
+    mixes = {level: _checked_mix(task, mix, f"sft.style_mix_by_level.{level}") for level, mix in cfg.style_mix_by_level.items()}
+    default = _checked_mix(task, cfg.style_mix, "sft.style_mix")
     rng = random.Random(cfg.seed)
-    problems = task.train_problems(cfg.examples, seed=cfg.seed)
-    return [
-        SFTExample(p.prompt, task.solution(p, style), p.id, style)
-        for p, style in zip(problems, rng.choices(styles, weights=weights, k=len(problems)))
-    ]
+    examples = []
+    for p in task.train_problems(cfg.examples, seed=cfg.seed):
+        styles, weights = mixes.get(p.difficulty, default)
+        style = rng.choices(styles, weights=weights)[0]
+        examples.append(SFTExample(p.prompt, task.solution(p, style), p.id, style, p.difficulty))
+    return examples
 
 
 def tokenize_examples(tokenizer, examples: list[SFTExample]) -> list[tuple[list[int], int]]:

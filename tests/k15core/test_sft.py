@@ -67,6 +67,19 @@ def test_warmup_set_follows_the_style_mix():
         build_warmup_set(task, SFTConfig(examples=10, style_mix={"verbose": 1.0}))
 
 
+def test_warmup_set_follows_the_style_mix_of_each_level():
+    task = ArithmeticTask(eval_per_level=5)
+    cfg = SFTConfig(examples=3000, style_mix={"short": 1, "long": 1}, style_mix_by_level={3: {"short": 0.9, "long": 0.1}}, seed=2)
+    examples = build_warmup_set(task, cfg)
+    for level, want in ((1, 0.5), (2, 0.5), (3, 0.9)):
+        sel = [e for e in examples if e.difficulty == level]
+        assert len(sel) > 500
+        # binomial sd <= 0.5 / sqrt(500) ~ 0.022; 0.07 is over three sd
+        assert abs(sum(e.style == "short" for e in sel) / len(sel) - want) < 0.07, level
+    with pytest.raises(K15Error, match="style_mix_by_level.3"):
+        build_warmup_set(task, SFTConfig(examples=10, style_mix_by_level={3: {"short": 0.0}}))
+
+
 def _response_loss(model, tok, examples) -> float:
     ids, mask, labels = next(make_batches(tokenize_examples(tok, examples), len(examples), 0, tok.pad_token_id))
     with torch.no_grad():
