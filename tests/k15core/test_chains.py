@@ -1,11 +1,9 @@
-"""The chains task: structure (no shortcut to the answer), styles, held-out split, verifier properties."""
+"""The chains task: structure (no shortcut to the answer), styles, held-out split, the verifier's edge cases (its properties: test_task_contract.py)."""
 from __future__ import annotations
 
 import random
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from k15core.errors import K15Error
 from k15core.tasks.chains import LEVELS, LETTERS_PER_PROBLEM, ChainsTask, make_problem, parse_prompt
@@ -56,23 +54,6 @@ def test_seeded_balanced_and_disjoint_from_eval():
 def test_unknown_level():
     with pytest.raises(K15Error, match="unknown chains difficulty"):
         ChainsTask(levels=(7,))
-
-
-@settings(max_examples=100, deadline=None)
-@given(st.integers(0, 10_000), st.sampled_from(TASK.styles))
-def test_references_verify_and_altered_answers_do_not(seed, style):
-    rng = random.Random(seed)
-    p = TASK._random_problem(rng, rng.choice(list(LEVELS)))
-    text = TASK.solution(p, style)
-    assert TASK.verify(text, p.reference) == 1.0
-    wrong = rng.choice([c for c in "abcdefghijklmnopqrstuvwxyz" if c != p.reference])
-    assert TASK.verify(text[: text.rindex("Answer:")] + f"Answer: {wrong}", p.reference) == 0.0
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.text(), st.text())
-def test_random_text_never_raises(response, reference):
-    assert TASK.verify(response, reference) in (0.0, 1.0)
 
 
 def test_verifier_edge_cases():

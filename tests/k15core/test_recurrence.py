@@ -1,12 +1,8 @@
 """The digit-recurrence task (the default): hand-checked solutions, fixed-width steps, held-out
-split, and the verifier properties (references verify, altered answers never do, garbage never raises)."""
+split, and the verifier's edge cases (its properties: test_task_contract.py)."""
 from __future__ import annotations
 
-import random
-
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from k15core.errors import K15Error
 from k15core.tasks.recurrence import LEVELS, RecurrenceTask, extend, make_problem, parse_prompt
@@ -54,23 +50,6 @@ def test_seeded_balanced_and_disjoint_from_eval():
 def test_unknown_level():
     with pytest.raises(K15Error, match="unknown recurrence difficulty"):
         RecurrenceTask(levels=(9,))
-
-
-@settings(max_examples=100, deadline=None)
-@given(st.integers(0, 10_000), st.sampled_from(TASK.styles))
-def test_references_verify_and_altered_answers_do_not(seed, style):
-    rng = random.Random(seed)
-    p = TASK._random_problem(rng, rng.choice(list(LEVELS)))
-    text = TASK.solution(p, style)
-    assert TASK.verify(text, p.reference) == 1.0
-    wrong = rng.choice([d for d in "0123456789" if d != p.reference])
-    assert TASK.verify(text[: text.rindex("Answer:")] + f"Answer: {wrong}", p.reference) == 0.0
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.text(), st.text())
-def test_random_text_never_raises(response, reference):
-    assert TASK.verify(response, reference) in (0.0, 1.0)
 
 
 def test_verifier_edge_cases():
