@@ -11,6 +11,8 @@ Every run prints one JSON line; the last line is the summary object:
     acc_warmup, acc_rl, hard_acc_warmup, hard_acc_rl, hard_len_warmup, hard_len_rl, rl_minutes
     (means over seeds), per_seed, hard_len_by_iteration (mean over seeds, from the RL metrics),
     length_penalty (the same numbers with the length penalty on), ablations (when asked).
+With --ablations the summary is also printed before the ablation runs start, so a run cut short
+still leaves its main result.
 """
 from __future__ import annotations
 
@@ -85,6 +87,7 @@ def main() -> None:
     ap.add_argument("--length-penalty-warmup", type=int, default=10, help="iterations before the length penalty switches on (report §2.3.3)")
     ap.add_argument("--ablations", action="store_true", help="also losses (k15/grpo/reinforce) and samplers (prioritised/curriculum/uniform)")
     ap.add_argument("--ablation-iterations", type=int, default=0, help="iterations of each ablation run (0: the default)")
+    ap.add_argument("--ablation-samples", type=int, default=0, help="sampled answers per held-out problem in ablation runs (0: --samples)")
     ap.add_argument("--workspace", help="reuse this workspace (its warm-up model is reused); default: a temporary one")
     ap.add_argument("--smoke", action="store_true", help="tiny model and budget (a check that the script runs, not a measurement)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="extra config overrides for every run")
@@ -100,10 +103,10 @@ def main() -> None:
     before = summarise(stages.run_eval(ws, ws.store(), cfg, ws.model_dir(stages.WARMUP_MODEL), name="bench:warmup", progress=False))
     print(json.dumps({"warmup": before}), flush=True)
 
-    def runs_for(label: str, extra: list[str], iterations: int = 0) -> list[dict]:
+    def runs_for(label: str, extra: list[str], iterations: int = 0, samples: int = 0) -> list[dict]:
         out = []
         for seed in args.seeds:
-            more = [f"rl.seed={seed}"] + ([f"rl.iterations={iterations}"] if iterations else [])
+            more = [f"rl.seed={seed}"] + ([f"rl.iterations={iterations}"] if iterations else []) + ([f"eval.samples={samples}"] if samples else [])
             r = rl_run(ws, base + extra + more, f"{label}-s{seed}")
             r["seed"] = seed
             print(json.dumps(r), flush=True)
@@ -127,6 +130,8 @@ def main() -> None:
             "len_rl_without": mean_of(default, "len_rl"),
             "per_seed": [{k: r[k] for k in ("seed", "acc_rl", "hard_len_rl", "len_rl")} for r in lp],
         }
+    if args.ablations:  # the summary so far, in case the ablations are cut short; the final line repeats it
+        print(json.dumps(summary), flush=True)
     if args.ablations:
         n = args.ablation_iterations
         table = {}
@@ -135,13 +140,15 @@ def main() -> None:
             "sampler=prioritised": ["rl.sampler=prioritised"], "sampler=uniform": ["rl.sampler=uniform"],
             "sampler=curriculum": ["rl.sampler=curriculum", "rl.curriculum=[{start_iteration: 0, levels: [1, 2, 3]}, {start_iteration: %d, levels: [4, 5]}]" % max(1, (n or cfg.rl.iterations) // 3)],
         }
+        default_variant: list[dict] | None = default if not n and not args.ablation_samples else None
         for name, extra in variants.items():
-            if name in ("loss=k15", "sampler=prioritised") and not n:
-                runs = default  # the default config is exactly this variant
+            if name in ("loss=k15", "sampler=prioritised"):  # both are exactly the default config: run it once
+                default_variant = default_variant or runs_for("default-ablation", [], n, args.ablation_samples)
+                runs = default_variant
             else:
-                runs = runs_for(name.replace("=", "-"), extra, n)
+                runs = runs_for(name.replace("=", "-"), extra, n, args.ablation_samples)
             table[name] = {"acc_rl": mean_of(runs, "acc_rl"), "acc_rl_std": float(np.std([r["acc_rl"] for r in runs])), "hard_acc_rl": mean_of(runs, "hard_acc_rl")}
-        summary["ablations"] = {"iterations": n or cfg.rl.iterations, "seeds": args.seeds, "results": table}
+        summary["ablations"] = {"iterations": n or cfg.rl.iterations, "samples": args.ablation_samples or args.samples, "seeds": args.seeds, "results": table}
     print(json.dumps(summary), flush=True)
 
 

@@ -28,11 +28,17 @@ def test_demo_learning_benchmark_smoke(tmp_path):
            "--ablations", "--ablation-iterations", "1", "--workspace", str(tmp_path / "ws")]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    lines = [json.loads(line) for line in out.stdout.strip().splitlines()]
+    result = lines[-1]
+    interim = [x for x in lines[:-1] if "acc_rl" in x and "per_seed" in x]
+    assert len(interim) == 1 and "ablations" not in interim[0] and interim[0]["acc_rl"] == result["acc_rl"]
     for key in ("acc_warmup", "acc_rl", "hard_len_warmup", "hard_len_rl", "rl_minutes"):
         assert isinstance(result[key], float), key
     assert [s["seed"] for s in result["per_seed"]] == [3]
     assert result["acc_rl"] == pytest.approx(result["per_seed"][0]["acc_rl"])
     assert len(result["hard_len_by_iteration"]) == 2  # smoke: 2 RL iterations
     assert set(result["ablations"]["results"]) == {f"loss={x}" for x in ("k15", "grpo", "reinforce")} | {f"sampler={x}" for x in ("prioritised", "uniform", "curriculum")}
+    runs = {x["label"] for x in lines if "label" in x}  # the default config is run once for both its ablation rows
+    assert {"default-ablation-s3", "loss-grpo-s3", "sampler-uniform-s3"} <= runs and "loss-k15-s3" not in runs
+    assert result["ablations"]["results"]["loss=k15"] == result["ablations"]["results"]["sampler=prioritised"]
     assert result["length_penalty"]["weight"] == 0.3 and result["length_penalty"]["warmup_iterations"] == 10
