@@ -31,11 +31,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 from k15core import stages  # noqa: E402
-from k15core.config import load_config  # noqa: E402
+from k15core.config import DEMO_CONFIG, load_config  # noqa: E402
 from k15core.evaluate import ALL  # noqa: E402
 from k15core.workspace import Workspace  # noqa: E402
 
-CONFIG = Path(__file__).resolve().parents[1] / "assets" / "configs" / "demo.yaml"
+CONFIG = DEMO_CONFIG
 SMOKE = [
     "model.hidden_size=64", "model.num_layers=2", "model.num_heads=2", "model.num_kv_heads=1", "model.intermediate_size=128",
     "sft.examples=64", "sft.batch_size=16", "task.eval_per_level=2", "rl.iterations=2", "rl.prompts_per_iter=2", "rl.k=2",

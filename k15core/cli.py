@@ -94,7 +94,11 @@ def cmd_demo(args) -> int:
     from k15core import stages
     from k15core.evaluate import render_table
 
+    from k15core.config import DEMO_CONFIG
+
     t0 = time.perf_counter()
+    if args.config is None and DEMO_CONFIG.exists():  # the demo preset; --config replaces it
+        args.config = str(DEMO_CONFIG)
     cfg, ws = _setup(args)
     store = ws.store()
     console = _console()

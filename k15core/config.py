@@ -24,6 +24,9 @@ from k15core.models import ModelConfig
 from k15core.sft import SFTConfig
 from k15core.trainer import RLConfig
 
+# The preset `k15 demo` runs when no --config is given (present in a source checkout / editable install).
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "assets" / "configs" / "demo.yaml"
+
 
 @dataclass
 class TaskConfig:
