@@ -1,5 +1,6 @@
-"""Verifier properties every one-symbol-answer task must have (recurrence: a digit, chains: a letter):
-references always verify, an altered answer never does, and arbitrary text never raises."""
+"""What every one-symbol-answer task must do (recurrence: a digit, chains: a letter): seeded,
+level-balanced training draws disjoint from the held-out set; references always verify, an altered
+answer never does, and arbitrary text never raises."""
 from __future__ import annotations
 
 import random
@@ -13,6 +14,14 @@ from k15core.tasks.chains import ChainsTask
 from k15core.tasks.recurrence import RecurrenceTask
 
 TASKS = [(RecurrenceTask(eval_per_level=5), string.digits), (ChainsTask(eval_per_level=5), string.ascii_lowercase)]
+
+
+@pytest.mark.parametrize("task, answers", TASKS, ids=["recurrence", "chains"])
+def test_seeded_balanced_and_disjoint_from_eval(task, answers):
+    a = task.train_problems(100 * len(task.levels), seed=5)
+    assert [p.id for p in a] == [p.id for p in task.train_problems(100 * len(task.levels), seed=5)]
+    assert {lv: sum(p.difficulty == lv for p in a) for lv in task.levels} == {lv: 100 for lv in task.levels}
+    assert not {p.id for p in task.train_problems(5000, seed=0)} & {p.id for p in task.eval_problems()}
 
 
 @pytest.mark.parametrize("task, answers", TASKS, ids=["recurrence", "chains"])
