@@ -71,3 +71,11 @@ def test_every_key_is_documented():
     assert len(rows) > 20
     missing = [key for key, _, help_text in rows if not help_text]
     assert not missing, f"config fields without a docstring: {missing}"
+
+
+def test_int_keyed_maps_survive_a_json_round_trip():
+    import json
+
+    cfg = load_config(overrides=["sft.style_mix_by_level={5: {short: 0.7, long: 0.3}}"])
+    again = load_config(overrides=[f"sft={json.dumps(cfg.to_dict()['sft'])}"])
+    assert again.sft.style_mix_by_level == {5: {"short": 0.7, "long": 0.3}}
