@@ -35,6 +35,11 @@ class Generation:
 
 
 @torch.no_grad()
+
+def sampling_kwargs(greedy: bool, temperature: float, top_p: float) -> dict:
+    """`generate` arguments for greedy decoding or plain temperature/top-p sampling (no top-k)."""
+    return {"do_sample": not greedy, "temperature": None if greedy else temperature, "top_p": None if greedy else top_p, "top_k": None}
+
 def generate(
     model,
     tokenizer,
@@ -74,10 +79,7 @@ def generate(
         res = model.generate(
             **enc,
             max_new_tokens=max_new_tokens,
-            do_sample=not greedy,
-            temperature=temperature if not greedy else None,
-            top_p=top_p if not greedy else None,
-            top_k=None,
+            **sampling_kwargs(greedy, temperature, top_p),
             eos_token_id=eos,
             pad_token_id=tokenizer.pad_token_id,
             return_dict_in_generate=True,
@@ -191,10 +193,7 @@ def continue_ids(
             input_ids=ids.to(device),
             attention_mask=mask.to(device),
             max_new_tokens=allowance,
-            do_sample=not greedy,
-            temperature=temperature if not greedy else None,
-            top_p=top_p if not greedy else None,
-            top_k=None,
+            **sampling_kwargs(greedy, temperature, top_p),
             eos_token_id=eos,
             pad_token_id=pad,
             stopping_criteria=criteria,
