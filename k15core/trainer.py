@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from k15core import labels
 from k15core.errors import K15Error
 from k15core.losses import LOSSES
 from k15core.models import save_model
@@ -163,7 +164,8 @@ class RLRun:
         self.device = next(model.parameters()).device
         phases = [CurriculumPhase(p.start_iteration, list(p.levels)) for p in cfg.curriculum]
         self.sampler = PromptSampler(pool, cfg.sampler, phases, cfg.priority_floor, SuccessTracker(prior=cfg.success_prior), cfg.seed)
-        self.problems = {p.id: p for p in pool}
+        self.task_problems = {p.id: p for p in pool}  # as the task made them, before any label
+        self.problems = dict(self.task_problems)  # with the labels applied
         self.buffer = ReplayBuffer()
         self.state = TrainState(run_id=run_id)
         self.optimizer: torch.optim.Optimizer | None = None
@@ -198,20 +200,27 @@ def rl_iteration(run: RLRun) -> dict[str, float]:
 
 
 def apply_labels(run: RLRun) -> None:
-    """Fold label events written since the last iteration into the sampler's pool.
+    """Fold the label events written since the last iteration into the sampler's pool.
 
-    `excluded` (bool) removes or restores a prompt; `reference` (str) replaces its reference answer;
-    `difficulty` (int) relabels it. Later events win, so an undo is simply a newer event.
+    Each prompt that got an event is re-derived from its whole history (k15core.labels): status
+    "excluded" removes it, any other status restores it; a labelled `reference` or `difficulty`
+    replaces the task's, and resetting the label (an undo) brings the task's value back.
     """
-    for ev in run.store.label_events(since_seq=run.state.label_seq):
-        pid, value = ev["prompt_id"], ev["value"]
-        if ev["field"] == "excluded":
-            (run.sampler.excluded.add if value else run.sampler.excluded.discard)(pid)
-        elif ev["field"] in ("reference", "difficulty") and pid in run.problems:
-            new = dataclasses.replace(run.problems[pid], **{ev["field"]: str(value) if ev["field"] == "reference" else int(value)})
-            run.problems[pid] = new
-            run.sampler.pool = [new if p.id == pid else p for p in run.sampler.pool]
-        run.state.label_seq = ev["seq"]
+    new_events = run.store.label_events(since_seq=run.state.label_seq)
+    if not new_events:
+        return
+    changed = sorted({ev["prompt_id"] for ev in new_events})
+    states = run.store.prompt_labels(changed)
+    for pid in changed:
+        state = states.get(pid, labels.DEFAULT)
+        (run.sampler.excluded.add if state.excluded else run.sampler.excluded.discard)(pid)
+        if pid in run.task_problems:
+            base = run.task_problems[pid]
+            run.problems[pid] = dataclasses.replace(
+                base, reference=state.reference or base.reference, difficulty=state.difficulty or base.difficulty
+            )
+    run.sampler.pool = [run.problems.get(p.id, p) for p in run.sampler.pool]
+    run.state.label_seq = max(ev["seq"] for ev in new_events)
 
 
 def rollout(run: RLRun, it: int) -> tuple[list[Group], int]:

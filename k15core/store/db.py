@@ -10,15 +10,19 @@ reader only ever sees whole iterations.
 from __future__ import annotations
 
 import json
+import re
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
 import numpy as np
-from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy import create_engine, event, func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 
+from k15core import labels
 from k15core.errors import K15Error
 from k15core.store import schema as S
 from k15core.types import TrajectoryRecord
@@ -121,7 +125,14 @@ class Store:
         found = conn.execute(select(S.meta.c.value).where(S.meta.c.key == "schema_version")).scalar()
         if found is None:
             conn.execute(S.meta.insert().values(key="schema_version", value=str(S.SCHEMA_VERSION)))
-        elif int(found) != S.SCHEMA_VERSION:
+            return
+        version = int(found)
+        while version < S.SCHEMA_VERSION and version in S.MIGRATIONS:  # an older store: upgrade it in place
+            for statement in S.MIGRATIONS[version]:
+                conn.exec_driver_sql(statement)
+            version += 1
+            conn.execute(update(S.meta).where(S.meta.c.key == "schema_version").values(value=str(version)))
+        if version != S.SCHEMA_VERSION:
             raise K15Error(
                 f"the run store {str(self.path)!r} has schema version {found}; this k15 reads version {S.SCHEMA_VERSION}",
                 "use the k15 version that wrote it, or start a fresh workspace",
@@ -229,6 +240,67 @@ class Store:
             q = q.where(S.trajectories.c.iteration == iteration)
         return self._read(lambda c: c.execute(q).scalar())
 
+    # -- inspection queries (the studio's Rollouts tab) -------------------------------------------
+    def find_trajectories(self, f: TrajectoryFilter, limit: int = 200) -> list[dict]:
+        """Trajectories matching a filter, newest first, without their token arrays (a table's worth).
+
+        Each row: id, run_id, iteration, prompt_id, sample_index, tag, reward, correct, length,
+        truncated, repeated, difficulty, and `preview` (the first 160 characters of the response).
+        """
+        T = S.trajectories
+        q = select(
+            T.c.id, T.c.run_id, T.c.iteration, T.c.prompt_id, T.c.sample_index, T.c.tag, T.c.reward, T.c.correct, T.c.length,
+            T.c.truncated, T.c.repeated, T.c.difficulty, func.substr(T.c.response, 1, 160).label("preview"),
+        ).where(*f.conditions()).order_by(T.c.id.desc()).limit(limit)
+        return [dict(r) for r in self._read(lambda c: c.execute(q).mappings().all())]
+
+    def count_matching(self, f: TrajectoryFilter) -> int:
+        q = select(func.count()).select_from(S.trajectories).where(*f.conditions())
+        return self._read(lambda c: c.execute(q).scalar())
+
+    def trajectory_group(self, trajectory_id: int) -> list[dict]:
+        """Every sample of the group a trajectory belongs to (same run, iteration, group tag and prompt), with tokens."""
+        T = S.trajectories
+        one = self._read(lambda c: c.execute(select(T).where(T.c.id == trajectory_id)).mappings().first())
+        if one is None:
+            return []
+        q = select(T).where(T.c.run_id == one["run_id"], T.c.iteration == one["iteration"], T.c.tag == one["tag"], T.c.prompt_id == one["prompt_id"])
+        rows = self._read(lambda c: c.execute(q.order_by(T.c.sample_index, T.c.id)).mappings().all())
+        return [_full_trajectory(r) for r in rows]
+
+    def prompt_over_iterations(self, run_id: int, prompt_id: str) -> list[dict]:
+        """One row per iteration a prompt was trained in: samples, accuracy, mean reward and length, one response."""
+        T = S.trajectories
+        q = (
+            select(T.c.iteration, func.count().label("samples"), func.avg(T.c.correct).label("accuracy"), func.avg(T.c.reward).label("reward"),
+                   func.avg(T.c.length).label("len_mean"), func.min(T.c.id).label("first_id"))
+            .where(T.c.run_id == run_id, T.c.prompt_id == prompt_id).group_by(T.c.iteration).order_by(T.c.iteration)
+        )
+        return [dict(r) for r in self._read(lambda c: c.execute(q).mappings().all())]
+
+    def group_stats(self, run_id: int) -> list[dict]:
+        """Per group (iteration, tag, prompt): size, distinct responses, min/max reward, accuracy and lengths. For the suspicion queue."""
+        T = S.trajectories
+        q = (
+            select(T.c.iteration, T.c.tag, T.c.prompt_id, T.c.difficulty, func.count().label("k"), func.count(T.c.response.distinct()).label("distinct"),
+                   func.min(T.c.reward).label("reward_min"), func.max(T.c.reward).label("reward_max"), func.min(T.c.id).label("first_id"))
+            .where(T.c.run_id == run_id, T.c.tag.like("group:%")).group_by(T.c.iteration, T.c.tag, T.c.prompt_id, T.c.difficulty)
+        )
+        return [dict(r) for r in self._read(lambda c: c.execute(q).mappings().all())]
+
+    def correct_lengths(self, run_id: int) -> list[dict]:
+        """id, difficulty, length, reward of every correct RL response of a run (for length outliers)."""
+        T = S.trajectories
+        q = select(T.c.id, T.c.iteration, T.c.prompt_id, T.c.difficulty, T.c.length, T.c.reward).where(
+            T.c.run_id == run_id, T.c.correct > 0, T.c.tag.like("group:%"))
+        return [dict(r) for r in self._read(lambda c: c.execute(q).mappings().all())]
+
+    def prompt_stats(self) -> dict[str, dict]:
+        """Per prompt id: RL samples drawn and their success rate (over every run)."""
+        T = S.trajectories
+        q = select(T.c.prompt_id, func.count().label("samples"), func.avg(T.c.correct).label("success")).where(T.c.tag.like("group:%")).group_by(T.c.prompt_id)
+        return {r["prompt_id"]: dict(r) for r in self._read(lambda c: c.execute(q).mappings().all())}
+
     # -- prompts and labels ----------------------------------------------------------------------
     def add_prompts(self, problems: list, source: str) -> int:
         """Insert problems (objects with id, prompt, reference, task, difficulty); existing ids are kept as they are.
@@ -250,16 +322,169 @@ class Store:
 
         return self._write(write) if rows else 0
 
+    def prompt(self, prompt_id: str) -> dict | None:
+        row = self._read(lambda c: c.execute(select(S.prompts).where(S.prompts.c.id == prompt_id)).mappings().first())
+        return dict(row) if row else None
+
     def prompts(self) -> list[dict]:
         return [dict(r) for r in self._read(lambda c: c.execute(select(S.prompts).order_by(S.prompts.c.id)).mappings().all())]
 
     def add_label_event(self, prompt_id: str, field: str, value: Any, author: str, source: str) -> int:
-        row = dict(prompt_id=prompt_id, field=field, value=json.dumps(value), author=author, source=source, created_at=time.time())
+        """Append one raw label event (no check, no de-duplication). Tools should prefer `set_label`."""
+        row = dict(prompt_id=prompt_id, field=field, value=json.dumps(value), author=author, source=source, created_at=time.time(), action=_new_action())
         return self._write(lambda c: c.execute(S.label_events.insert().values(**row)).inserted_primary_key[0])
 
-    def label_events(self, since_seq: int = 0) -> list[dict]:
+    def set_label(self, prompt_ids: str | list[str], field: str, value: Any, author: str, source: str) -> LabelWrite:
+        """Give one label to one or many prompts as one user action; idempotent.
+
+        Only prompts whose current value differs get an event, so a UI event that fires twice writes
+        one row, and a bulk action over a filter writes rows for the prompts it changes. All rows go in
+        one transaction and share one action id (undo takes the whole action back). ValueError for a
+        label that does not validate (nothing is written).
+        """
+        ids = [prompt_ids] if isinstance(prompt_ids, str) else list(dict.fromkeys(prompt_ids))
+        field, value = labels.normalise(field, value)
+        action = _new_action()
+
+        def write(conn: Connection) -> int:
+            states = labels.fold(self._events_of(conn, ids))
+            now = time.time()
+            rows = [
+                dict(prompt_id=pid, field=field, value=json.dumps(value), author=author, source=source, created_at=now, action=action)
+                for pid in ids
+                if labels.value_of(states.get(pid, labels.DEFAULT), field) != value
+            ]
+            if rows:
+                conn.execute(S.label_events.insert(), rows)
+            return len(rows)
+
+        written = self._write(write) if ids else 0
+        return LabelWrite(action=action if written else None, events=written)
+
+    def undo(self, author: str, action: str | None = None) -> LabelWrite:
+        """Take back `author`'s newest action that is not undone yet (or exactly `action`, if still undone-able).
+
+        Writes, for every event of that action, an event restoring the value the field had before it;
+        the new events record the action they undo. Undoing an action twice does nothing the second
+        time, so a double-fired Undo button cannot take back two actions.
+        """
+        E = S.label_events
+
+        def write(conn: Connection) -> LabelWrite:
+            undone = set(conn.execute(select(E.c.undoes).where(E.c.undoes.is_not(None))).scalars())
+            if action is None:
+                q = select(E.c.action).where(E.c.author == author, E.c.undoes.is_(None)).order_by(E.c.seq.desc())
+                target = next((a for a in conn.execute(q).scalars() if a not in undone), None)
+            else:
+                target = action if action not in undone else None
+            if target is None:
+                return LabelWrite(action=None, events=0, undid=None)
+            events = conn.execute(select(E).where(E.c.action == target).order_by(E.c.seq)).mappings().all()
+            if not events:
+                return LabelWrite(action=None, events=0, undid=None)
+            new_action, now, rows = _new_action(), time.time(), []
+            for ev in events:
+                before = conn.execute(select(E).where(E.c.prompt_id == ev["prompt_id"], E.c.seq < ev["seq"]).order_by(E.c.seq)).mappings().all()
+                state = labels.fold({**b, "value": json.loads(b["value"])} for b in before).get(ev["prompt_id"], labels.DEFAULT)
+                field, _ = labels.normalise(ev["field"], None)
+                rows.append(dict(prompt_id=ev["prompt_id"], field=field, value=json.dumps(labels.value_of(state, field)), author=author,
+                                 source=ev["source"], created_at=now, action=new_action, undoes=target))
+            conn.execute(E.insert(), rows)
+            return LabelWrite(action=new_action, events=len(rows), undid=target)
+
+        return self._write(write)
+
+    @staticmethod
+    def _events_of(conn: Connection, prompt_ids: list[str]) -> list[dict]:
+        rows: list[dict] = []
+        for i in range(0, len(prompt_ids), 500):  # stay under SQLite's bound-parameter limit
+            q = select(S.label_events).where(S.label_events.c.prompt_id.in_(prompt_ids[i:i + 500]))
+            rows += [{**r, "value": json.loads(r["value"])} for r in conn.execute(q).mappings()]
+        return sorted(rows, key=lambda r: r["seq"])
+
+    def label_events(self, since_seq: int = 0, prompt_ids: list[str] | None = None) -> list[dict]:
+        """Label events with seq > since_seq (of these prompts, if given), oldest first."""
+        if prompt_ids is not None:
+            return [r for r in self._read(lambda c: self._events_of(c, list(prompt_ids))) if r["seq"] > since_seq]
         q = select(S.label_events).where(S.label_events.c.seq > since_seq).order_by(S.label_events.c.seq)
         return [{**r, "value": json.loads(r["value"])} for r in self._read(lambda c: c.execute(q).mappings().all())]
+
+    def prompt_labels(self, prompt_ids: list[str] | None = None) -> dict[str, labels.PromptLabels]:
+        """Current labels of the prompts that have any (all of them, or these)."""
+        return labels.fold(self.label_events(prompt_ids=prompt_ids))
+
+    def last_label_seq(self) -> int:
+        return self._read(lambda c: c.execute(select(func.max(S.label_events.c.seq))).scalar()) or 0
+
+
+@dataclass(frozen=True)
+class TrajectoryFilter:
+    """What the Rollouts tab filters on. None means "any"."""
+
+    run_id: int | None = None
+    iteration_min: int | None = None
+    iteration_max: int | None = None
+    prompt_id: str | None = None
+    text: str | None = None
+    """Matched against prompt and response: a substring, or a regular expression when `regex`."""
+    regex: bool = False
+    correct: bool | None = None
+    length_min: int | None = None
+    length_max: int | None = None
+    truncated: bool | None = None
+    repeated: bool | None = None
+    tag: str | None = None
+    """'rl' for training samples, an evaluation style ('free', 'long', ...) or an exact tag."""
+
+    def conditions(self) -> list:
+        T = S.trajectories
+        out = []
+        if self.run_id is not None:
+            out.append(T.c.run_id == self.run_id)
+        if self.iteration_min is not None:
+            out.append(T.c.iteration >= self.iteration_min)
+        if self.iteration_max is not None:
+            out.append(T.c.iteration <= self.iteration_max)
+        if self.prompt_id:
+            out.append(T.c.prompt_id == self.prompt_id)
+        if self.text:
+            if self.regex:
+                re.compile(self.text)  # a bad pattern is the user's error, said before SQL sees it
+                out.append(or_(T.c.response.regexp_match(self.text), T.c.prompt.regexp_match(self.text)))
+            else:
+                needle = "%" + self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                out.append(or_(T.c.response.like(needle, escape="\\"), T.c.prompt.like(needle, escape="\\")))
+        if self.correct is not None:
+            out.append(T.c.correct > 0 if self.correct else T.c.correct <= 0)
+        if self.length_min is not None:
+            out.append(T.c.length >= self.length_min)
+        if self.length_max is not None:
+            out.append(T.c.length <= self.length_max)
+        if self.truncated is not None:
+            out.append(T.c.truncated == self.truncated)
+        if self.repeated is not None:
+            out.append(T.c.repeated == self.repeated)
+        if self.tag:
+            out.append(T.c.tag.like("group:%") if self.tag == "rl" else T.c.tag == self.tag)
+        return out
+
+
+def _full_trajectory(r) -> dict:
+    return {**r, "token_ids": decode_ints(r["token_ids"]), "logprobs": decode_floats(r["logprobs"]), "reward_parts": json.loads(r["reward_parts"])}
+
+
+@dataclass(frozen=True)
+class LabelWrite:
+    """What a label write did: the action id of the rows it wrote (None: nothing changed) and how many."""
+
+    action: str | None
+    events: int
+    undid: str | None = None
+    """For an undo: the action it took back."""
+
+
+def _new_action() -> str:
+    return uuid.uuid4().hex[:16]
 
 
 def open_store(path: str | Path, **kwargs) -> Store:

@@ -7,7 +7,20 @@ from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# How to bring an older store up to SCHEMA_VERSION: version -> statements (portable SQL). The store runs
+# them in one transaction when it opens an older file, so a workspace never has to be thrown away.
+MIGRATIONS: dict[int, list[str]] = {
+    # 1 -> 2: label events carry the user action they belong to (one key press, one bulk action) and,
+    # for an undo, the action they undo.
+    1: [
+        "ALTER TABLE label_events ADD COLUMN action VARCHAR(64)",
+        "ALTER TABLE label_events ADD COLUMN undoes VARCHAR(64)",
+        "UPDATE label_events SET action = 'v1-' || CAST(seq AS VARCHAR(20))",
+        "CREATE INDEX ix_label_events_author_seq ON label_events (author, seq)",
+    ],
+}
 
 metadata = MetaData()
 
@@ -76,15 +89,18 @@ prompts = Table(
     Column("created_at", Float, nullable=False),
 )
 
-# Append-only: a prompt's current labels are derived by folding its events in `seq` order; undo is a
-# compensating event, so nothing an annotator does is ever lost.
+# Append-only: a prompt's current labels are derived by folding its events in `seq` order
+# (k15core.labels); undo is a compensating event, so nothing an annotator does is ever lost.
 label_events = Table(
     "label_events", metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),
     Column("prompt_id", String(200), nullable=False, index=True),
-    Column("field", String(64), nullable=False),  # excluded | difficulty | reference | tag | note | ...
-    Column("value", Text, nullable=False),  # JSON
+    Column("field", String(64), nullable=False),  # status | difficulty | reference | tags | note | hackable | excluded
+    Column("value", Text, nullable=False),  # JSON; null resets the field
     Column("author", String(200), nullable=False),
     Column("source", String(64), nullable=False),  # studio | auto | cli | notebook
     Column("created_at", Float, nullable=False),
+    Column("action", String(64)),  # the user action (one key press, one bulk action) that wrote this event
+    Column("undoes", String(64)),  # on an undo event: the action it undoes
+    Index("ix_label_events_author_seq", "author", "seq"),
 )

@@ -19,4 +19,21 @@ def make_task(cfg) -> Task:
     return cls(levels=tuple(cfg.levels), eval_per_level=cfg.eval_per_level, eval_seed=cfg.eval_seed)
 
 
-__all__ = ["TASKS", "Problem", "Task", "make_task", "ArithmeticTask", "ChainsTask", "RecurrenceTask"]
+__all__ = ["TASKS", "Problem", "Task", "make_task", "check_reference", "ArithmeticTask", "ChainsTask", "RecurrenceTask"]
+
+
+def check_reference(task_name: str, reference: str) -> str | None:
+    """Why `reference` cannot be a reference answer of the task, or None when it can.
+
+    A reference must survive the task's own verifier: a response that states it ("Answer: <ref>")
+    verifies against it. That catches a corrected answer the verifier could never match, which
+    would silently turn a prompt into one no response can solve.
+    """
+    if task_name not in TASKS.names():
+        return f"unknown task {task_name!r}: no verifier to check the answer with"
+    task = TASKS.get(task_name)()
+    if not reference.strip():
+        return "the reference answer is empty"
+    if task.verify(f"Answer: {reference.strip()}", reference.strip()) != 1.0:
+        return f"the {task_name} verifier cannot match {reference.strip()!r} (expected a final answer like the task's own)"
+    return None

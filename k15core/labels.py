@@ -1,0 +1,112 @@
+"""Prompt labels: an append-only history of label events, folded into each prompt's current state.
+
+Pure functions only; the store (`Store.set_label`, `Store.undo`) writes the events, the trainer and the
+studio read the folded state. Fields and the JSON values an event carries:
+
+    status      "kept" | "excluded" | "flagged"; null = not reviewed. The trainer never draws "excluded".
+    excluded    bool: the older spelling of status (CLI, notebooks); true -> "excluded", false -> "kept".
+    difficulty  int 1..5: a person's judgement, replacing the task's level.
+    reference   str: a corrected reference answer (the studio checks it with the task's verifier first).
+    tags        list[str]: the whole set of tags (sorted, unique).
+    note        str: free text.
+    hackable    bool: "easy to hack" (a wrong answer can get the reward); set by curation or a person.
+
+A null value resets a field to its default: that is what undoing a prompt's first label writes.
+Later events win, so an undo is a newer event that writes the value the field had before.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+STATUSES = ("kept", "excluded", "flagged")
+FIELDS = ("status", "difficulty", "reference", "tags", "note", "hackable")
+"""Fields of the folded state (`excluded` events fold into `status`)."""
+
+
+@dataclass(frozen=True)
+class PromptLabels:
+    """The current labels of one prompt: its label events folded in order. Defaults mean "never labelled"."""
+
+    status: str | None = None
+    difficulty: int | None = None
+    reference: str | None = None
+    tags: tuple[str, ...] = ()
+    note: str = ""
+    hackable: bool = False
+    events: int = 0
+    """Number of label events behind this state (undo events included)."""
+
+    @property
+    def excluded(self) -> bool:
+        return self.status == "excluded"
+
+
+DEFAULT = PromptLabels()
+
+
+def normalise(field: str, value: Any) -> tuple[str, Any]:
+    """The canonical (field, value) of a label, or ValueError saying what is wrong with it.
+
+    `excluded` becomes `status`; tags become a sorted unique list; null stays null (reset to default).
+    """
+    if field == "excluded":
+        if value is None:
+            return "status", None
+        if not isinstance(value, bool):
+            raise ValueError(f"excluded must be true or false, got {value!r}")
+        return "status", "excluded" if value else "kept"
+    if field not in FIELDS:
+        raise ValueError(f"unknown label field {field!r}; fields: {', '.join(FIELDS)}")
+    if value is None:
+        return field, None
+    if field == "status":
+        if value not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {value!r}")
+    elif field == "difficulty":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or not 1 <= int(value) <= 5:
+            raise ValueError(f"difficulty must be an integer from 1 to 5, got {value!r}")
+        value = int(value)
+    elif field == "reference":
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("a reference answer cannot be empty")
+        value = value.strip()
+    elif field == "tags":
+        if isinstance(value, str) or not all(isinstance(t, str) for t in value):
+            raise ValueError(f"tags must be a list of strings, got {value!r}")
+        value = sorted({t.strip() for t in value if t.strip()})
+    elif field == "note":
+        if not isinstance(value, str):
+            raise ValueError(f"a note must be text, got {value!r}")
+    elif field == "hackable":
+        if not isinstance(value, bool):
+            raise ValueError(f"hackable must be true or false, got {value!r}")
+    return field, value
+
+
+def value_of(state: PromptLabels, field: str) -> Any:
+    """The state's value of a canonical field, in the JSON form an event carries (None = default)."""
+    value = getattr(state, field)
+    default = getattr(DEFAULT, field)
+    if value == default:
+        return None
+    return list(value) if field == "tags" else value
+
+
+def apply(state: PromptLabels, field: str, value: Any) -> PromptLabels:
+    """The state after one event. Events that no longer validate (hand-edited rows) count but change nothing."""
+    try:
+        field, value = normalise(field, value)
+    except ValueError:
+        return dataclasses.replace(state, events=state.events + 1)
+    new = getattr(DEFAULT, field) if value is None else (tuple(value) if field == "tags" else value)
+    return dataclasses.replace(state, **{field: new}, events=state.events + 1)
+
+
+def fold(events: Iterable[dict]) -> dict[str, PromptLabels]:
+    """Current labels of every prompt that has events. `events` are store rows (prompt_id, field, value) in seq order."""
+    states: dict[str, PromptLabels] = {}
+    for ev in events:
+        states[ev["prompt_id"]] = apply(states.get(ev["prompt_id"], DEFAULT), ev["field"], ev["value"])
+    return states

@@ -1,0 +1,345 @@
+"""Prompts tab: curate the prompt set the trainer draws from.
+
+A grid (filterable; bulk actions on everything matching the filter) and a one-at-a-time focus view with
+one-key decisions. Every action is an append-only label event written through `Store.set_label`
+(idempotent: a UI event fired twice writes one row) under the user's name; Undo takes back the user's
+last action; a running trainer applies the labels at its next iteration.
+"""
+from __future__ import annotations
+
+import html
+import json
+import time
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from k15core import labels as L
+from k15core.store import Store
+from k15core.tasks import check_reference
+from k15core.tasks.prompt_file import read_prompt_file
+
+GRID_COLUMNS = ["id", "prompt", "level", "difficulty", "pass rate", "samples", "hackable", "tags", "status", "labels"]
+STATUS_FILTERS = ("all", "not reviewed", "kept", "excluded", "flagged")
+BULK_ACTIONS = ("exclude", "keep", "flag", "reset status", "difficulty 1", "difficulty 2", "difficulty 3", "difficulty 4", "difficulty 5", "mark hackable")
+
+# One key per decision, printed on its button. Ignored while a text box has focus (studio/shortcuts.py).
+KEYS = {
+    "keep": ("a", "prompt-keep"), "exclude": ("x", "prompt-exclude"), "flag": ("f", "prompt-flag"),
+    **{f"d{d}": (str(d), f"prompt-d{d}") for d in range(1, 6)},
+    "undo": ("u", "prompt-undo"), "next": ("n", "prompt-next"), "prev": ("p", "prompt-prev"),
+}
+
+
+def prompt_table(store: Store, text: str = "", status: str = "all", level: int | None = None) -> pd.DataFrame:
+    """The prompt grid: each prompt with its level, labelled difficulty, pass rate in training, flags, tags, status."""
+    states = store.prompt_labels()
+    stats = store.prompt_stats()
+    needle = (text or "").strip().lower()
+    rows = []
+    for p in store.prompts():
+        st = states.get(p["id"], L.DEFAULT)
+        row_status = st.status or "not reviewed"
+        if status not in ("all", row_status):
+            continue
+        if level not in (None, "", 0) and p["difficulty"] != int(level):
+            continue
+        if needle and needle not in p["text"].lower() and needle not in p["id"].lower() and not any(needle in t.lower() for t in st.tags):
+            continue
+        s = stats.get(p["id"])
+        rows.append([
+            p["id"], p["text"], p["difficulty"], st.difficulty or p["difficulty"], None if s is None else round(s["success"], 3),
+            0 if s is None else s["samples"], st.hackable, ", ".join(st.tags), row_status, st.events,
+        ])
+    return pd.DataFrame(rows, columns=GRID_COLUMNS)
+
+
+def focus_view(store: Store, prompt_id: str | None) -> dict:
+    """Everything the focus view shows about one prompt (a dict of plain values; tested without a browser)."""
+    if not prompt_id:
+        return {"id": "", "card": "<p>No prompt: the filter matches nothing.</p>", "reference": "", "tags": "", "note": "", "history": _history_frame([])}
+    p = store.prompt(prompt_id)
+    if p is None:
+        return {"id": prompt_id, "card": f"<p>No prompt with id <code>{html.escape(prompt_id)}</code>.</p>", "reference": "", "tags": "", "note": "", "history": _history_frame([])}
+    st = store.prompt_labels([prompt_id]).get(prompt_id, L.DEFAULT)
+    s = store.prompt_stats().get(prompt_id)
+    rate = "never drawn in training" if s is None else f"pass rate {s['success']:.0%} over {s['samples']} training samples"
+    e = html.escape
+    corrected = f" (corrected; the task says <code>{e(p['reference'])}</code>)" if st.reference else ""
+    card = (
+        f'<div class="k15-focus"><b>{e(st.status or "not reviewed")}</b> · level {p["difficulty"]}'
+        f'{f" · labelled difficulty {st.difficulty}" if st.difficulty else ""} · {e(rate)}'
+        f'{" · <b>hackable</b>" if st.hackable else ""} · task {e(p["task"])}'
+        f'<pre class="k15-prompt">{e(p["text"])}</pre>'
+        f'reference answer: <code>{e(st.reference or p["reference"])}</code>{corrected}</div>'
+    )
+    history = store.label_events(prompt_ids=[prompt_id])
+    return {"id": prompt_id, "card": card, "reference": st.reference or p["reference"], "tags": ", ".join(st.tags), "note": st.note,
+            "history": _history_frame(history)}
+
+
+def _history_frame(events: list[dict]) -> pd.DataFrame:
+    rows = [[e["seq"], time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["created_at"])), e["author"], e["field"], json.dumps(e["value"]),
+             e["source"], "undo" if e.get("undoes") else ""] for e in reversed(events)]
+    return pd.DataFrame(rows, columns=["seq", "when", "who", "field", "value", "source", "kind"])
+
+
+def decide(store: Store, prompt_id: str, decision: str, author: str) -> tuple[str | None, str]:
+    """Apply one focus-view decision ('keep', 'exclude', 'flag', 'd1'..'d5'). Returns (action id, message)."""
+    if not prompt_id:
+        return None, "no prompt selected"
+    if decision in ("keep", "exclude", "flag"):
+        field, value = "status", {"keep": "kept", "exclude": "excluded", "flag": "flagged"}[decision]
+    elif decision in {f"d{d}" for d in range(1, 6)}:
+        field, value = "difficulty", int(decision[1])
+    else:
+        raise ValueError(f"unknown decision {decision!r}")
+    w = store.set_label(prompt_id, field, value, author=author, source="studio")
+    return w.action, (f"{prompt_id}: {field} = {value}" if w.events else f"{prompt_id}: already {field} = {value} (nothing written)")
+
+
+def save_reference(store: Store, prompt_id: str, reference: str, author: str) -> tuple[str | None, str]:
+    """Save a corrected reference answer, if the prompt's task verifier can match it."""
+    p = store.prompt(prompt_id) if prompt_id else None
+    if p is None:
+        return None, "no prompt selected"
+    problem = check_reference(p["task"], reference or "")
+    if problem:
+        return None, f"not saved: {problem}"
+    value = None if reference.strip() == p["reference"] else reference.strip()  # back to the task's own answer: reset the label
+    w = store.set_label(prompt_id, "reference", value, author=author, source="studio")
+    return w.action, f"{prompt_id}: reference = {reference.strip()!r}" if w.events else f"{prompt_id}: reference unchanged"
+
+
+def save_tags_and_note(store: Store, prompt_id: str, tags: str, note: str, author: str) -> tuple[list[str], str]:
+    if not prompt_id or store.prompt(prompt_id) is None:
+        return [], "no prompt selected"
+    actions, said = [], []
+    tag_list = [t for t in (tags or "").split(",") if t.strip()]
+    for field, value in (("tags", tag_list or None), ("note", (note or "").strip() or None)):
+        w = store.set_label(prompt_id, field, value, author=author, source="studio")
+        if w.events:
+            actions.append(w.action)
+            said.append(field)
+    return actions, f"{prompt_id}: saved {' and '.join(said)}" if said else f"{prompt_id}: tags and note unchanged"
+
+
+def bulk_apply(store: Store, prompt_ids: list[str], action: str, author: str) -> tuple[str | None, str]:
+    """One label on every prompt of the current filter, as one undoable action."""
+    if action not in BULK_ACTIONS:
+        raise ValueError(f"unknown bulk action {action!r}")
+    if not prompt_ids:
+        return None, "the filter matches no prompt"
+    field, value = {
+        "exclude": ("status", "excluded"), "keep": ("status", "kept"), "flag": ("status", "flagged"), "reset status": ("status", None),
+        "mark hackable": ("hackable", True),
+    }.get(action) or ("difficulty", int(action.split()[-1]))
+    w = store.set_label(prompt_ids, field, value, author=author, source="studio")
+    return w.action, f"{action}: {w.events} of {len(prompt_ids)} prompts changed (Undo takes the whole action back)"
+
+
+def undo_last(store: Store, author: str) -> tuple[str | None, str]:
+    w = store.undo(author)
+    if w.undid is None:
+        return None, "nothing to undo"
+    ids = sorted({e["prompt_id"] for e in store.label_events() if e.get("action") == w.action})
+    shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+    return ids[0] if len(ids) == 1 else None, f"undone: {w.events} label(s) on {shown}"
+
+
+def preview_import(path: str | None, default_task: str) -> tuple[pd.DataFrame, pd.DataFrame, str, bool]:
+    """Read an uploaded file: (first 50 good rows, every bad row, message, whether it can be imported)."""
+    good_cols, bad_cols = ["id", "prompt", "reference", "difficulty", "task"], ["where", "problem"]
+    if not path:
+        return pd.DataFrame(columns=good_cols), pd.DataFrame(columns=bad_cols), "Choose a JSONL, CSV or Parquet file.", False
+    try:
+        report = read_prompt_file(path, default_task)
+    except Exception as err:  # K15Error: not a file we can read at all
+        return pd.DataFrame(columns=good_cols), pd.DataFrame(columns=bad_cols), f"cannot import: {getattr(err, 'problem', err)}", False
+    errors = list(report.errors)
+    for p in report.problems:
+        why = check_reference(p.task, p.reference)
+        if why:
+            errors.append((p.id, why))
+    good = pd.DataFrame([[p.id, p.prompt, p.reference, p.difficulty, p.task] for p in report.problems[:50]], columns=good_cols)
+    bad = pd.DataFrame(errors, columns=bad_cols)
+    if errors:
+        return good, bad, f"{len(errors)} row(s) are wrong (listed below); nothing will be imported until the file is fixed.", False
+    if not report.problems:
+        return good, bad, "the file holds no prompts", False
+    return good, bad, f"{len(report.problems)} prompts read, all valid. Press Import to add them.", True
+
+
+def commit_import(store: Store, path: str | None, default_task: str) -> str:
+    _, _, message, ok = preview_import(path, default_task)
+    if not ok:
+        return message
+    problems = read_prompt_file(path, default_task).problems
+    added = store.add_prompts(problems, source=f"file:{Path(path).name}")
+    return f"{added} new prompts imported; {len(problems) - added} were already in the store"
+
+
+def export_curated(store: Store, directory: Path, fmt: str) -> Path:
+    """Write every prompt with its current labels (JSONL or Parquet); returns the file's path."""
+    states, stats = store.prompt_labels(), store.prompt_stats()
+    records = []
+    for p in store.prompts():
+        st, s = states.get(p["id"], L.DEFAULT), stats.get(p["id"])
+        records.append({
+            "id": p["id"], "prompt": p["text"], "reference": st.reference or p["reference"], "task": p["task"], "level": p["difficulty"],
+            "difficulty": st.difficulty or p["difficulty"], "status": st.status or "not reviewed", "excluded": st.excluded,
+            "hackable": st.hackable, "tags": list(st.tags), "note": st.note, "pass_rate": None if s is None else s["success"],
+            "training_samples": 0 if s is None else s["samples"], "label_events": st.events, "source": p["source"],
+        })
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        out = directory / f"prompts-{stamp}.parquet"
+        pq.write_table(pa.Table.from_pylist(records), out)
+    else:
+        out = directory / f"prompts-{stamp}.jsonl"
+        out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return out
+
+
+def default_task(store: Store) -> str:
+    runs = store.runs(kind="rl")
+    return runs[-1]["config"].get("task", {}).get("name", "recurrence") if runs else "recurrence"
+
+
+def build(ctx) -> dict:
+    with gr.Row():
+        filter_text = gr.Textbox(label="filter: prompt text, id or tag", scale=3, elem_id="prompts-filter")
+        status = gr.Dropdown(list(STATUS_FILTERS), value="all", label="status", scale=1)
+        level = gr.Number(label="level (0: all)", value=0, precision=0, minimum=0, maximum=5, scale=1)
+        refresh_btn = gr.Button("Apply filter", scale=1, elem_id="prompts-refresh")
+    grid = gr.Dataframe(headers=GRID_COLUMNS, interactive=False, max_height=300, max_chars=60, elem_id="prompts-grid")
+    with gr.Row():
+        bulk_action = gr.Dropdown(list(BULK_ACTIONS), value="exclude", label="bulk action on every prompt matching the filter", scale=3)
+        bulk_btn = gr.Button("Apply to all matching", scale=1, elem_id="prompts-bulk")
+    queue = gr.State([])
+    with gr.Row():
+        with gr.Column(scale=3):
+            current = gr.Textbox(label="prompt id", interactive=True, elem_id="prompt-id", info="type an id and press Enter, or click a row")
+            card = gr.HTML(elem_id="prompt-card")
+            with gr.Row():
+                buttons = {
+                    "keep": gr.Button("Keep (a)", elem_id=KEYS["keep"][1], variant="primary"),
+                    "exclude": gr.Button("Exclude (x)", elem_id=KEYS["exclude"][1], variant="stop"),
+                    "flag": gr.Button("Flag (f)", elem_id=KEYS["flag"][1]),
+                }
+            with gr.Row():
+                for d in range(1, 6):
+                    buttons[f"d{d}"] = gr.Button(f"Difficulty {d} ({d})", elem_id=KEYS[f"d{d}"][1], size="sm")
+            with gr.Row():
+                prev_btn = gr.Button("← Previous (p)", elem_id=KEYS["prev"][1], size="sm")
+                next_btn = gr.Button("Next (n) →", elem_id=KEYS["next"][1], size="sm")
+                undo_btn = gr.Button("Undo my last action (u)", elem_id=KEYS["undo"][1], size="sm")
+            message = gr.Markdown(elem_id="prompt-message")
+        with gr.Column(scale=2):
+            reference = gr.Textbox(label="reference answer", elem_id="prompt-reference")
+            ref_btn = gr.Button("Save reference (checked by the task's verifier)", size="sm", elem_id="prompt-save-reference")
+            tags = gr.Textbox(label="tags (comma-separated)", elem_id="prompt-tags")
+            note = gr.Textbox(label="note", lines=2, elem_id="prompt-note")
+            tags_btn = gr.Button("Save tags and note", size="sm", elem_id="prompt-save-tags")
+            gr.Markdown("Keys: **a** keep · **x** exclude · **f** flag · **1–5** difficulty · **u** undo · **n**/**p** next/previous. "
+                        "Keys do nothing while a text box has focus (press Esc or click outside it).")
+    history = gr.Dataframe(label="history of this prompt (who, what, when)", interactive=False, max_height=200, elem_id="prompt-history")
+    with gr.Accordion("Import and export", open=False):
+        with gr.Row():
+            upload = gr.File(label="import prompts (JSONL, CSV or Parquet)", file_types=[".jsonl", ".csv", ".parquet", ".json", ".ndjson"], type="filepath")
+            with gr.Column():
+                import_msg = gr.Markdown()
+                import_btn = gr.Button("Import", interactive=False, elem_id="prompts-import")
+        import_ok = gr.Dataframe(label="preview (first 50 rows)", interactive=False, max_height=200)
+        import_bad = gr.Dataframe(label="rows that are wrong", interactive=False, max_height=200)
+        with gr.Row():
+            export_fmt = gr.Radio(["jsonl", "parquet"], value="jsonl", label="export format")
+            export_btn = gr.Button("Export the curated set with its labels", elem_id="prompts-export")
+            export_file = gr.File(label="download", interactive=False)
+
+    focus_outputs = [current, card, reference, tags, note, history]
+
+    def show(pid):
+        v = focus_view(ctx.store, pid)
+        return [v["id"], v["card"], v["reference"], v["tags"], v["note"], v["history"]]
+
+    def load_grid(text, st, lvl):
+        frame = prompt_table(ctx.store, text, st, lvl)
+        ids = frame["id"].tolist()
+        return [frame, ids]
+
+    def load_grid_and_focus(text, st, lvl, pid):
+        frame, ids = load_grid(text, st, lvl)
+        return [frame, ids, *show(pid if pid in ids else (ids[0] if ids else None))]
+
+    grid_inputs = [filter_text, status, level]
+    refresh_btn.click(load_grid_and_focus, [*grid_inputs, current], [grid, queue, *focus_outputs], api_name="prompt_grid")
+    filter_text.submit(load_grid_and_focus, [*grid_inputs, current], [grid, queue, *focus_outputs], api_visibility="private")
+
+    def step(pid, ids, delta):
+        if not ids:
+            return show(None)
+        i = ids.index(pid) if pid in ids else -delta
+        return show(ids[max(0, min(len(ids) - 1, i + delta))])
+
+    next_btn.click(lambda pid, ids: step(pid, ids, 1), [current, queue], focus_outputs, api_visibility="private")
+    prev_btn.click(lambda pid, ids: step(pid, ids, -1), [current, queue], focus_outputs, api_visibility="private")
+    current.submit(show, current, focus_outputs, api_visibility="private")
+
+    def pick(frame, evt: gr.SelectData):
+        return show(evt.row_value[0]) if evt.row_value else [gr.skip()] * len(focus_outputs)
+
+    grid.select(pick, grid, focus_outputs, api_visibility="private")
+
+    for name, btn in buttons.items():
+        def on_decide(pid, ids, request: gr.Request, _name=name):
+            _, said = decide(ctx.store, pid, _name, ctx.author(request))
+            nxt = step(pid, ids, 1) if _name in ("keep", "exclude", "flag") and ids and pid in ids and ids.index(pid) < len(ids) - 1 else show(pid)
+            return [*nxt, said]
+
+        btn.click(on_decide, [current, queue], [*focus_outputs, message], api_name=f"decide_{name}", trigger_mode="once")
+
+    def on_undo(pid, request: gr.Request):
+        target, said = undo_last(ctx.store, ctx.author(request))
+        return [*show(target or pid), said]
+
+    undo_btn.click(on_undo, current, [*focus_outputs, message], api_name="undo", trigger_mode="once")
+
+    def on_reference(pid, ref, request: gr.Request):
+        _, said = save_reference(ctx.store, pid, ref, ctx.author(request))
+        return [*show(pid), said]
+
+    ref_btn.click(on_reference, [current, reference], [*focus_outputs, message], api_name="save_reference", trigger_mode="once")
+
+    def on_tags(pid, tag_text, note_text, request: gr.Request):
+        _, said = save_tags_and_note(ctx.store, pid, tag_text, note_text, ctx.author(request))
+        return [*show(pid), said]
+
+    tags_btn.click(on_tags, [current, tags, note], [*focus_outputs, message], api_name="save_tags", trigger_mode="once")
+
+    def on_bulk(text, st, lvl, action, pid, request: gr.Request):
+        ids = prompt_table(ctx.store, text, st, lvl)["id"].tolist()
+        _, said = bulk_apply(ctx.store, ids, action, ctx.author(request))
+        return [*load_grid_and_focus(text, st, lvl, pid), said]
+
+    bulk_btn.click(on_bulk, [*grid_inputs, bulk_action, current], [grid, queue, *focus_outputs, message], api_name="bulk", trigger_mode="once")
+
+    def on_upload(path):
+        good, bad, said, ok = preview_import(path, default_task(ctx.store))
+        return good, bad, said, gr.Button(interactive=ok)
+
+    upload.change(on_upload, upload, [import_ok, import_bad, import_msg, import_btn], api_visibility="private")
+
+    def on_import(path, text, st, lvl, pid):
+        said = commit_import(ctx.store, path, default_task(ctx.store))
+        return [said, gr.Button(interactive=False), *load_grid_and_focus(text, st, lvl, pid)]
+
+    import_btn.click(on_import, [upload, *grid_inputs, current], [import_msg, import_btn, grid, queue, *focus_outputs], api_visibility="private",
+                     trigger_mode="once")
+    export_btn.click(lambda fmt: str(export_curated(ctx.store, ctx.workspace.root / "exports", fmt)), export_fmt, export_file, api_name="export")
+    return {"grid": grid, "load": load_grid_and_focus, "load_inputs": [*grid_inputs, current], "load_outputs": [grid, queue, *focus_outputs]}

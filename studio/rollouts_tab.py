@@ -1,0 +1,266 @@
+"""Rollouts tab: find samples, see a prompt's k samples side by side down to the token, follow a prompt
+across iterations, and a queue of suspicious groups (possible reward hacking) one click from their tokens.
+
+Model text is untrusted: every piece of it goes through `html.escape` before it reaches the page.
+"""
+from __future__ import annotations
+
+import html
+import math
+import statistics
+
+import gradio as gr
+import pandas as pd
+
+from k15core import tasks as task_registry
+from k15core.store import Store
+from k15core.store.db import TrajectoryFilter
+
+RESULT_COLUMNS = ["id", "run", "iteration", "prompt_id", "sample", "reward", "correct", "length", "truncated", "repeated", "difficulty", "response"]
+HISTORY_COLUMNS = ["iteration", "samples", "accuracy", "reward", "len_mean", "first_id"]
+COLOUR_BY = ("log-prob", "advantage", "none")
+ANY, YES, NO = "any", "yes", "no"
+
+
+def _tri(choice: str) -> bool | None:
+    return None if choice in (ANY, None, "") else choice in (YES, "correct")
+
+
+def _int_or_none(x) -> int | None:
+    """An optional whole number from a form field: blank means "any"; anything else that is not a number is a ValueError."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return None
+    if isinstance(x, str):
+        x = x.strip()
+        if not x or x.lower() == "any":
+            return None
+        try:
+            return int(x)
+        except ValueError:
+            raise ValueError(f"{x!r} is not a whole number") from None
+    return int(x)
+
+
+def make_filter(run_id, it_min, it_max, text, regex, verdict, len_min, len_max, truncated, repeated, source="rl") -> TrajectoryFilter:
+    return TrajectoryFilter(
+        run_id=_int_or_none(run_id), iteration_min=_int_or_none(it_min), iteration_max=_int_or_none(it_max),
+        text=(text or "").strip() or None, regex=bool(regex), correct=_tri(verdict), length_min=_int_or_none(len_min),
+        length_max=_int_or_none(len_max), truncated=_tri(truncated), repeated=_tri(repeated), tag=None if source == "all" else source,
+    )
+
+
+def search(store: Store, f: TrajectoryFilter, limit: int = 200) -> tuple[pd.DataFrame, str]:
+    """The newest `limit` samples matching the filter, and a one-line summary (or what is wrong with the filter)."""
+    try:
+        rows = store.find_trajectories(f, limit=limit)
+        total = store.count_matching(f)
+    except Exception as err:  # re.error for a bad pattern; said to the user, never raised at them
+        import re
+
+        if isinstance(err, re.error):
+            return pd.DataFrame(columns=RESULT_COLUMNS), f"not a valid regular expression: {err}"
+        raise
+    frame = pd.DataFrame(
+        [[r["id"], r["run_id"], r["iteration"], r["prompt_id"], r["sample_index"], round(r["reward"], 3), r["correct"] > 0, r["length"],
+          bool(r["truncated"]), bool(r["repeated"]), r["difficulty"], r["preview"]] for r in rows],
+        columns=RESULT_COLUMNS,
+    )
+    shown = f"showing the newest {len(rows)}" if total > len(rows) else "showing all"
+    return frame, f"{total} samples match; {shown}. Click a row to open its group."
+
+
+def _colour(value: float, lo: float, hi: float) -> str:
+    """Red (lo) through white to green (hi), as a CSS background."""
+    if hi <= lo:
+        return "transparent"
+    t = min(1.0, max(0.0, (value - lo) / (hi - lo)))
+    if t < 0.5:
+        return f"rgba(220, 60, 60, {0.55 * (1 - 2 * t):.2f})"
+    return f"rgba(40, 160, 70, {0.55 * (2 * t - 1):.2f})"
+
+
+def token_pieces(tokenizer, token_ids: list[int]) -> list[str]:
+    """The text each token adds, so that the pieces join back into the decoded response."""
+    if tokenizer is None:
+        return [f"<{t}>" for t in token_ids]
+    pieces, previous = [], ""
+    for i in range(len(token_ids)):  # incremental decode: correct for byte-level and multi-token characters
+        text = tokenizer.decode(token_ids[: i + 1], skip_special_tokens=False)
+        pieces.append(text[len(previous):] if text.startswith(previous) else tokenizer.decode([token_ids[i]], skip_special_tokens=False))
+        previous = text
+    return pieces
+
+
+def tokens_html(pieces: list[str], token_ids: list[int], logprobs: list[float], advantage: float, colour_by: str) -> str:
+    """Spans, one per token, coloured by log-prob or advantage; hovering shows the values. All text escaped."""
+    spans = []
+    for i, (piece, tid) in enumerate(zip(pieces, token_ids)):
+        lp = logprobs[i] if i < len(logprobs) else float("nan")
+        if colour_by == "log-prob":
+            bg = _colour(lp, -4.0, 0.0) if not math.isnan(lp) else "transparent"
+        elif colour_by == "advantage":
+            bg = _colour(advantage, -1.0, 1.0)
+        else:
+            bg = "transparent"
+        tip = f"#{i} token {tid} {piece!r} · log-prob {lp:.3f} · p {math.exp(lp):.3f} · advantage {advantage:+.3f}"
+        shown = html.escape(piece).replace("\n", "↵<br>")
+        spans.append(f'<span class="k15-tok" style="background:{bg}" title="{html.escape(tip, quote=True)}">{shown}</span>')
+    return "".join(spans)
+
+
+def group_html(group: list[dict], tokenizer, colour_by: str = "log-prob", reference: str | None = None) -> str:
+    """The k samples of one prompt side by side: verdict, reward and its parts, answer vs reference, flags, tokens."""
+    if not group:
+        return "<p>No sample selected.</p>"
+    first = group[0]
+    mean_reward = statistics.fmean(t["reward"] for t in group)
+    task = _task_for(first)
+    head = (
+        f'<div class="k15-group-head"><b>run #{first["run_id"]}, iteration {first["iteration"]}</b> · prompt '
+        f'<code>{html.escape(first["prompt_id"])}</code> · difficulty {first["difficulty"]} · {len(group)} samples · '
+        f'mean reward {mean_reward:.3f}<pre class="k15-prompt">{html.escape(first["prompt"])}</pre></div>'
+    )
+    cards = []
+    for t in group:
+        advantage = t["reward"] - mean_reward
+        answer = task.extract_answer(t["response"]) if task is not None else None
+        parts = " · ".join(f"{html.escape(k)} {v:+.3f}" for k, v in sorted(t["reward_parts"].items()))
+        flags = [name for name in ("truncated", "repeated") if t[name]] + ([f"{t['segments']} segments"] if t["segments"] > 1 else [])
+        verdict = "✓ correct" if t["correct"] > 0 else "✗ wrong"
+        ref = f' vs reference <code>{html.escape(reference)}</code>' if reference else ""
+        pieces = token_pieces(tokenizer, t["token_ids"])
+        cards.append(
+            f'<div class="k15-card {"k15-ok" if t["correct"] > 0 else "k15-bad"}" data-trajectory="{int(t["id"])}">'
+            f'<div class="k15-card-head"><b>sample {t["sample_index"]}</b> {verdict} · reward {t["reward"]:.3f} '
+            f'(advantage {advantage:+.3f}) · {t["length"]} tokens{" · " + html.escape(", ".join(flags)) if flags else ""}</div>'
+            f'<div class="k15-parts">{parts}</div>'
+            f'<div class="k15-answer">answer <code>{html.escape(str(answer))}</code>{ref}</div>'
+            f'<div class="k15-tokens">{tokens_html(pieces, t["token_ids"], t["logprobs"], advantage, colour_by)}</div></div>'
+        )
+    return head + '<div class="k15-cards">' + "".join(cards) + "</div>"
+
+
+def _task_for(traj: dict):
+    """The task that can parse this sample's answer (from the prompt's task name; None if unknown)."""
+    name = traj.get("task")
+    if name and name in task_registry.TASKS.names():
+        return task_registry.TASKS.get(name)()
+    return None
+
+
+def open_group(ctx, trajectory_id: int | None, colour_by: str) -> tuple[str, pd.DataFrame, str]:
+    """Group HTML, the prompt's history over iterations, and the prompt id, for one trajectory id."""
+    empty = pd.DataFrame(columns=HISTORY_COLUMNS)
+    if trajectory_id is None:
+        return "<p>No sample selected.</p>", empty, ""
+    group = ctx.store.trajectory_group(int(trajectory_id))
+    if not group:
+        return f"<p>No sample with id {int(trajectory_id)}.</p>", empty, ""
+    prompt = ctx.store.prompt(group[0]["prompt_id"])
+    labels = ctx.store.prompt_labels([group[0]["prompt_id"]]).get(group[0]["prompt_id"])
+    reference = (labels.reference if labels and labels.reference else None) or (prompt["reference"] if prompt else None)
+    run = ctx.store.run(group[0]["run_id"])
+    for t in group:
+        t["task"] = prompt["task"] if prompt else (run or {}).get("config", {}).get("task", {}).get("name")
+    tokenizer = ctx.tokenizer_for_run(run)
+    history = pd.DataFrame(ctx.store.prompt_over_iterations(group[0]["run_id"], group[0]["prompt_id"]), columns=empty.columns).round(3)
+    return group_html(group, tokenizer, colour_by, reference), history, group[0]["prompt_id"]
+
+
+def suspicion_queue(store: Store, run_id: int | None, limit: int = 100) -> pd.DataFrame:
+    """Groups worth a human look, each with the id of a sample to open:
+
+    - `identical samples`: a group whose k responses are not all different (a collapsed policy, or a
+      template that games the verifier);
+    - `same reward`: every sample got the same reward (nothing to learn; often all-correct easy prompts
+      or a broken verifier);
+    - `odd length, high reward`: a correct response whose length is far outside the usual range of
+      correct responses at its difficulty (below half or above twice the median). A correct answer
+      with almost no reasoning on a hard prompt is how a hack usually looks.
+    """
+    columns = ["reason", "iteration", "prompt_id", "difficulty", "detail", "open id"]
+    if run_id is None:
+        return pd.DataFrame(columns=columns)
+    items = []
+    for g in store.group_stats(int(run_id)):
+        if g["k"] > 1 and g["distinct"] < g["k"]:
+            items.append(["identical samples", g["iteration"], g["prompt_id"], g["difficulty"], f"{g['distinct']} distinct of {g['k']}", g["first_id"]])
+        if g["k"] > 1 and g["reward_min"] == g["reward_max"]:
+            items.append(["same reward", g["iteration"], g["prompt_id"], g["difficulty"], f"all {g['k']} got {g['reward_min']:.2f}", g["first_id"]])
+    correct = store.correct_lengths(int(run_id))
+    by_level: dict[int, list[int]] = {}
+    for r in correct:
+        by_level.setdefault(r["difficulty"], []).append(r["length"])
+    medians = {d: statistics.median(v) for d, v in by_level.items() if len(v) >= 8}
+    for r in correct:
+        med = medians.get(r["difficulty"])
+        if med and (r["length"] < 0.5 * med or r["length"] > 2 * med):
+            items.append(["odd length, high reward", r["iteration"], r["prompt_id"], r["difficulty"],
+                          f"{r['length']} tokens vs median {med:.0f}, reward {r['reward']:.2f}", r["id"]])
+    order = {"odd length, high reward": 0, "identical samples": 1, "same reward": 2}
+    items.sort(key=lambda x: (order[x[0]], -x[1]))
+    return pd.DataFrame(items[:limit], columns=columns)
+
+
+def build(ctx) -> dict:
+    with gr.Row():
+        run_box = gr.Dropdown(label="run", choices=[], value=None, scale=2, elem_id="rollouts-run")
+        source = gr.Radio(["rl", "free", "all"], value="rl", label="samples", info="rl: training samples; free: held-out evaluation", scale=2)
+        it_min = gr.Textbox(label="iteration from", placeholder="any", scale=1, elem_id="rollouts-it-min")
+        it_max = gr.Textbox(label="to", placeholder="any", scale=1, elem_id="rollouts-it-max")
+    with gr.Row():
+        text = gr.Textbox(label="prompt or response contains", placeholder="text, or a regular expression", scale=3, elem_id="rollouts-text")
+        regex = gr.Checkbox(label="regex", value=False, scale=1)
+        verdict = gr.Radio([ANY, "correct", "wrong"], value=ANY, label="verdict", scale=2)
+        len_min = gr.Textbox(label="length ≥", placeholder="any", scale=1)
+        len_max = gr.Textbox(label="length ≤", placeholder="any", scale=1)
+        truncated = gr.Radio([ANY, YES, NO], value=ANY, label="truncated", scale=1)
+        repeated = gr.Radio([ANY, YES, NO], value=ANY, label="repeated", scale=1)
+    search_btn = gr.Button("Search", variant="primary", elem_id="rollouts-search")
+    summary = gr.Markdown()
+    results = gr.Dataframe(headers=RESULT_COLUMNS, interactive=False, max_height=320, wrap=False, max_chars=80, elem_id="rollouts-results")
+    with gr.Row():
+        colour_by = gr.Radio(list(COLOUR_BY), value="log-prob", label="colour tokens by", info="hover a token for its values")
+        open_id = gr.Textbox(label="open sample id", placeholder="click a row, or type an id and press Enter", elem_id="rollouts-open-id")
+    group_view = gr.HTML(elem_id="rollouts-group")
+    history = gr.Dataframe(headers=HISTORY_COLUMNS, label="this prompt across iterations (look down the column)", interactive=False, max_height=240)
+    current_prompt = gr.Textbox(visible=False)
+    with gr.Accordion("Suspicion queue: groups worth a look", open=False):
+        queue_btn = gr.Button("Build the queue for this run", elem_id="rollouts-queue-build")
+        queue = gr.Dataframe(interactive=False, max_height=300, elem_id="rollouts-queue")
+
+    filters = [run_box, it_min, it_max, text, regex, verdict, len_min, len_max, truncated, repeated, source]
+
+    def do_search(*values):
+        try:
+            f = make_filter(*values)
+        except ValueError as err:
+            return pd.DataFrame(columns=RESULT_COLUMNS), f"check the filter: {err}"
+        return search(ctx.store, f)
+
+    search_event = dict(fn=do_search, inputs=filters, outputs=[results, summary])
+    search_btn.click(**search_event, api_name="search_rollouts")
+    text.submit(**search_event, api_visibility="private")
+
+    def pick_row(frame, evt: gr.SelectData):
+        row = evt.row_value if evt.row_value is not None else None
+        return str(int(row[0])) if row else gr.skip()
+
+    results.select(pick_row, results, open_id, api_visibility="private")
+
+    def pick_queue(frame, evt: gr.SelectData):
+        return str(int(evt.row_value[-1])) if evt.row_value else gr.skip()
+
+    queue.select(pick_queue, queue, open_id, api_visibility="private")
+
+    def do_open(tid, colour):
+        try:
+            return open_group(ctx, _int_or_none(tid), colour)
+        except ValueError as err:
+            return f"<p>{html.escape(str(err))}</p>", gr.skip(), gr.skip()
+
+    open_id.change(do_open, [open_id, colour_by], [group_view, history, current_prompt], api_name="open_group")
+    colour_by.change(do_open, [open_id, colour_by], [group_view, history, current_prompt], api_visibility="private")
+    queue_btn.click(lambda rid: suspicion_queue(ctx.store, _int_or_none(rid)), run_box, queue, api_name="suspicion_queue")
+    return {"run": run_box, "it_min": it_min, "it_max": it_max, "search": search_event, "filters": filters, "results": results,
+            "summary": summary, "open_id": open_id}

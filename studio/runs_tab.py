@@ -1,0 +1,177 @@
+"""Runs tab: live curves of RL runs, read incrementally from the store on a timer; several runs overlaid.
+
+Handlers are plain functions over the store (unit-tested without a browser); `build` wires them to
+Gradio components. A tick reads only metric rows newer than the last iteration it has seen.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import gradio as gr
+import pandas as pd
+
+from k15core.metrics import describe_metric
+from k15core.store import Store
+
+ITERATION_AXIS = "RL iteration"
+ITERATION_MEANING = ("One RL iteration = draw `rl.prompts_per_iter` prompts, sample `rl.k` answers to each, score them, "
+                     "and update the policy on them (the report's iteration, not an optimizer step).")
+
+
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    metrics: tuple[str, ...]
+    """Metric names; a name ending in '/d*' stands for every difficulty level."""
+    y_title: str
+
+    def matches(self, name: str) -> bool:
+        for m in self.metrics:
+            if m.endswith("/d*") and name.startswith(m[:-1]) and name[len(m) - 1:].isdigit():
+                return True
+            if name == m:
+                return True
+        return False
+
+    def caption(self) -> str:
+        parts = []
+        for m in self.metrics:
+            concrete = m.replace("/d*", "/d1")
+            parts.append(f"{m}: {describe_metric(concrete)}")
+        return "  \n".join(parts)
+
+
+PANELS: tuple[Panel, ...] = (
+    Panel("Reward", ("rl/reward",), "mean reward"),
+    Panel("Accuracy by difficulty", ("rl/accuracy", "rl/accuracy/d*"), "share correct"),
+    Panel("Response length p10 / p50 / p90", ("rl/len_p10", "rl/len_p50", "rl/len_p90"), "tokens"),
+    Panel("Length of correct vs wrong responses", ("rl/len_mean_correct", "rl/len_mean_wrong"), "tokens"),
+    Panel("Truncated and repeated responses", ("rl/truncated", "rl/repeated"), "share of responses"),
+    Panel("KL to the iteration's start policy", ("rl/kl",), "nats per token"),
+    Panel("Entropy", ("rl/entropy",), "nats per token"),
+    Panel("Throughput", ("time/rollout_tokens_per_s", "time/train_tokens_per_s"), "tokens / s"),
+)
+
+
+def rl_runs(store: Store) -> list[dict]:
+    """RL runs, newest first, with their progress: id, name, status, iterations done of planned, last accuracy."""
+    out = []
+    for run in reversed(store.runs(kind="rl")):
+        last = store.last_iteration(run["id"])
+        acc = store.metrics(run["id"], since_iteration=(last if last is not None else 0) - 1, names=["rl/accuracy"])
+        out.append({
+            "id": run["id"], "name": run["name"], "status": run["status"],
+            "iterations": 0 if last is None else last + 1, "planned": run["config"].get("rl", {}).get("iterations"),
+            "accuracy": round(acc[-1]["value"], 3) if acc else None,
+            "updated": time.strftime("%H:%M:%S", time.localtime(run["updated_at"])),
+        })
+    return out
+
+
+def run_choices(store: Store) -> list[tuple[str, int]]:
+    return [(f"#{r['id']} {r['name']} ({r['status']}, {r['iterations']} it.)", r["id"]) for r in rl_runs(store)]
+
+
+@dataclass
+class MetricCache:
+    """Metric rows read so far, per run, and the last iteration read (the next tick reads only newer rows)."""
+
+    rows: dict[int, list[dict]]
+    last: dict[int, int]
+
+    @classmethod
+    def empty(cls) -> "MetricCache":
+        return cls({}, {})
+
+
+def refresh(store: Store, run_ids: list[int], cache: MetricCache | None) -> tuple[MetricCache, bool]:
+    """Read the metric rows written since the last refresh. Returns the cache and whether anything changed."""
+    cache = cache or MetricCache.empty()
+    changed = False
+    for rid in list(cache.rows):
+        if rid not in run_ids:  # a run taken off the plots
+            del cache.rows[rid], cache.last[rid]
+            changed = True
+    for rid in run_ids:
+        since = cache.last.get(rid, -1)
+        new = store.metrics(rid, since_iteration=since)
+        if rid not in cache.rows:
+            cache.rows[rid] = []
+            changed = True
+        if new:
+            cache.rows[rid].extend(new)
+            cache.last[rid] = max(r["iteration"] for r in new)
+            changed = True
+    return cache, changed
+
+
+def panel_frame(cache: MetricCache, panel: Panel, labels: dict[int, str]) -> pd.DataFrame:
+    """Tidy rows (iteration, value, series) of one panel; the series names the run when several are shown."""
+    several = len(cache.rows) > 1
+    records = []
+    for rid, rows in cache.rows.items():
+        for r in rows:
+            if panel.matches(r["name"]):
+                short = r["name"].split("/", 1)[1]
+                series = f"{labels.get(rid, f'#{rid}')} · {short}" if several else short
+                records.append({"iteration": r["iteration"], "value": r["value"], "series": series})
+    return pd.DataFrame(records, columns=["iteration", "value", "series"])
+
+
+def brushed_iterations(selection) -> tuple[int, int] | None:
+    """The iteration range a user brushed on a plot (Gradio gives [x0, x1]), rounded inward."""
+    if not selection or len(selection) != 2:
+        return None
+    lo, hi = sorted(float(x) for x in selection)
+    return int(-(-lo // 1)), int(hi // 1)
+
+
+def build(ctx) -> dict:
+    """The Runs tab's components and events; app.py wires "Open in Rollouts" across tabs."""
+    with gr.Row():
+        runs_box = gr.Dropdown(label="RL runs to plot", multiselect=True, choices=[], value=[], scale=4, elem_id="runs-select")
+        live = gr.Checkbox(label="live (refresh every 2 s)", value=True, scale=1)
+    runs_table = gr.Dataframe(label="RL runs", interactive=False, max_height=220, elem_id="runs-table")
+    plots = []
+    for i in range(0, len(PANELS), 2):
+        with gr.Row():
+            for panel in PANELS[i:i + 2]:
+                plots.append(gr.LinePlot(
+                    x="iteration", y="value", color="series", title=panel.title, x_title=ITERATION_AXIS, y_title=panel.y_title,
+                    caption=panel.caption(), height=260, elem_classes=["k15-plot"],
+                ))
+    with gr.Row():
+        it_lo = gr.Number(label="from iteration", precision=0, value=0, minimum=0)
+        it_hi = gr.Number(label="to iteration", precision=0, value=0, minimum=0)
+        open_btn = gr.Button("Open these iterations in Rollouts", elem_id="open-in-rollouts")
+    gr.Markdown("Brush a range on any plot to pick iterations, then open their samples in the Rollouts tab.")
+    gr.Markdown(ITERATION_MEANING)
+    with gr.Accordion("What each curve is", open=False):
+        gr.Markdown("\n\n".join(f"**{p.title}**  \n{p.caption()}" for p in PANELS))
+    cache = gr.State(None)
+    timer = gr.Timer(2.0)
+
+    def tick(selected, cache_value):
+        rows = rl_runs(ctx.store)
+        choices = [(f"#{r['id']} {r['name']} ({r['status']}, {r['iterations']} it.)", r["id"]) for r in rows]
+        if not selected and rows:  # nothing chosen yet: show the newest run
+            selected = [rows[0]["id"]]
+        new_cache, changed = refresh(ctx.store, list(selected or []), cache_value)
+        labels = {r["id"]: f"#{r['id']}" for r in rows}
+        table = pd.DataFrame(rows, columns=["id", "name", "status", "iterations", "planned", "accuracy", "updated"])
+        figs = [panel_frame(new_cache, p, labels) if changed else gr.skip() for p in PANELS]
+        return [gr.Dropdown(choices=choices, value=selected), table, new_cache, *figs]
+
+    outputs = [runs_box, runs_table, cache, *plots]
+    timer.tick(tick, [runs_box, cache], outputs, api_visibility="private", show_progress="hidden")
+    runs_box.input(tick, [runs_box, cache], outputs, api_visibility="private")
+    live.change(lambda on: gr.Timer(active=on), live, timer, api_visibility="private")
+
+    def brush(evt: gr.SelectData):
+        got = brushed_iterations(evt.index)
+        return [gr.skip(), gr.skip()] if got is None else list(got)
+
+    for plot in plots:
+        plot.select(brush, None, [it_lo, it_hi], api_visibility="private")
+    return {"runs": runs_box, "open": open_btn, "it_lo": it_lo, "it_hi": it_hi, "tick": tick, "tick_inputs": [runs_box, cache], "tick_outputs": outputs}
