@@ -32,6 +32,7 @@ $(VENV)/.k15-setup: pyproject.toml $(VENV)/.k15-torch
 
 $(VENV)/.k15-setup-dev: pyproject.toml $(VENV)/.k15-torch
 	$(PIP) install --quiet -e '.[dev]'
+	bash tools/install_chromium.sh
 	touch $@ $(VENV)/.k15-setup
 
 clean-venv:

@@ -7,6 +7,7 @@
     k15 eval [--model M]          evaluate on the held-out set, or on --prompts FILE
     k15 prompts import FILE       add prompts from a JSONL/CSV file to the run store
     k15 config                    list every config key with its default and meaning
+    k15 studio [--host H --port N --auth FILE]   the studio on the workspace (see studio/app.py)
 
 Common options: --workspace DIR (or K15_WORKSPACE), --config FILE.yaml, --set key=value (repeatable).
 """
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 from k15core.errors import K15Error
 
@@ -35,7 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--fresh", action="store_true", help="retrain the warm-up model even if a current one is cached")
     p.add_argument("--no-rl", action="store_true", help="stop after the warm-up and its evaluation")
+    p.add_argument("--no-studio", action="store_true", help="terminal only: do not start the studio beside the demo")
+    p.add_argument("--port", type=int, help="studio port (default: a free one)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("studio", help="the studio: live run curves, rollout browser, prompt curation, run launch")
+    _common(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1; any other needs --auth)")
+    p.add_argument("--port", type=int, help="port (default: a free one)")
+    p.add_argument("--auth", metavar="FILE", help="file of user:password lines; labels are recorded under the signed-in user")
+    p.set_defaults(func=cmd_studio)
 
     p = sub.add_parser("train", help="k1.5 RL on the task (checkpoints in the workspace; Ctrl-C stops cleanly)")
     _common(p)
@@ -91,9 +103,6 @@ def _console():
 
 
 def cmd_demo(args) -> int:
-    from k15core import stages
-    from k15core.evaluate import render_table
-
     from k15core.config import DEMO_CONFIG
 
     t0 = time.perf_counter()
@@ -103,6 +112,26 @@ def cmd_demo(args) -> int:
     store = ws.store()
     console = _console()
     console.print(f"[bold]k15 demo[/] — workspace {ws.root}")
+    studio = None if args.no_studio else _start_studio(ws, args.port, console)
+    try:
+        _demo_stages(args, cfg, ws, store, console)
+        console.print(f"demo finished in {time.perf_counter() - t0:.0f} s; everything is recorded in {ws.db_path}")
+        if studio is not None and sys.stdin.isatty():
+            console.print(f"the studio stays open at [bold]{studio.url}[/] — Ctrl-C to close it")
+            try:
+                studio.process.wait()
+            except KeyboardInterrupt:
+                pass
+    finally:
+        if studio is not None:
+            studio.stop()
+    return 0
+
+
+def _demo_stages(args, cfg, ws, store, console) -> None:
+    from k15core import stages
+    from k15core.evaluate import render_table
+
     base = stages.base_model(ws, cfg, progress=not args.quiet)
     if args.fresh or not stages.warmup_is_current(ws, cfg):
         console.print(f"long-CoT warm-up: {cfg.sft.examples} problems, styles {cfg.sft.style_mix}")
@@ -120,8 +149,46 @@ def cmd_demo(args) -> int:
         after = stages.run_eval(ws, store, cfg, ws.model_dir("rl"), name="rl", progress=not args.quiet)
         console.print(render_table(after, title=f"After RL ({decoding})"))
         _print_rl_gain(console, rows, after)
-    console.print(f"demo finished in {time.perf_counter() - t0:.0f} s; everything is recorded in {ws.db_path}")
-    return 0
+
+
+@dataclass
+class StudioProcess:
+    process: "subprocess.Popen"
+    url: str
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def _start_studio(ws, port: int | None, console, timeout_s: float = 60.0) -> StudioProcess | None:
+    """Start `k15 studio` on the workspace in a child process and wait until it answers; None (and a note) if it cannot."""
+    import socket
+    import urllib.request
+
+    if port is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+    log = open(ws.root / "studio.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "k15core.cli", "studio", "--workspace", str(ws.root), "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            console.print(f"studio: [bold]{url}[/] — open it to watch the run train (Runs tab); --no-studio turns it off")
+            return StudioProcess(proc, url)
+        except OSError:
+            time.sleep(0.5)
+    StudioProcess(proc, url).stop()
+    console.print(f"the studio did not start (see {ws.root / 'studio.log'}); the demo goes on in the terminal")
+    return None
 
 
 def _print_rl_gain(console, before, after) -> None:
@@ -213,6 +280,17 @@ def cmd_prompts_import(args) -> int:
     problems = load_prompt_file(args.file, cfg.task.name)  # validates the whole file before writing anything
     added = ws.store().add_prompts(problems, source=f"file:{Path(args.file).name}")
     print(f"{args.file}: {len(problems)} prompts read, {added} new, {len(problems) - added} already in the store")
+    return 0
+
+
+def cmd_studio(args) -> int:
+    from studio.app import build_app, read_auth_file, serve
+
+    auth = read_auth_file(args.auth) if args.auth else None
+    _, ws = _setup(args)
+    app = build_app(ws.root)
+    print(f"k15 studio on workspace {ws.root}", flush=True)
+    serve(app, host=args.host, port=args.port, auth=auth, block=True)
     return 0
 
 

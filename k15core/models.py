@@ -123,7 +123,7 @@ def load_model(path: str | Path, cfg: ModelConfig | None = None, device: str | t
         _check_model_dir(base_path)
     try:
         model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
-        tokenizer = _load_tokenizer(path if (path / "tokenizer_config.json").exists() else base_path)
+        tokenizer = load_tokenizer(path if (path / "tokenizer_config.json").exists() else base_path)
     except (OSError, ValueError) as err:
         raise K15Error(f"could not load the model in {str(path)!r}: {err}", "check that the directory is complete") from err
     if tokenizer.pad_token is None:
@@ -142,7 +142,7 @@ def load_model(path: str | Path, cfg: ModelConfig | None = None, device: str | t
     return model.to(device), tokenizer
 
 
-def _load_tokenizer(path: Path):
+def load_tokenizer(path: Path):
     """AutoTokenizer, except for directories that declare the generic `tokenizers` backend.
 
     transformers 5's AutoTokenizer swaps in the architecture's own tokenizer class (Qwen2Tokenizer for

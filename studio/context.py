@@ -48,9 +48,9 @@ class StudioContext:
 
 @lru_cache(maxsize=8)
 def _load_tokenizer(path: str):
-    from transformers import AutoTokenizer
+    from k15core.models import load_tokenizer  # the engine's loader: the tiny model's character tokenizer needs it
 
-    return AutoTokenizer.from_pretrained(path)
+    return load_tokenizer(Path(path))
 
 
 def _login_name() -> str:

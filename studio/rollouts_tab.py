@@ -170,7 +170,7 @@ def open_group(ctx, trajectory_id: int | None, colour_by: str) -> tuple[str, pd.
 def suspicion_queue(store: Store, run_id: int | None, limit: int = 100) -> pd.DataFrame:
     """Groups worth a human look, each with the id of a sample to open:
 
-    - `identical samples`: a group whose k responses are not all different (a collapsed policy, or a
+    - `identical samples`: a group whose k responses are all the same text (a collapsed policy, or a
       template that games the verifier);
     - `same reward`: every sample got the same reward (nothing to learn; often all-correct easy prompts
       or a broken verifier);
@@ -183,8 +183,8 @@ def suspicion_queue(store: Store, run_id: int | None, limit: int = 100) -> pd.Da
         return pd.DataFrame(columns=columns)
     items = []
     for g in store.group_stats(int(run_id)):
-        if g["k"] > 1 and g["distinct"] < g["k"]:
-            items.append(["identical samples", g["iteration"], g["prompt_id"], g["difficulty"], f"{g['distinct']} distinct of {g['k']}", g["first_id"]])
+        if g["k"] > 1 and g["distinct"] == 1:
+            items.append(["identical samples", g["iteration"], g["prompt_id"], g["difficulty"], f"all {g['k']} responses identical", g["first_id"]])
         if g["k"] > 1 and g["reward_min"] == g["reward_max"]:
             items.append(["same reward", g["iteration"], g["prompt_id"], g["difficulty"], f"all {g['k']} got {g['reward_min']:.2f}", g["first_id"]])
     correct = store.correct_lengths(int(run_id))
