@@ -50,7 +50,7 @@ def build_app(workspace: str | Path | None = None, ctx: StudioContext | None = N
                 launch_tab.build(ctx)
 
         def all_runs():
-            return [(f"#{r['id']} {r['name']} ({r['kind']}, {r['status']})", r["id"]) for r in reversed(ctx.store.runs())]
+            return rollouts_tab.run_choices(ctx.store)
 
         def fill_runs(current):
             choices = all_runs()

@@ -202,9 +202,14 @@ def suspicion_queue(store: Store, run_id: int | None, limit: int = 100) -> pd.Da
     return pd.DataFrame(items[:limit], columns=columns)
 
 
+def run_choices(store: Store) -> list[tuple[str, int]]:
+    """Every run, newest first, labelled with its kind and status."""
+    return [(f"#{r['id']} {r['name']} ({r['kind']}, {r['status']})", r["id"]) for r in reversed(store.runs())]
+
+
 def build(ctx) -> dict:
     with gr.Row():
-        run_box = gr.Dropdown(label="run", choices=[], value=None, scale=2, elem_id="rollouts-run")
+        run_box = gr.Dropdown(label="run", choices=run_choices(ctx.store), value=None, scale=2, elem_id="rollouts-run", allow_custom_value=True)
         source = gr.Radio(["rl", "free", "all"], value="rl", label="samples", info="rl: training samples; free: held-out evaluation", scale=2)
         it_min = gr.Textbox(label="iteration from", placeholder="any", scale=1, elem_id="rollouts-it-min")
         it_max = gr.Textbox(label="to", placeholder="any", scale=1, elem_id="rollouts-it-max")
