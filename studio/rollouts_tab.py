@@ -20,6 +20,8 @@ RESULT_COLUMNS = ["id", "run", "iteration", "prompt_id", "sample", "reward", "co
 HISTORY_COLUMNS = ["iteration", "samples", "accuracy", "reward", "len_mean", "first_id"]
 COLOUR_BY = ("log-prob", "advantage", "none")
 ANY, YES, NO = "any", "yes", "no"
+COUNT_CAP = 10_000
+"""Counting matches stops here: the summary says "more than 10,000" instead of scanning a huge store to the end."""
 
 
 def _tri(choice: str) -> bool | None:
@@ -53,7 +55,7 @@ def search(store: Store, f: TrajectoryFilter, limit: int = 200) -> tuple[pd.Data
     """The newest `limit` samples matching the filter, and a one-line summary (or what is wrong with the filter)."""
     try:
         rows = store.find_trajectories(f, limit=limit)
-        total = store.count_matching(f)
+        total = store.count_matching(f, cap=COUNT_CAP)
     except Exception as err:  # re.error for a bad pattern; said to the user, never raised at them
         import re
 
@@ -66,7 +68,8 @@ def search(store: Store, f: TrajectoryFilter, limit: int = 200) -> tuple[pd.Data
         columns=RESULT_COLUMNS,
     )
     shown = f"showing the newest {len(rows)}" if total > len(rows) else "showing all"
-    return frame, f"{total} samples match; {shown}. Click a row to open its group."
+    count = f"more than {COUNT_CAP:,}" if total > COUNT_CAP else f"{total}"
+    return frame, f"{count} samples match; {shown}. Click a row to open its group."
 
 
 def _colour(value: float, lo: float, hi: float) -> str:

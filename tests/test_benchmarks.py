@@ -42,3 +42,16 @@ def test_demo_learning_benchmark_smoke(tmp_path):
     assert {"default-ablation-s3", "loss-grpo-s3", "sampler-uniform-s3"} <= runs and "loss-k15-s3" not in runs
     assert result["ablations"]["results"]["loss=k15"] == result["ablations"]["results"]["sampler=prioritised"]
     assert result["length_penalty"]["weight"] == 0.3 and result["length_penalty"]["warmup_iterations"] == 10
+
+
+@pytest.mark.slow
+def test_studio_queries_benchmark_smoke():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "studio_queries.py"), "--trajectories", "600", "--repeats", "1"],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["trajectories"] == 600 and result["iterations"] == 5 and result["metric_rows"] == 150
+    filters = result["rollouts_filters"]
+    assert filters["iteration_range"]["matches"] == 128 + 128 + 88  # iterations 2..4 of 0..4 (the last one is partial)
+    assert result["rollouts_worst_filter_s"] == max(f["seconds"] for f in filters.values())
+    assert result["rollouts_goal_met"] == (result["rollouts_worst_filter_s"] < 1.0)

@@ -254,8 +254,13 @@ class Store:
         ).where(*f.conditions()).order_by(T.c.id.desc()).limit(limit)
         return [dict(r) for r in self._read(lambda c: c.execute(q).mappings().all())]
 
-    def count_matching(self, f: TrajectoryFilter) -> int:
-        q = select(func.count()).select_from(S.trajectories).where(*f.conditions())
+    def count_matching(self, f: TrajectoryFilter, cap: int | None = None) -> int:
+        """How many trajectories match; with `cap`, counting stops at cap + 1 (a big store need not be scanned to the end)."""
+        if cap is None:
+            q = select(func.count()).select_from(S.trajectories).where(*f.conditions())
+        else:
+            inner = select(S.trajectories.c.id).where(*f.conditions()).order_by(S.trajectories.c.id.desc()).limit(cap + 1).subquery()
+            q = select(func.count()).select_from(inner)
         return self._read(lambda c: c.execute(q).scalar())
 
     def trajectory_group(self, trajectory_id: int) -> list[dict]:

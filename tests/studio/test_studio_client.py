@@ -56,3 +56,59 @@ def test_non_loopback_host_needs_auth(studio_data, tmp_path):
         read_auth_file(bad)
     bad.write_text("ann:pw\n\nbob: two words\n")
     assert read_auth_file(bad) == [("ann", "pw"), ("bob", " two words")]
+
+
+@pytest.mark.slow
+def test_exclusion_in_the_ui_stops_a_training_run_drawing_the_prompts(tmp_path, tiny_model_dir):
+    """The live loop end to end: a real `k15 train` process trains; prompts excluded through the studio's
+    API are never drawn by an iteration that starts after the exclusion."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from k15core.store import Store
+    from k15core.store.db import TrajectoryFilter
+
+    ws = tmp_path / "ws"
+    small = ["rl.prompts_per_iter=4", "rl.k=2", "rl.max_response_tokens=12", "rl.minibatches=1", "rl.pool_size=20", "rl.iterations=400",
+             "rl.checkpoint_every=1000", "rl.sampler=uniform", "task.levels=[1,2]", "task.eval_per_level=2"]
+    cmd = [sys.executable, "-m", "k15core.cli", "train", "--workspace", str(ws), "--quiet", "--model", str(tiny_model_dir)]
+    cmd += [a for o in small for a in ("--set", o)]
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": os.getcwd()}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            if (ws / "k15.db").exists():
+                store = Store(ws / "k15.db")
+                runs = store.runs(kind="rl")
+                if runs and (store.last_iteration(runs[0]["id"]) or 0) >= 1:
+                    break
+                store.close()
+            assert proc.poll() is None, proc.stderr.read()[-2000:]
+            time.sleep(0.5)
+        run_id = runs[0]["id"]
+        app = build_app(ws)
+        url = serve(app, block=False, quiet=True)
+        try:
+            client = Client(url, download_files=False, verbose=False)
+            level_one = [p["id"] for p in store.prompts() if p["difficulty"] == 1]
+            client.predict("", "all", 1, "exclude", "", api_name="/bulk")  # bulk action on the filter "level 1"
+            excluded_at = store.last_iteration(run_id)
+            assert all(s.excluded for s in store.prompt_labels(level_one).values()) and len(store.prompt_labels(level_one)) == len(level_one)
+            while time.time() < deadline + 120 and (store.last_iteration(run_id) or 0) < excluded_at + 6:
+                assert proc.poll() is None, proc.stderr.read()[-2000:]
+                time.sleep(0.5)
+        finally:
+            app.close()
+            app.k15_context.store.close()
+        later = store.find_trajectories(TrajectoryFilter(run_id=run_id, iteration_min=excluded_at + 2), limit=10_000)
+        before = store.find_trajectories(TrajectoryFilter(run_id=run_id, iteration_max=excluded_at), limit=10_000)
+        assert later and not {t["prompt_id"] for t in later} & set(level_one)
+        assert {t["prompt_id"] for t in before} & set(level_one)  # they were being drawn until then
+        metrics = {m["iteration"]: m["value"] for m in store.metrics(run_id, names=["rl/excluded_prompts"])}
+        assert metrics[max(metrics)] == len(level_one)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=120)
