@@ -6,7 +6,7 @@ Gradio components. A tick reads only metric rows newer than the last iteration i
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gradio as gr
 import pandas as pd
@@ -79,6 +79,9 @@ class MetricCache:
 
     rows: dict[int, list[dict]]
     last: dict[int, int]
+    choices: list = field(default_factory=list)
+    """The run picker's choices and selection as last sent to the page."""
+    selected: list = field(default_factory=list)
 
     @classmethod
     def empty(cls) -> "MetricCache":
@@ -161,7 +164,10 @@ def build(ctx) -> dict:
         labels = {r["id"]: f"#{r['id']}" for r in rows}
         table = pd.DataFrame(rows, columns=["id", "name", "status", "iterations", "planned", "accuracy", "updated"])
         figs = [panel_frame(new_cache, p, labels) if changed else gr.skip() for p in PANELS]
-        return [gr.Dropdown(choices=choices, value=selected), table, new_cache, *figs]
+        # the run picker is only rewritten when its choices change, so a tick never disturbs a user choosing runs
+        same = new_cache.choices == choices and new_cache.selected == list(selected or [])
+        new_cache.choices, new_cache.selected = choices, list(selected or [])
+        return [gr.skip() if same else gr.Dropdown(choices=choices, value=selected), table, new_cache, *figs]
 
     outputs = [runs_box, runs_table, cache, *plots]
     timer.tick(tick, [runs_box, cache], outputs, api_visibility="private", show_progress="hidden")

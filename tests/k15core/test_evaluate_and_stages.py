@@ -1,6 +1,9 @@
 """Evaluation summaries (hand numbers), and the stages end to end on a tiny budget."""
 from __future__ import annotations
 
+import re
+import urllib.request
+
 import pytest
 
 from k15core import stages
@@ -59,11 +62,15 @@ def test_demo_command_end_to_end(capsys, workspace):
     args = ["demo", "--workspace", str(workspace.root), "--quiet"] + [a for o in TINY for a in ("--set", o)]
     assert main(args) == 0
     out = capsys.readouterr().out
+    studio_url = re.search(r"studio: (http://127\.0\.0\.1:\d+/)", out)
+    assert studio_url, "k15 demo starts the studio beside the run and prints its URL"
+    with pytest.raises(OSError):  # ... and closes it when the demo ends (stdin is not a terminal here)
+        urllib.request.urlopen(studio_url.group(1), timeout=5)
     assert "Warm-up model on the held-out set" in out and "hardest level 5" in out
     assert ("no gap yet" in out) or ("thinking longer pays" in out)
     assert "After RL" in out and "RL: accuracy" in out
     assert [r["kind"] for r in workspace.store().runs()] == ["sft", "eval", "rl", "eval"]
     assert workspace.store().runs(kind="rl")[0]["status"] == "finished" and workspace.has_model("rl")
-    assert main(args + ["--no-rl"]) == 0  # second run reuses the cached warm-up
+    assert main(args + ["--no-rl", "--no-studio"]) == 0  # second run reuses the cached warm-up
     out = capsys.readouterr().out
-    assert "reusing the cached warm-up model" in out and "After RL" not in out
+    assert "reusing the cached warm-up model" in out and "After RL" not in out and "studio:" not in out

@@ -200,3 +200,31 @@ def test_a_bad_config_starts_nothing(tmp_path):
     with pytest.raises(K15Error, match="rl.iterations"):
         launch_tab.start_run(tmp_path, ["rl.iterations=many"])
     assert not (tmp_path / "launches").exists()
+
+
+def test_labels_wait_out_a_trainer_holding_the_write_lock(ctx, studio_data):
+    """The studio keeps working while the trainer holds a write transaction: the write waits, then lands."""
+    import sqlite3
+    import threading
+    import time
+
+    locked = threading.Event()
+
+    def trainer_holds_lock():
+        con = sqlite3.connect(studio_data.root / "k15.db", isolation_level=None)
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("INSERT INTO meta (key, value) VALUES ('busy', '1')")
+        locked.set()
+        time.sleep(1.5)
+        con.execute("COMMIT")
+        con.close()
+
+    t = threading.Thread(target=trainer_holds_lock)
+    t.start()
+    locked.wait(10)
+    t0 = time.perf_counter()
+    action, said = prompts_tab.decide(ctx.store, studio_data.prompt_ids[0], "flag", "ann")
+    waited = time.perf_counter() - t0
+    t.join()
+    assert action and "status = flagged" in said and waited > 0.5
+    assert prompts_tab.prompt_table(ctx.store, status="flagged")["id"].tolist() == [studio_data.prompt_ids[0]]  # reads work too
