@@ -77,7 +77,7 @@ def evaluate(model, tokenizer, task: Task, problems: list[Problem], cfg: EvalCon
             correct = task.verify(g.text, p.reference)
             style_records.append(
                 TrajectoryRecord(
-                    prompt_id=p.id, sample_index=g.sample_index, prompt=p.prompt, response=g.text, token_ids=g.token_ids, logprobs=g.logprobs,
+                    prompt_id=p.id, sample_index=g.sample_index, prompt=p.prompt, response=g.text, token_ids=g.token_ids, logprobs=g.logprobs, entropies=g.entropies,
                     reward=correct, correct=correct, length=g.length, reward_parts={"correct": correct}, finished=g.finished,
                     truncated=g.truncated, difficulty=p.difficulty, tag=style,
                 )

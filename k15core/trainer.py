@@ -369,7 +369,7 @@ def to_records(run: RLRun, batch: ScoredBatch) -> list[TrajectoryRecord]:
         out.append(
             TrajectoryRecord(
                 prompt_id=t.problem.id, sample_index=t.sample_index, prompt=t.problem.prompt,
-                response=run.tokenizer.decode(t.token_ids, skip_special_tokens=True), token_ids=t.token_ids, logprobs=t.logprobs,
+                response=run.tokenizer.decode(t.token_ids, skip_special_tokens=True), token_ids=t.token_ids, logprobs=t.logprobs, entropies=t.entropies,
                 reward=float(batch.parts["total"][i]), correct=float(batch.parts["correct"][i]), length=len(t.token_ids),
                 reward_parts={k: float(v[i]) for k, v in batch.parts.items() if k != "total"},
                 finished=t.eos, truncated=t.truncated, repeated=t.repeated, segments=t.segments, difficulty=t.problem.difficulty,

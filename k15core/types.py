@@ -28,3 +28,5 @@ class TrajectoryRecord:
     difficulty: int = 0
     tag: str = ""
     """Free label, e.g. the forced style in an evaluation ('free', 'short', 'long')."""
+    entropies: list[float] = field(default_factory=list, repr=False)
+    """Entropy (nats) of the sampling policy at each response token; empty when not recorded."""

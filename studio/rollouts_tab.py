@@ -18,7 +18,7 @@ from k15core.store.db import TrajectoryFilter
 
 RESULT_COLUMNS = ["id", "run", "iteration", "prompt_id", "sample", "reward", "correct", "length", "truncated", "repeated", "difficulty", "response"]
 HISTORY_COLUMNS = ["iteration", "samples", "accuracy", "reward", "len_mean", "first_id"]
-COLOUR_BY = ("log-prob", "advantage", "none")
+COLOUR_BY = ("log-prob", "entropy", "advantage", "none")
 ANY, YES, NO = "any", "yes", "no"
 COUNT_CAP = 10_000
 """Counting matches stops here: the summary says "more than 10,000" instead of scanning a huge store to the end."""
@@ -94,18 +94,24 @@ def token_pieces(tokenizer, token_ids: list[int]) -> list[str]:
     return pieces
 
 
-def tokens_html(pieces: list[str], token_ids: list[int], logprobs: list[float], advantage: float, colour_by: str) -> str:
-    """Spans, one per token, coloured by log-prob or advantage; hovering shows the values. All text escaped."""
+def tokens_html(pieces: list[str], token_ids: list[int], logprobs: list[float], advantage: float, colour_by: str,
+                entropies: list[float] = ()) -> str:
+    """Spans, one per token, coloured by log-prob (red: unlikely), entropy (red: uncertain, 2+ nats) or the
+    sample's advantage; hovering shows all three. All text escaped."""
     spans = []
     for i, (piece, tid) in enumerate(zip(pieces, token_ids)):
         lp = logprobs[i] if i < len(logprobs) else float("nan")
+        ent = entropies[i] if i < len(entropies) else float("nan")
         if colour_by == "log-prob":
             bg = _colour(lp, -4.0, 0.0) if not math.isnan(lp) else "transparent"
+        elif colour_by == "entropy":
+            bg = _colour(-ent, -2.0, 0.0) if not math.isnan(ent) else "transparent"
         elif colour_by == "advantage":
             bg = _colour(advantage, -1.0, 1.0)
         else:
             bg = "transparent"
-        tip = f"#{i} token {tid} {piece!r} · log-prob {lp:.3f} · p {math.exp(lp):.3f} · advantage {advantage:+.3f}"
+        ent_text = "not recorded" if math.isnan(ent) else f"{ent:.3f}"
+        tip = f"#{i} token {tid} {piece!r} · log-prob {lp:.3f} · p {math.exp(lp):.3f} · entropy {ent_text} · advantage {advantage:+.3f}"
         shown = html.escape(piece).replace("\n", "↵<br>")
         spans.append(f'<span class="k15-tok" style="background:{bg}" title="{html.escape(tip, quote=True)}">{shown}</span>')
     return "".join(spans)
@@ -138,7 +144,7 @@ def group_html(group: list[dict], tokenizer, colour_by: str = "log-prob", refere
             f'(advantage {advantage:+.3f}) · {t["length"]} tokens{" · " + html.escape(", ".join(flags)) if flags else ""}</div>'
             f'<div class="k15-parts">{parts}</div>'
             f'<div class="k15-answer">answer <code>{html.escape(str(answer))}</code>{ref}</div>'
-            f'<div class="k15-tokens">{tokens_html(pieces, t["token_ids"], t["logprobs"], advantage, colour_by)}</div></div>'
+            f'<div class="k15-tokens">{tokens_html(pieces, t["token_ids"], t["logprobs"], advantage, colour_by, t.get("entropies", ()))}</div></div>'
         )
     return head + '<div class="k15-cards">' + "".join(cards) + "</div>"
 

@@ -24,6 +24,8 @@ class Generation:
     """Response tokens (prefix included, EOS included when the response finished)."""
     logprobs: list[float] = field(repr=False)
     """log pi(token | context) per response token; 0.0 for prefilled prefix tokens (not sampled)."""
+    entropies: list[float] = field(repr=False)
+    """Entropy (nats) of pi(. | context) at each response token; 0.0 for prefilled prefix tokens."""
     finished: bool
     """True if the model emitted EOS."""
     truncated: bool
@@ -34,12 +36,22 @@ class Generation:
         return len(self.token_ids)
 
 
-@torch.no_grad()
+def token_stats(logits: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-prob of each chosen token and the entropy of each next-token distribution, at temperature 1.
+
+    logits: (B, T, V) raw scores; tokens: (B, T) chosen ids -> ((B, T) log-probs, (B, T) entropies in nats).
+    """
+    logp_all = torch.log_softmax(logits.float(), dim=-1)  # (B, T, V)
+    entropy = -(logp_all.exp() * logp_all).sum(-1)  # (B, T)
+    return logp_all.gather(-1, tokens.unsqueeze(-1)).squeeze(-1), entropy
+
 
 def sampling_kwargs(greedy: bool, temperature: float, top_p: float) -> dict:
     """`generate` arguments for greedy decoding or plain temperature/top-p sampling (no top-k)."""
     return {"do_sample": not greedy, "temperature": None if greedy else temperature, "top_p": None if greedy else top_p, "top_k": None}
 
+
+@torch.no_grad()
 def generate(
     model,
     tokenizer,
@@ -86,8 +98,7 @@ def generate(
             output_logits=True,
         )
         new = res.sequences[:, enc["input_ids"].shape[1]:]  # (B, T_new)
-        logits = torch.stack(res.logits, dim=1).float()  # (B, T_new, V), raw (before temperature/top-p)
-        logp = torch.log_softmax(logits, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)  # (B, T_new)
+        logp, entropy = token_stats(torch.stack(res.logits, dim=1), new)  # (B, T_new) each, from raw logits
         for row, (i, j) in enumerate(chunk):
             ids = new[row].tolist()
             finished = eos in ids
@@ -100,6 +111,7 @@ def generate(
                     text=prefixes[i] + tokenizer.decode(gen_ids, skip_special_tokens=True),
                     token_ids=prefix_ids[i] + gen_ids,
                     logprobs=[0.0] * len(prefix_ids[i]) + logp[row, :n].tolist(),
+                    entropies=[0.0] * len(prefix_ids[i]) + entropy[row, :n].tolist(),
                     finished=finished,
                     truncated=not finished,
                 )
@@ -122,6 +134,8 @@ class Continuation:
     """The model emitted EOS."""
     repeated: bool
     """Stopped early by the repeat detector."""
+    entropies: list[float] = field(default_factory=list)
+    """Entropy (nats) of pi(. | context) at temperature 1 for each new token (the studio colours tokens by it)."""
 
 
 @torch.no_grad()
@@ -201,7 +215,7 @@ def continue_ids(
             output_logits=True,
         )
         new = res.sequences[:, width:]  # (B, T_new)
-        logp = torch.log_softmax(torch.stack(res.logits, dim=1).float(), dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)  # (B, T_new)
+        logp, entropy = token_stats(torch.stack(res.logits, dim=1), new)  # (B, T_new) each
         for row, i in enumerate(chunk):
             row_ids = new[row].tolist()
             n = len(row_ids)
@@ -214,6 +228,6 @@ def continue_ids(
             gen = row_ids[:n]
             response = contexts[i][starts[i]:] + gen
             repeated = repeat_rule is not None and eos not in gen and detect_repeat(response, repeat_rule)
-            out[i] = Continuation(gen, logp[row, :n].tolist(), eos in gen, repeated)
+            out[i] = Continuation(gen, logp[row, :n].tolist(), eos in gen, repeated, entropy[row, :n].tolist())
     model.train(was_training)
     return out  # type: ignore[return-value]

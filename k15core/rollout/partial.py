@@ -36,6 +36,8 @@ class Trajectory:
     token_ids: list[int] = field(default_factory=list, repr=False)
     logprobs: list[float] = field(default_factory=list, repr=False)
     """Behaviour log-probs, one per response token."""
+    entropies: list[float] = field(default_factory=list, repr=False)
+    """Entropy of the behaviour policy at each response token (for inspection only)."""
     token_iteration: list[int] = field(default_factory=list, repr=False)
     """The iteration that generated each response token."""
     eos: bool = False
@@ -50,9 +52,10 @@ class Trajectory:
     def segments(self) -> int:
         return len(set(self.token_iteration)) or 1
 
-    def add_segment(self, iteration: int, token_ids: list[int], logprobs: list[float]) -> None:
+    def add_segment(self, iteration: int, token_ids: list[int], logprobs: list[float], entropies: list[float] = ()) -> None:
         self.token_ids += token_ids
         self.logprobs += logprobs
+        self.entropies += list(entropies) if len(entropies) == len(token_ids) else [float("nan")] * len(token_ids)
         self.token_iteration += [iteration] * len(token_ids)
 
 
@@ -115,7 +118,7 @@ def rollout_step(
     generated = 0
     for t, allowance, res in zip(todo, allowances, results):
         assert len(res.token_ids) <= allowance, "the engine generated more than the segment budget"
-        t.add_segment(iteration, res.token_ids, res.logprobs)
+        t.add_segment(iteration, res.token_ids, res.logprobs, getattr(res, "entropies", ()))
         generated += len(res.token_ids)
         t.eos, t.repeated = res.eos, res.repeated
         t.truncated = not t.done and len(t.token_ids) >= max_response_tokens

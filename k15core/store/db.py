@@ -195,6 +195,7 @@ class Store:
         return dict(
             run_id=run_id, iteration=iteration, prompt_id=t.prompt_id, sample_index=t.sample_index,
             prompt=t.prompt, response=t.response, token_ids=encode_ints(t.token_ids), logprobs=encode_floats(t.logprobs),
+            entropies=encode_floats(t.entropies) if t.entropies else None,
             reward=float(t.reward), reward_parts=json.dumps(t.reward_parts), correct=float(t.correct), length=int(t.length),
             finished=bool(t.finished), truncated=bool(t.truncated), repeated=bool(t.repeated), segments=int(t.segments),
             difficulty=int(t.difficulty), tag=t.tag,
@@ -230,6 +231,7 @@ class Store:
                 token_ids=decode_ints(r["token_ids"]), logprobs=decode_floats(r["logprobs"]), reward=r["reward"],
                 correct=r["correct"], length=r["length"], reward_parts=json.loads(r["reward_parts"]), finished=r["finished"],
                 truncated=r["truncated"], repeated=r["repeated"], segments=r["segments"], difficulty=r["difficulty"], tag=r["tag"],
+                entropies=decode_floats(r["entropies"]) if r["entropies"] else [],
             )
             for r in rows
         ]
@@ -475,7 +477,8 @@ class TrajectoryFilter:
 
 
 def _full_trajectory(r) -> dict:
-    return {**r, "token_ids": decode_ints(r["token_ids"]), "logprobs": decode_floats(r["logprobs"]), "reward_parts": json.loads(r["reward_parts"])}
+    return {**r, "token_ids": decode_ints(r["token_ids"]), "logprobs": decode_floats(r["logprobs"]), "reward_parts": json.loads(r["reward_parts"]),
+            "entropies": decode_floats(r["entropies"]) if r["entropies"] else []}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # How to bring an older store up to SCHEMA_VERSION: version -> statements (portable SQL). The store runs
 # them in one transaction when it opens an older file, so a workspace never has to be thrown away.
@@ -20,6 +20,8 @@ MIGRATIONS: dict[int, list[str]] = {
         "UPDATE label_events SET action = 'v1-' || CAST(seq AS VARCHAR(20))",
         "CREATE INDEX ix_label_events_author_seq ON label_events (author, seq)",
     ],
+    # 2 -> 3: per-token entropy of the sampling policy, kept beside the log-probs (NULL for older rows).
+    2: ["ALTER TABLE trajectories ADD COLUMN entropies BLOB"],
 }
 
 metadata = MetaData()
@@ -64,6 +66,7 @@ trajectories = Table(
     Column("response", Text, nullable=False),
     Column("token_ids", LargeBinary, nullable=False),  # int32 little-endian
     Column("logprobs", LargeBinary, nullable=False),  # float32 little-endian
+    Column("entropies", LargeBinary),  # float32 little-endian; NULL when not recorded (stores older than version 3)
     Column("reward", Float, nullable=False),
     Column("reward_parts", Text, nullable=False),  # JSON {name: value}
     Column("correct", Float, nullable=False),

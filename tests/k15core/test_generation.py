@@ -41,3 +41,29 @@ def test_prefix_is_part_of_the_response(tiny_model_dir):
     assert g.text.startswith("Answer:")
     assert g.logprobs[: len("Answer:")] == [0.0] * len("Answer:")  # prefilled, not sampled
     assert tok.decode(g.token_ids, skip_special_tokens=True) == g.text
+
+
+def _teacher_forced_entropies(model, tok, context_ids: list[int], response_ids: list[int]) -> list[float]:
+    ids = torch.tensor([context_ids + response_ids])
+    with torch.no_grad():
+        logp = torch.log_softmax(model(ids).logits.float(), -1)[0]  # (T, V)
+    ent = -(logp.exp() * logp).sum(-1)  # (T,)
+    return [ent[len(context_ids) + i - 1].item() for i in range(len(response_ids))]
+
+
+def test_entropies_match_a_forward_pass_in_both_engines(tiny_model_dir):
+    from k15core.rollout.hf import continue_ids, token_stats
+
+    uniform = torch.zeros(1, 1, 7)
+    logp, ent = token_stats(uniform, torch.tensor([[3]]))
+    assert abs(logp.item() + torch.log(torch.tensor(7.0)).item()) < 1e-6 and abs(ent.item() - torch.log(torch.tensor(7.0)).item()) < 1e-6
+    model, tok = load_model(tiny_model_dir)
+    [g] = generate(model, tok, ["Q: 12+34\n"], k=1, max_new_tokens=10, temperature=1.0, seed=1)
+    prompt_ids = tok("Q: 12+34\n", add_special_tokens=False)["input_ids"]
+    expected = _teacher_forced_entropies(model, tok, prompt_ids, g.token_ids)
+    torch.testing.assert_close(torch.tensor(g.entropies), torch.tensor(expected), atol=2e-4, rtol=0)
+    contexts = [prompt_ids, tok("Q: 5+6\n", add_special_tokens=False)["input_ids"]]
+    for ctx, cont in zip(contexts, continue_ids(model, tok, contexts, max_new_tokens=[8, 8], temperature=1.0)):
+        assert len(cont.entropies) == len(cont.token_ids)
+        torch.testing.assert_close(torch.tensor(cont.entropies), torch.tensor(_teacher_forced_entropies(model, tok, ctx, cont.token_ids)),
+                                   atol=2e-4, rtol=0)

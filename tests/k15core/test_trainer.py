@@ -88,7 +88,8 @@ def test_iterations_write_metrics_and_every_trajectory(workspace, tiny_model_dir
 
     assert all(describe_metric(n) for n in names), [n for n in names if not describe_metric(n)]
     traj = store.trajectories(run.state.run_id, 0)[0]
-    assert len(traj.token_ids) == traj.length == len(traj.logprobs) and traj.length > 0
+    assert len(traj.token_ids) == traj.length == len(traj.logprobs) == len(traj.entropies) and traj.length > 0
+    assert all(e >= 0 for e in traj.entropies)  # per-token entropy is stored for the studio's token view
     assert m["rl/entropy"] > 0
 
 

@@ -52,6 +52,7 @@ def fill_workspace(root: Path, tiny_model_dir: Path, iterations: int = 3) -> Stu
                 correct = 1.0 if style == "long" or g == 1 else 0.0
                 records.append(TrajectoryRecord(
                     prompt_id=p.id, sample_index=s, prompt=p.prompt, response=text, token_ids=ids, logprobs=[-0.1 * (k % 7) for k in range(len(ids))],
+                    entropies=[0.05 * (k % 5) for k in range(len(ids))],
                     reward=correct, correct=correct, length=len(ids), reward_parts={"correct": correct, "length": 0.0},
                     truncated=(s == 3 and g == 2), repeated=False, difficulty=p.difficulty, tag=f"group:{g}",
                 ))
