@@ -228,3 +228,47 @@ def test_labels_wait_out_a_trainer_holding_the_write_lock(ctx, studio_data):
     t.join()
     assert action and "status = flagged" in said and waited > 0.5
     assert prompts_tab.prompt_table(ctx.store, status="flagged")["id"].tolist() == [studio_data.prompt_ids[0]]  # reads work too
+
+
+@pytest.mark.slow
+def test_launch_start_stop_and_resume_a_real_run(tmp_path, tiny_model_dir):
+    """Start `k15 train` from the Launch tab's handler, stop it gracefully (it checkpoints), resume it."""
+    import time
+
+    from k15core.store import Store
+
+    small = ["rl.prompts_per_iter=2", "rl.k=2", "rl.max_response_tokens=8", "rl.minibatches=1", "rl.pool_size=10", "rl.iterations=500",
+             "rl.checkpoint_every=1000", "task.eval_per_level=2"]
+    record = launch_tab.start_run(tmp_path, small, model=str(tiny_model_dir), out_name="rl-test")
+    assert (tmp_path / "launches" / record["name"] / "config.yaml").exists()
+
+    def wait_for(check, what, timeout=180):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if check():
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"timed out waiting for {what}; log:\n" + (tmp_path / "launches" / record["name"] / "train.log").read_text()[-2000:])
+
+    def last_iteration():
+        if not (tmp_path / "k15.db").exists():
+            return None
+        store = Store(tmp_path / "k15.db")
+        runs = store.runs(kind="rl")
+        return store.last_iteration(runs[-1]["id"]) if runs else None
+
+    wait_for(lambda: (last_iteration() or 0) >= 1, "two iterations")
+    assert launch_tab.launches(tmp_path)[0]["running"]
+    assert "asked to stop" in launch_tab.stop_run(tmp_path, record["name"])
+    wait_for(lambda: not launch_tab.launches(tmp_path)[0]["running"], "the run to stop")
+    store = Store(tmp_path / "k15.db")
+    run = store.runs(kind="rl")[-1]
+    assert run["status"] == "stopped" and (tmp_path / "runs" / f"rl-{run['id']}" / "trainer_state.pt").exists()
+    stopped_at = store.last_iteration(run["id"])
+    again = launch_tab.start_run(tmp_path, small, out_name="rl-test", resume=True)
+    assert "--resume" in again["cmd"]
+    wait_for(lambda: (store.last_iteration(run["id"]) or 0) > stopped_at, "the resumed run to go on")
+    launch_tab.stop_run(tmp_path, again["name"])
+    wait_for(lambda: not launch_tab.launches(tmp_path)[0]["running"], "the resumed run to stop")
+    assert store.runs(kind="rl")[-1]["id"] == run["id"]  # the same run went on, no new one
+    assert launch_tab.stop_run(tmp_path, again["name"]).endswith("is not running")
