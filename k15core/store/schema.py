@@ -21,7 +21,8 @@ MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX ix_label_events_author_seq ON label_events (author, seq)",
     ],
     # 2 -> 3: per-token entropy of the sampling policy, kept beside the log-probs (NULL for older rows).
-    2: ["ALTER TABLE trajectories ADD COLUMN entropies BLOB"],
+    # The Rollouts tab lists a run's newest samples: an index in that order keeps it from sorting the whole run.
+    2: ["ALTER TABLE trajectories ADD COLUMN entropies BLOB", "CREATE INDEX ix_trajectories_run_id ON trajectories (run_id, id)"],
 }
 
 metadata = MetaData()
@@ -78,6 +79,7 @@ trajectories = Table(
     Column("difficulty", Integer, nullable=False),
     Column("tag", String(64), nullable=False),
     Index("ix_trajectories_run_iteration", "run_id", "iteration"),
+    Index("ix_trajectories_run_id", "run_id", "id"),
     Index("ix_trajectories_prompt", "prompt_id"),
 )
 
