@@ -85,6 +85,7 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path):
         CREATE TABLE label_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, prompt_id VARCHAR(200) NOT NULL, field VARCHAR(64) NOT NULL,
             value TEXT NOT NULL, author VARCHAR(200) NOT NULL, source VARCHAR(64) NOT NULL, created_at FLOAT NOT NULL);
         INSERT INTO label_events (prompt_id, field, value, author, source, created_at) VALUES ('p1', 'excluded', 'true', 'ann', 'studio', 0);
+        DROP INDEX ix_trajectories_run_id;
         ALTER TABLE trajectories DROP COLUMN entropies;
         UPDATE meta SET value = '1' WHERE key = 'schema_version';
     """)
@@ -98,3 +99,4 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path):
     assert version == str(SCHEMA_VERSION) == "3"
     columns = [row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(trajectories)")]
     assert "entropies" in columns  # 2 -> 3 ran after 1 -> 2
+    assert "ix_trajectories_run_id" in [row[1] for row in sqlite3.connect(path).execute("PRAGMA index_list(trajectories)")]
