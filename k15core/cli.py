@@ -8,6 +8,7 @@
     k15 prompts import FILE       add prompts from a JSONL/CSV file to the run store
     k15 config                    list every config key with its default and meaning
     k15 studio [--host H --port N --auth FILE]   the studio on the workspace (see studio/app.py)
+    k15 curate difficulty|hackable [--model M]   label prompts by pass rate / easy-to-hack (source auto)
 
 Common options: --workspace DIR (or K15_WORKSPACE), --config FILE.yaml, --set key=value (repeatable).
 """
@@ -81,6 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
     _common(pi)
     pi.set_defaults(func=cmd_prompts_import)
 
+    p = sub.add_parser("curate", help="label the stored prompts: difficulty by pass rate, easy-to-hack filter (report §2.1)")
+    csub = p.add_subparsers(dest="curate_command", required=True)
+    pc = csub.add_parser("difficulty", help="sample n answers per prompt; pass rate -> difficulty 1-5 (label events, source auto)")
+    _common(pc)
+    _curate_options(pc, n=10)
+    pc.set_defaults(func=cmd_curate)
+    pc = csub.add_parser("hackable", help="ask for the bare answer n times; any correct guess flags the prompt easy to hack")
+    _common(pc)
+    _curate_options(pc, n=8)
+    pc.add_argument("--policy", choices=["flag", "exclude"], default="flag", help="flag (default) or also exclude hackable prompts")
+    pc.set_defaults(func=cmd_curate)
+
     p = sub.add_parser("config", help="list every config key with its default and meaning")
     _common(p)
     p.set_defaults(func=cmd_config)
@@ -134,7 +147,8 @@ def _demo_stages(args, cfg, ws, store, console) -> None:
 
     base = stages.base_model(ws, cfg, progress=not args.quiet)
     if args.fresh or not stages.warmup_is_current(ws, cfg):
-        console.print(f"long-CoT warm-up: {cfg.sft.examples} problems, styles {cfg.sft.style_mix}")
+        mix = (f"styles by level {cfg.sft.style_mix_by_level}" if cfg.sft.style_mix_by_level else f"styles {cfg.sft.style_mix}")
+        console.print(f"long-CoT warm-up: {cfg.sft.examples} problems, {mix}")
         result = stages.run_sft(ws, store, cfg, base, progress=not args.quiet)
         console.print(f"warm-up done: {result.steps} steps, {result.tokens_per_second:,.0f} tokens/s, final loss {result.final_loss:.3f}")
     else:
@@ -280,6 +294,45 @@ def cmd_prompts_import(args) -> int:
     problems = load_prompt_file(args.file, cfg.task.name)  # validates the whole file before writing anything
     added = ws.store().add_prompts(problems, source=f"file:{Path(args.file).name}")
     print(f"{args.file}: {len(problems)} prompts read, {added} new, {len(problems) - added} already in the store")
+    return 0
+
+
+def _curate_options(p: argparse.ArgumentParser, n: int) -> None:
+    p.add_argument("--model", default="warmup", help="model that answers: folder or workspace model name (default: warmup)")
+    p.add_argument("--n", type=int, default=n, help=f"answers per prompt (default {n})")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (the report says only 'relatively high'; default 1.0)")
+    p.add_argument("--max-new-tokens", type=int, default=96, help="answer length cap in tokens")
+    p.add_argument("--task", help="only prompts of this task")
+    p.add_argument("--limit", type=int, help="only the first N prompts (by id)")
+    p.add_argument("--redo", action="store_true", help="score prompts that already have the automatic label again")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def cmd_curate(args) -> int:
+    from tqdm import tqdm
+
+    from k15core import stages
+    from k15core.curation.run import curate_difficulty, curate_hackable, hf_sampler, store_problems
+    from k15core.models import load_model, pick_device
+
+    if args.n < 1:
+        raise K15Error(f"--n must be at least 1, got {args.n}", "e.g. --n 10")
+    cfg, ws = _setup(args)
+    store = ws.store()
+    problems = store_problems(store, args.task)[: args.limit]
+    if not problems:
+        raise K15Error("the run store holds no prompts to curate", "import some (k15 prompts import FILE) or run k15 train once")
+    model, tokenizer = load_model(stages.resolve_model(ws, args.model), device=pick_device())
+    sample = hf_sampler(model, tokenizer, temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed)
+    with tqdm(total=len(problems), desc=f"curate {args.curate_command}", unit="prompt", disable=args.quiet) as bar:
+        if args.curate_command == "difficulty":
+            report = curate_difficulty(store, problems, sample, n=args.n, redo=args.redo, progress=bar.update)
+        else:
+            report = curate_hackable(store, problems, sample, n=args.n, policy=args.policy, redo=args.redo, progress=bar.update)
+    what = (f"difficulty histogram {dict(sorted(report.histogram.items()))}" if args.curate_command == "difficulty"
+            else f"{report.flagged} flagged easy to hack ({args.policy})")
+    print(f"curate {args.curate_command}: {report.curated} prompts scored, {report.skipped} already done (--redo scores them again), "
+          f"{report.events} label events written, {report.kept_human} human labels kept; {what}; {report.seconds:.1f} s")
     return 0
 
 

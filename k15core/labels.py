@@ -4,6 +4,7 @@ Pure functions only; the store (`Store.set_label`, `Store.undo`) writes the even
 studio read the folded state. Fields and the JSON values an event carries:
 
     status      "kept" | "excluded" | "flagged"; null = not reviewed. The trainer never draws "excluded".
+    pass_rate   float in [0, 1]: share of sampled answers that verified (curation; k15core.curation).
     excluded    bool: the older spelling of status (CLI, notebooks); true -> "excluded", false -> "kept".
     difficulty  int 1..5: a person's judgement, replacing the task's level.
     reference   str: a corrected reference answer (the studio checks it with the task's verifier first).
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 STATUSES = ("kept", "excluded", "flagged")
-FIELDS = ("status", "difficulty", "reference", "tags", "note", "hackable")
+FIELDS = ("status", "difficulty", "reference", "tags", "note", "hackable", "pass_rate")
 """Fields of the folded state (`excluded` events fold into `status`)."""
 
 
@@ -35,6 +36,7 @@ class PromptLabels:
     tags: tuple[str, ...] = ()
     note: str = ""
     hackable: bool = False
+    pass_rate: float | None = None
     events: int = 0
     """Number of label events behind this state (undo events included)."""
 
@@ -82,6 +84,10 @@ def normalise(field: str, value: Any) -> tuple[str, Any]:
     elif field == "hackable":
         if not isinstance(value, bool):
             raise ValueError(f"hackable must be true or false, got {value!r}")
+    elif field == "pass_rate":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"pass_rate must be a number in [0, 1], got {value!r}")
+        value = float(value)
     return field, value
 
 
@@ -102,6 +108,22 @@ def apply(state: PromptLabels, field: str, value: Any) -> PromptLabels:
         return dataclasses.replace(state, events=state.events + 1)
     new = getattr(DEFAULT, field) if value is None else (tuple(value) if field == "tags" else value)
     return dataclasses.replace(state, **{field: new}, events=state.events + 1)
+
+
+def last_values(events: Iterable[dict]) -> dict[tuple[str, str], Any]:
+    """(prompt, canonical field) -> the value its latest event recorded (None: reset), for the events given in seq order.
+
+    A write is a no-op when it would record the same value again: that is what makes label writes
+    idempotent, and why recording a default (hackable = false, "checked and not hackable") still counts once.
+    """
+    out: dict[tuple[str, str], Any] = {}
+    for ev in events:
+        try:
+            field, value = normalise(ev["field"], ev["value"])
+        except ValueError:
+            continue
+        out[ev["prompt_id"], field] = value
+    return out
 
 
 def fold(events: Iterable[dict]) -> dict[str, PromptLabels]:

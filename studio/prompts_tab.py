@@ -20,7 +20,7 @@ from k15core.store import Store
 from k15core.tasks import check_reference
 from k15core.tasks.prompt_file import read_prompt_file
 
-GRID_COLUMNS = ["id", "prompt", "level", "difficulty", "pass rate", "samples", "hackable", "tags", "status", "labels"]
+GRID_COLUMNS = ["id", "prompt", "level", "difficulty", "pass rate", "training success", "samples", "hackable", "tags", "status", "labels"]
 STATUS_FILTERS = ("all", "not reviewed", "kept", "excluded", "flagged")
 BULK_ACTIONS = ("exclude", "keep", "flag", "reset status", "difficulty 1", "difficulty 2", "difficulty 3", "difficulty 4", "difficulty 5", "mark hackable")
 
@@ -49,7 +49,7 @@ def prompt_table(store: Store, text: str = "", status: str = "all", level: int |
             continue
         s = stats.get(p["id"])
         rows.append([
-            p["id"], p["text"], p["difficulty"], st.difficulty or p["difficulty"], None if s is None else round(s["success"], 3),
+            p["id"], p["text"], p["difficulty"], st.difficulty or p["difficulty"], st.pass_rate, None if s is None else round(s["success"], 3),
             0 if s is None else s["samples"], st.hackable, ", ".join(st.tags), row_status, st.events,
         ])
     return pd.DataFrame(rows, columns=GRID_COLUMNS)
@@ -64,7 +64,9 @@ def focus_view(store: Store, prompt_id: str | None) -> dict:
         return {"id": prompt_id, "card": f"<p>No prompt with id <code>{html.escape(prompt_id)}</code>.</p>", "reference": "", "tags": "", "note": "", "history": _history_frame([])}
     st = store.prompt_labels([prompt_id]).get(prompt_id, L.DEFAULT)
     s = store.prompt_stats().get(prompt_id)
-    rate = "never drawn in training" if s is None else f"pass rate {s['success']:.0%} over {s['samples']} training samples"
+    rate = "never drawn in training" if s is None else f"training success {s['success']:.0%} over {s['samples']} samples"
+    if st.pass_rate is not None:
+        rate = f"curation pass rate {st.pass_rate:.0%} · {rate}"
     e = html.escape
     corrected = f" (corrected; the task says <code>{e(p['reference'])}</code>)" if st.reference else ""
     card = (
@@ -189,7 +191,7 @@ def export_curated(store: Store, directory: Path, fmt: str) -> Path:
         records.append({
             "id": p["id"], "prompt": p["text"], "reference": st.reference or p["reference"], "task": p["task"], "level": p["difficulty"],
             "difficulty": st.difficulty or p["difficulty"], "status": st.status or "not reviewed", "excluded": st.excluded,
-            "hackable": st.hackable, "tags": list(st.tags), "note": st.note, "pass_rate": None if s is None else s["success"],
+            "hackable": st.hackable, "tags": list(st.tags), "note": st.note, "pass_rate": st.pass_rate, "training_success": None if s is None else s["success"],
             "training_samples": 0 if s is None else s["samples"], "label_events": st.events, "source": p["source"],
         })
     directory.mkdir(parents=True, exist_ok=True)

@@ -344,7 +344,7 @@ class Store:
     def set_label(self, prompt_ids: str | list[str], field: str, value: Any, author: str, source: str) -> LabelWrite:
         """Give one label to one or many prompts as one user action; idempotent.
 
-        Only prompts whose current value differs get an event, so a UI event that fires twice writes
+        Only prompts whose recorded value differs get an event, so a UI event that fires twice writes
         one row, and a bulk action over a filter writes rows for the prompts it changes. All rows go in
         one transaction and share one action id (undo takes the whole action back). ValueError for a
         label that does not validate (nothing is written).
@@ -354,12 +354,12 @@ class Store:
         action = _new_action()
 
         def write(conn: Connection) -> int:
-            states = labels.fold(self._events_of(conn, ids))
+            recorded = labels.last_values(self._events_of(conn, ids))
             now = time.time()
             rows = [
                 dict(prompt_id=pid, field=field, value=json.dumps(value), author=author, source=source, created_at=now, action=action)
                 for pid in ids
-                if labels.value_of(states.get(pid, labels.DEFAULT), field) != value
+                if recorded.get((pid, field)) != value
             ]
             if rows:
                 conn.execute(S.label_events.insert(), rows)

@@ -43,6 +43,21 @@ def test_without_credentials_the_app_answers_401(served):
     assert err.value.code == 401
 
 
+def test_monitoring_is_off_and_labels_default_to_the_local_user(studio_data, monkeypatch):
+    monkeypatch.setenv("K15_USER", "local-ann")
+    app = build_app(studio_data.root)
+    url = serve(app, block=False, quiet=True)
+    try:
+        with pytest.raises(urllib.error.HTTPError) as err:  # Gradio's /monitoring dashboard is not served
+            urllib.request.urlopen(url + "monitoring", timeout=10)
+        assert err.value.code == 404
+        Client(url, download_files=False, verbose=False).predict(studio_data.prompt_ids[1], [], api_name="/decide_flag")
+        assert [e["author"] for e in app.k15_context.store.label_events()] == ["local-ann"]
+    finally:
+        app.close()
+        app.k15_context.store.close()
+
+
 def test_non_loopback_host_needs_auth(studio_data, tmp_path):
     app = build_app(studio_data.root)
     try:

@@ -98,7 +98,11 @@ def test_prompt_table_filters_and_pass_rates(ctx, studio_data):
     table = prompts_tab.prompt_table(ctx.store)
     assert len(table) == 13 and set(table["status"]) == {"not reviewed"}
     first = table[table["id"] == studio_data.prompt_ids[0]].iloc[0]
-    assert first["pass rate"] == 0.5 and first["samples"] == 12  # 2 of 4 samples correct, 3 iterations
+    assert first["training success"] == 0.5 and first["samples"] == 12  # 2 of 4 samples correct, 3 iterations
+    assert first["pass rate"] is None or first["pass rate"] != first["pass rate"]  # no curation yet (None or NaN)
+    ctx.store.set_label(studio_data.prompt_ids[0], "pass_rate", 0.3, author="k15 curate", source="auto")
+    table = prompts_tab.prompt_table(ctx.store)
+    assert table[table["id"] == studio_data.prompt_ids[0]].iloc[0]["pass rate"] == 0.3
     assert prompts_tab.prompt_table(ctx.store, text="evil").shape[0] == 1
     level = int(table.iloc[0]["level"])
     assert set(prompts_tab.prompt_table(ctx.store, level=level)["level"]) == {level}
@@ -169,7 +173,7 @@ def test_export_includes_the_labels(ctx, studio_data, tmp_path):
     out = prompts_tab.export_curated(ctx.store, tmp_path / "exports", "jsonl")
     rows = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
     assert rows[pid]["status"] == "flagged" and rows[pid]["reference"] == "8" and rows[pid]["label_events"] == 2
-    assert rows[pid]["pass_rate"] == 0.5 and len(rows) == 13
+    assert rows[pid]["training_success"] == 0.5 and rows[pid]["pass_rate"] is None and len(rows) == 13
     table = pq.read_table(prompts_tab.export_curated(ctx.store, tmp_path / "exports", "parquet")).to_pylist()
     assert {r["id"]: r["status"] for r in table}[pid] == "flagged"
     # the export reads back as a prompt file

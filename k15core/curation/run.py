@@ -1,0 +1,150 @@
+"""Run curation over the prompts in the store and write the results as label events (source "auto").
+
+- Resumable: a prompt that already has the automatic label is skipped (unless `redo`), and labels are
+  written after every chunk, so an interrupted run keeps what it finished and a rerun does only the rest.
+- Idempotent: `Store.set_label` writes only changes, so rerunning with `redo` and the same seed writes nothing new.
+- A person's label wins: a field whose latest event came from a person (any source but "auto") is
+  never overwritten by curation.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from k15core import labels as L
+from k15core.curation.difficulty import difficulty_from_pass_rate, pass_rate
+from k15core.curation.hackable import is_easy_to_hack
+from k15core.tasks import TASKS
+from k15core.tasks.base import Problem
+
+AUTO = "auto"
+SampleFn = Callable[[list[Problem], int, str], list[list[str]]]
+"""(problems, n, forced response prefix) -> n response texts per problem."""
+
+
+@dataclass
+class CurationReport:
+    prompts: int = 0
+    """Prompts looked at (skipped ones included)."""
+    curated: int = 0
+    """Prompts sampled and scored in this run."""
+    skipped: int = 0
+    """Prompts that already had the automatic label (rerun with redo to score them again)."""
+    events: int = 0
+    """Label events written."""
+    kept_human: int = 0
+    """Fields left alone because a person had set them."""
+    flagged: int = 0
+    """hackable: prompts flagged easy to hack."""
+    histogram: dict[int, int] = field(default_factory=dict)
+    """difficulty: prompts per difficulty level."""
+    seconds: float = 0.0
+
+
+def store_problems(store, task_name: str | None = None) -> list[Problem]:
+    """The store's prompts as problems, with labelled references applied (a corrected answer is the one scored)."""
+    states = store.prompt_labels()
+    out = []
+    for p in store.prompts():
+        if task_name and p["task"] != task_name:
+            continue
+        ref = states.get(p["id"], L.DEFAULT).reference or p["reference"]
+        out.append(Problem(id=p["id"], prompt=p["text"], reference=ref, difficulty=p["difficulty"], task=p["task"]))
+    return out
+
+
+def hf_sampler(model, tokenizer, *, temperature: float, max_new_tokens: int, batch_size: int = 64, seed: int = 0) -> SampleFn:
+    """Sample with the Hugging Face engine (temperature sampling, no top-k)."""
+    from k15core.rollout.hf import generate
+
+    def sample(problems: list[Problem], n: int, prefix: str) -> list[list[str]]:
+        gens = generate(model, tokenizer, [p.prompt for p in problems], k=n, max_new_tokens=max_new_tokens, temperature=temperature,
+                        prefixes=[prefix] * len(problems) if prefix else None, batch_size=batch_size, seed=seed)
+        out: list[list[str]] = [[] for _ in problems]
+        for g in gens:
+            out[g.prompt_index].append(g.text)
+        return out
+
+    return sample
+
+
+def _latest_sources(store, ids: list[str]) -> dict[tuple[str, str], str]:
+    """(prompt, canonical field) -> source of its latest event."""
+    latest = {}
+    for ev in store.label_events(prompt_ids=ids):
+        try:
+            fld, _ = L.normalise(ev["field"], None)
+        except ValueError:
+            continue
+        latest[ev["prompt_id"], fld] = ev["source"]
+    return latest
+
+
+def _write(store, report: CurationReport, latest, pid: str, fld: str, value, author: str) -> None:
+    if latest.get((pid, fld), AUTO) != AUTO:
+        report.kept_human += 1
+        return
+    report.events += store.set_label(pid, fld, value, author=author, source=AUTO).events
+
+
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def curate_difficulty(store, problems: list[Problem], sample: SampleFn, *, n: int = 10, redo: bool = False, chunk: int = 32,
+                      author: str = "k15 curate", progress=None) -> CurationReport:
+    """Sample n answers per prompt, score them with the prompt's verifier, and label pass_rate and difficulty."""
+    t0, report = time.perf_counter(), CurationReport(prompts=len(problems))
+    done = {pid for (pid, fld), src in _latest_sources(store, [p.id for p in problems]).items() if fld == "pass_rate" and src == AUTO}
+    todo = [p for p in problems if redo or p.id not in done]
+    report.skipped = len(problems) - len(todo)
+    for part in _chunks(todo, chunk):
+        answers = sample(part, n, "")
+        latest = _latest_sources(store, [p.id for p in part])
+        for p, texts in zip(part, answers):
+            task = TASKS.get(p.task)()
+            rate = pass_rate([task.verify(t, p.reference) for t in texts])
+            level = difficulty_from_pass_rate(rate)
+            _write(store, report, latest, p.id, "pass_rate", rate, author)
+            _write(store, report, latest, p.id, "difficulty", level, author)
+            report.histogram[level] = report.histogram.get(level, 0) + 1
+            report.curated += 1
+        if progress is not None:
+            progress(len(part))
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def curate_hackable(store, problems: list[Problem], sample: SampleFn, *, n: int = 8, policy: str = "flag", redo: bool = False,
+                    chunk: int = 32, author: str = "k15 curate", progress=None) -> CurationReport:
+    """Ask for the bare answer n times (the task's shortest style, no reasoning); any correct guess flags the
+    prompt `hackable` (policy "flag"), and with policy "exclude" also excludes it."""
+    if policy not in ("flag", "exclude"):
+        raise ValueError(f"policy must be 'flag' or 'exclude', got {policy!r}")
+    t0, report = time.perf_counter(), CurationReport(prompts=len(problems))
+    done = {pid for (pid, fld), src in _latest_sources(store, [p.id for p in problems]).items() if fld == "hackable" and src == AUTO}
+    todo = [p for p in problems if redo or p.id not in done]
+    report.skipped = len(problems) - len(todo)
+    by_prefix: dict[str, list[Problem]] = {}
+    for p in todo:  # the no-reasoning prefix is the task's shortest style ("Answer:")
+        task = TASKS.get(p.task)()
+        by_prefix.setdefault(task.style_prefix(task.styles[0]), []).append(p)
+    for prefix, group in by_prefix.items():
+        for part in _chunks(group, chunk):
+            guesses = sample(part, n, prefix)
+            latest = _latest_sources(store, [p.id for p in part])
+            for p, texts in zip(part, guesses):
+                task = TASKS.get(p.task)()
+                hackable = is_easy_to_hack([task.verify(t, p.reference) for t in texts])
+                _write(store, report, latest, p.id, "hackable", hackable, author)
+                if hackable:
+                    report.flagged += 1
+                    if policy == "exclude":
+                        _write(store, report, latest, p.id, "status", "excluded", author)
+                report.curated += 1
+            if progress is not None:
+                progress(len(part))
+    report.seconds = time.perf_counter() - t0
+    return report

@@ -1,0 +1,121 @@
+"""Curation (report §2.1): pass rate and difficulty, the easy-to-hack filter, and the store-level runs
+with scripted answers: labels as events with source auto, resumable, idempotent, a person's label wins."""
+from __future__ import annotations
+
+import pytest
+
+from k15core.curation import curate_difficulty, curate_hackable, difficulty_from_pass_rate, is_easy_to_hack, pass_rate
+from k15core.curation.run import store_problems
+from k15core.store import Store
+from k15core.tasks import RecurrenceTask
+
+
+def test_pass_rate_is_exactly_correct_over_n():
+    assert pass_rate([1, 0, 1, 1, 0, 0, 0, 0, 0, 1]) == 0.4
+    assert pass_rate([0.0] * 10) == 0.0 and pass_rate([1.0] * 10) == 1.0
+    with pytest.raises(ValueError):
+        pass_rate([])
+
+
+@pytest.mark.parametrize("rate, level", [(1.0, 1), (0.9, 1), (0.8, 2), (0.7, 2), (0.6, 3), (0.5, 3), (0.4, 4), (0.3, 4), (0.2, 5), (0.0, 5)])
+def test_difficulty_buckets(rate, level):
+    assert difficulty_from_pass_rate(rate) == level
+
+
+def test_difficulty_is_monotone_and_checks_its_input():
+    levels = [difficulty_from_pass_rate(k / 10) for k in range(11)]
+    assert levels == sorted(levels, reverse=True)
+    with pytest.raises(ValueError):
+        difficulty_from_pass_rate(1.5)
+
+
+def test_one_correct_guess_in_eight_flags_and_none_does_not():
+    assert is_easy_to_hack([0] * 7 + [1])
+    assert not is_easy_to_hack([0] * 8)
+    with pytest.raises(ValueError):
+        is_easy_to_hack([])
+
+
+@pytest.fixture
+def store_with_prompts(tmp_path):
+    store = Store(tmp_path / "k15.db")
+    problems = RecurrenceTask().train_problems(6, seed=1)
+    store.add_prompts(problems, source="test")
+    return store, store_problems(store)
+
+
+def scripted(correct_per_prompt: dict[str, int], calls: list):
+    """A sampler that answers prompt p correctly correct_per_prompt[p] times out of n (the rest wrong)."""
+    def sample(problems, n, prefix):
+        calls.append((len(problems), n, prefix))
+        out = []
+        for p in problems:
+            wrong = str((int(p.reference) + 1) % 10)
+            k = correct_per_prompt.get(p.id, 0)
+            head = prefix or "x=1 y=2 Answer:"  # a reasoned answer when no prefix is forced
+            out.append([f"{head} {p.reference}" if i < k else f"{head} {wrong}" for i in range(n)])
+        return out
+    return sample
+
+
+def test_curate_difficulty_writes_auto_labels_resumes_and_keeps_human_labels(store_with_prompts):
+    store, problems = store_with_prompts
+    script = {p.id: k for p, k in zip(problems, [10, 9, 5, 2, 0, 7])}
+    calls = []
+    first = curate_difficulty(store, problems[:4], scripted(script, calls), n=10, chunk=3)
+    assert first.curated == 4 and first.events == 8 and calls == [(3, 10, ""), (1, 10, "")]
+    states = store.prompt_labels()
+    assert [states[p.id].pass_rate for p in problems[:4]] == [1.0, 0.9, 0.5, 0.2]
+    assert [states[p.id].difficulty for p in problems[:4]] == [1, 1, 3, 5]
+    assert {e["source"] for e in store.label_events()} == {"auto"}
+
+    store.set_label(problems[4].id, "difficulty", 2, author="ann", source="studio")  # a person labels one first
+    second = curate_difficulty(store, problems, scripted(script, calls), n=10)  # the interrupted run continues
+    assert second.skipped == 4 and second.curated == 2 and second.kept_human == 1
+    assert store.prompt_labels()[problems[4].id].difficulty == 2  # the person's label wins
+    assert store.prompt_labels()[problems[4].id].pass_rate == 0.0 and store.prompt_labels()[problems[5].id].difficulty == 2
+
+    before = len(store.label_events())
+    again = curate_difficulty(store, problems, scripted(script, calls), n=10, redo=True)  # same answers: nothing new
+    assert again.curated == 6 and again.events == 0 and len(store.label_events()) == before
+
+
+def test_curate_hackable_flags_any_correct_guess_and_can_exclude(store_with_prompts):
+    store, problems = store_with_prompts
+    script = {problems[0].id: 1, problems[1].id: 8}
+    calls = []
+    report = curate_hackable(store, problems, scripted(script, calls), n=8, policy="exclude")
+    assert calls == [(6, 8, "Answer:")]  # one batch, the task's no-reasoning prefix
+    states = store.prompt_labels()
+    assert report.flagged == 2 and states[problems[0].id].hackable and states[problems[1].id].hackable
+    assert states[problems[0].id].excluded and not states[problems[2].id].excluded and not states[problems[2].id].hackable
+    n_events = len(store.label_events())
+    assert n_events == 6 + 2  # hackable true/false recorded for all six, and two exclusions
+    rerun = curate_hackable(store, problems, scripted(script, calls), n=8, policy="exclude")
+    assert rerun.skipped == 6 and rerun.events == 0 and len(calls) == 1  # nothing sampled again
+    with pytest.raises(ValueError):
+        curate_hackable(store, problems, scripted(script, calls), policy="drop")
+
+
+def test_curate_commands_with_a_real_model(tmp_path, tiny_model_dir, capsys):
+    from k15core.cli import main
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    store = Store(ws / "k15.db")
+    store.add_prompts(RecurrenceTask().train_problems(5, seed=2), source="test")
+    common = ["--workspace", str(ws), "--model", str(tiny_model_dir), "--quiet", "--max-new-tokens", "6"]
+    assert main(["curate", "difficulty", *common, "--n", "3", "--limit", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "4 prompts scored, 0 already done" in out and "difficulty histogram" in out
+    labelled = store.prompt_labels()
+    assert len(labelled) == 4 and all(s.pass_rate in (0.0, 1 / 3, 2 / 3, 1.0) and s.difficulty for s in labelled.values())
+    assert {e["source"] for e in store.label_events()} == {"auto"}
+    assert main(["curate", "difficulty", *common, "--n", "3"]) == 0  # rerun: only the fifth prompt is new
+    assert "1 prompts scored, 4 already done" in capsys.readouterr().out
+    assert main(["curate", "hackable", *common, "--n", "2", "--policy", "flag"]) == 0
+    assert "5 prompts scored" in capsys.readouterr().out
+    assert all(e["source"] == "auto" for e in store.label_events() if e["field"] == "hackable") and len(
+        [e for e in store.label_events() if e["field"] == "hackable"]) == 5
+    assert main(["curate", "difficulty", *common, "--n", "0"]) == 2
+    assert "--n must be at least 1" in capsys.readouterr().err
