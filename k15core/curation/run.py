@@ -88,6 +88,14 @@ def _write(store, report: CurationReport, latest, pid: str, fld: str, value, aut
     report.events += store.set_label(pid, fld, value, author=author, source=AUTO).events
 
 
+def _to_curate(store, problems: list[Problem], marker: str, redo: bool, report: CurationReport) -> list[Problem]:
+    """The problems still without an automatic `marker` label (all of them with `redo`); counts the rest as skipped."""
+    done = {pid for (pid, fld), src in _latest_sources(store, [p.id for p in problems]).items() if fld == marker and src == AUTO}
+    todo = [p for p in problems if redo or p.id not in done]
+    report.skipped = len(problems) - len(todo)
+    return todo
+
+
 def _chunks(items: list, size: int) -> Iterable[list]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
@@ -97,9 +105,7 @@ def curate_difficulty(store, problems: list[Problem], sample: SampleFn, *, n: in
                       author: str = "k15 curate", progress=None) -> CurationReport:
     """Sample n answers per prompt, score them with the prompt's verifier, and label pass_rate and difficulty."""
     t0, report = time.perf_counter(), CurationReport(prompts=len(problems))
-    done = {pid for (pid, fld), src in _latest_sources(store, [p.id for p in problems]).items() if fld == "pass_rate" and src == AUTO}
-    todo = [p for p in problems if redo or p.id not in done]
-    report.skipped = len(problems) - len(todo)
+    todo = _to_curate(store, problems, "pass_rate", redo, report)
     for part in _chunks(todo, chunk):
         answers = sample(part, n, "")
         latest = _latest_sources(store, [p.id for p in part])
@@ -124,9 +130,7 @@ def curate_hackable(store, problems: list[Problem], sample: SampleFn, *, n: int 
     if policy not in ("flag", "exclude"):
         raise ValueError(f"policy must be 'flag' or 'exclude', got {policy!r}")
     t0, report = time.perf_counter(), CurationReport(prompts=len(problems))
-    done = {pid for (pid, fld), src in _latest_sources(store, [p.id for p in problems]).items() if fld == "hackable" and src == AUTO}
-    todo = [p for p in problems if redo or p.id not in done]
-    report.skipped = len(problems) - len(todo)
+    todo = _to_curate(store, problems, "hackable", redo, report)
     by_prefix: dict[str, list[Problem]] = {}
     for p in todo:  # the no-reasoning prefix is the task's shortest style ("Answer:")
         task = TASKS.get(p.task)()

@@ -50,7 +50,7 @@ def test_monitoring_is_off_and_labels_default_to_the_local_user(studio_data, mon
     try:
         with pytest.raises(urllib.error.HTTPError) as err:  # Gradio's /monitoring dashboard is not served
             urllib.request.urlopen(url + "monitoring", timeout=10)
-        assert err.value.code == 404
+        assert err.value.code in (403, 404)  # Gradio answers 403 when monitoring is off; 200 would serve the dashboard
         Client(url, download_files=False, verbose=False).predict(studio_data.prompt_ids[1], [], api_name="/decide_flag")
         assert [e["author"] for e in app.k15_context.store.label_events()] == ["local-ann"]
     finally:
