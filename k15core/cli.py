@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     _curate_options(pc, n=8)
     pc.add_argument("--policy", choices=["flag", "exclude"], default="flag", help="flag (default) or also exclude hackable prompts")
     pc.set_defaults(func=cmd_curate)
+    pc = csub.add_parser("formats", help="flag multiple-choice, true/false, proof and free-form prompts (no model needed)")
+    _common(pc)
+    pc.add_argument("--task", help="only prompts of this task")
+    pc.add_argument("--policy", choices=["flag", "exclude"], default="flag", help="flag (default) or also exclude them")
+    pc.set_defaults(func=cmd_curate_formats)
 
     p = sub.add_parser("config", help="list every config key with its default and meaning")
     _common(p)
@@ -333,6 +338,21 @@ def cmd_curate(args) -> int:
             else f"{report.flagged} flagged easy to hack ({args.policy})")
     print(f"curate {args.curate_command}: {report.curated} prompts scored, {report.skipped} already done (--redo scores them again), "
           f"{report.events} label events written, {report.kept_human} human labels kept; {what}; {report.seconds:.1f} s")
+    return 0
+
+
+def cmd_curate_formats(args) -> int:
+    from tqdm import tqdm
+
+    from k15core.curation.run import curate_formats, store_problems
+
+    _, ws = _setup(args)
+    store = ws.store()
+    problems = store_problems(store, args.task)
+    with tqdm(total=len(problems), desc="curate formats", unit="prompt", disable=args.quiet) as bar:
+        report = curate_formats(store, problems, policy=args.policy, progress=bar.update)
+    print(f"curate formats: {report.curated} prompts checked, {report.flagged} flagged ({args.policy}), {report.events} label events written, "
+          f"{report.kept_human} human labels kept; {report.seconds:.1f} s")
     return 0
 
 

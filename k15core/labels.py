@@ -5,6 +5,7 @@ studio read the folded state. Fields and the JSON values an event carries:
 
     status      "kept" | "excluded" | "flagged"; null = not reviewed. The trainer never draws "excluded".
     pass_rate   float in [0, 1]: share of sampled answers that verified (curation; k15core.curation).
+    format_issue  str: why the answer format cannot be verified reliably (curation's format filters).
     excluded    bool: the older spelling of status (CLI, notebooks); true -> "excluded", false -> "kept".
     difficulty  int 1..5: a person's judgement, replacing the task's level.
     reference   str: a corrected reference answer (the studio checks it with the task's verifier first).
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 STATUSES = ("kept", "excluded", "flagged")
-FIELDS = ("status", "difficulty", "reference", "tags", "note", "hackable", "pass_rate")
+FIELDS = ("status", "difficulty", "reference", "tags", "note", "hackable", "pass_rate", "format_issue")
 """Fields of the folded state (`excluded` events fold into `status`)."""
 
 
@@ -37,6 +38,7 @@ class PromptLabels:
     note: str = ""
     hackable: bool = False
     pass_rate: float | None = None
+    format_issue: str | None = None
     events: int = 0
     """Number of label events behind this state (undo events included)."""
 
@@ -78,7 +80,7 @@ def normalise(field: str, value: Any) -> tuple[str, Any]:
         if isinstance(value, str) or not all(isinstance(t, str) for t in value):
             raise ValueError(f"tags must be a list of strings, got {value!r}")
         value = sorted({t.strip() for t in value if t.strip()})
-    elif field == "note":
+    elif field in ("note", "format_issue"):
         if not isinstance(value, str):
             raise ValueError(f"a note must be text, got {value!r}")
     elif field == "hackable":

@@ -3,6 +3,8 @@ easy-to-hack filter. Results are label events with source "auto", so the studio 
 person can override them."""
 from k15core.curation.difficulty import difficulty_from_pass_rate, pass_rate
 from k15core.curation.hackable import is_easy_to_hack
-from k15core.curation.run import curate_difficulty, curate_hackable
+from k15core.curation.formats import format_issue
+from k15core.curation.run import curate_difficulty, curate_formats, curate_hackable
 
-__all__ = ["pass_rate", "difficulty_from_pass_rate", "is_easy_to_hack", "curate_difficulty", "curate_hackable"]
+__all__ = ["pass_rate", "difficulty_from_pass_rate", "is_easy_to_hack", "format_issue", "curate_difficulty", "curate_hackable",
+           "curate_formats"]

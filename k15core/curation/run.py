@@ -14,6 +14,7 @@ from typing import Callable, Iterable
 
 from k15core import labels as L
 from k15core.curation.difficulty import difficulty_from_pass_rate, pass_rate
+from k15core.curation.formats import format_issue
 from k15core.curation.hackable import is_easy_to_hack
 from k15core.tasks import TASKS
 from k15core.tasks.base import Problem
@@ -116,6 +117,29 @@ def curate_difficulty(store, problems: list[Problem], sample: SampleFn, *, n: in
             _write(store, report, latest, p.id, "pass_rate", rate, author)
             _write(store, report, latest, p.id, "difficulty", level, author)
             report.histogram[level] = report.histogram.get(level, 0) + 1
+            report.curated += 1
+        if progress is not None:
+            progress(len(part))
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def curate_formats(store, problems: list[Problem], *, policy: str = "flag", author: str = "k15 curate", progress=None) -> CurationReport:
+    """Flag prompts whose answer format a verifier cannot check (multiple choice, true/false, proof, free text)
+    with the reason (label `format_issue`); policy "exclude" also excludes them. No model is needed, so every
+    prompt is checked each run; unchanged results write nothing."""
+    if policy not in ("flag", "exclude"):
+        raise ValueError(f"policy must be 'flag' or 'exclude', got {policy!r}")
+    t0, report = time.perf_counter(), CurationReport(prompts=len(problems))
+    for part in _chunks(problems, 256):
+        latest = _latest_sources(store, [p.id for p in part])
+        for p in part:
+            reason = format_issue(p.prompt, p.reference)
+            _write(store, report, latest, p.id, "format_issue", reason, author)
+            if reason:
+                report.flagged += 1
+                if policy == "exclude":
+                    _write(store, report, latest, p.id, "status", "excluded", author)
             report.curated += 1
         if progress is not None:
             progress(len(part))

@@ -117,5 +117,55 @@ def test_curate_commands_with_a_real_model(tmp_path, tiny_model_dir, capsys):
     assert "5 prompts scored" in capsys.readouterr().out
     assert all(e["source"] == "auto" for e in store.label_events() if e["field"] == "hackable") and len(
         [e for e in store.label_events() if e["field"] == "hackable"]) == 5
+    assert main(["curate", "formats", "--workspace", str(ws), "--quiet"]) == 0
+    assert "5 prompts checked, 0 flagged" in capsys.readouterr().out  # digit answers are all checkable
     assert main(["curate", "difficulty", *common, "--n", "0"]) == 2
     assert "--n must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("prompt, reference, kind", [
+    ("What is 2+2?\n(A) 3\n(B) 4\n(C) 5", "B", "multiple choice"),
+    ("Pick one. A. red B. blue", "A", "multiple choice"),
+    ("Which of the following is prime: 4, 6, 7?", "(C)", "multiple choice"),
+    ("Is 91 prime?", "No", "true/false"),
+    ("True or false: every even number above 2 is a sum of two primes.", "unknown", "true/false"),
+    ("The sum of two odd numbers is even.", "True.", "true/false"),
+    ("Prove that there are infinitely many primes.", "Euclid", "proof"),
+    ("Show that n^2 - n is always even.", "it is", "proof"),
+    ("Describe the water cycle.", "Water evaporates from the sea, forms clouds, falls as rain and flows back to the sea again.", "free-form"),
+])
+def test_format_filters_flag_what_a_verifier_cannot_check(prompt, reference, kind):
+    from k15core.curation import format_issue
+
+    assert (format_issue(prompt, reference) or "").startswith(kind)
+
+
+@pytest.mark.parametrize("prompt, reference", [
+    ("Seq 372, steps: 4", "7"),
+    ("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many in all?", "72"),
+    ("Compute 12+34. Answer: ?", "46"),
+    ("Simplify (x+1)^2 - x^2.", "2x+1"),
+    ("Plan A: walk 3 km. How far is the round trip?", "6"),
+    ("e.g. find f(2) if f(x) = x^2 + 1.", "5"),
+    ("What is the value of \\frac{1}{2} + \\frac{1}{3}?", "\\frac{5}{6}"),
+])
+def test_format_filters_leave_checkable_answers_alone(prompt, reference):
+    from k15core.curation import format_issue
+
+    assert format_issue(prompt, reference) is None
+
+
+def test_curate_formats_labels_with_reasons_and_is_idempotent(tmp_path):
+    from k15core.curation import curate_formats
+    from k15core.tasks.base import Problem
+
+    store = Store(tmp_path / "k15.db")
+    problems = [Problem(id="mc", prompt="2+2?\n(A) 3\n(B) 4", reference="B", task="arithmetic"),
+                Problem(id="ok", prompt="2+2?", reference="4", task="arithmetic"),
+                Problem(id="tf", prompt="Is 2 even?", reference="yes", task="arithmetic")]
+    store.add_prompts(problems, source="test")
+    report = curate_formats(store, store_problems(store), policy="exclude")
+    states = store.prompt_labels()
+    assert report.flagged == 2 and "ok" not in states
+    assert states["mc"].format_issue.startswith("multiple choice") and states["mc"].excluded and states["tf"].excluded
+    assert curate_formats(store, store_problems(store), policy="exclude").events == 0
