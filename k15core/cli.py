@@ -98,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--task", help="only prompts of this task")
     pc.add_argument("--policy", choices=["flag", "exclude"], default="flag", help="flag (default) or also exclude them")
     pc.set_defaults(func=cmd_curate_formats)
+    pc = csub.add_parser("dedup", help="flag exact and near-duplicate prompts (MinHash), each pointing at the one kept")
+    _common(pc)
+    pc.add_argument("--task", help="only prompts of this task")
+    pc.add_argument("--threshold", type=float, default=0.8, help="Jaccard similarity of word 3-grams that counts as a duplicate (default 0.8)")
+    pc.add_argument("--policy", choices=["flag", "exclude"], default="flag", help="flag (default) or also exclude the copies")
+    pc.set_defaults(func=cmd_curate_formats)
 
     p = sub.add_parser("config", help="list every config key with its default and meaning")
     _common(p)
@@ -342,17 +348,21 @@ def cmd_curate(args) -> int:
 
 
 def cmd_curate_formats(args) -> int:
+    """`k15 curate formats` and `k15 curate dedup`: rules over the text, no model."""
     from tqdm import tqdm
 
-    from k15core.curation.run import curate_formats, store_problems
+    from k15core.curation.run import curate_duplicates, curate_formats, store_problems
 
     _, ws = _setup(args)
     store = ws.store()
     problems = store_problems(store, args.task)
-    with tqdm(total=len(problems), desc="curate formats", unit="prompt", disable=args.quiet) as bar:
-        report = curate_formats(store, problems, policy=args.policy, progress=bar.update)
-    print(f"curate formats: {report.curated} prompts checked, {report.flagged} flagged ({args.policy}), {report.events} label events written, "
-          f"{report.kept_human} human labels kept; {report.seconds:.1f} s")
+    with tqdm(total=len(problems), desc=f"curate {args.curate_command}", unit="prompt", disable=args.quiet) as bar:
+        if args.curate_command == "dedup":
+            report = curate_duplicates(store, problems, threshold=args.threshold, policy=args.policy, progress=bar.update)
+        else:
+            report = curate_formats(store, problems, policy=args.policy, progress=bar.update)
+    print(f"curate {args.curate_command}: {report.curated} prompts checked, {report.flagged} flagged ({args.policy}), "
+          f"{report.events} label events written, {report.kept_human} human labels kept; {report.seconds:.1f} s")
     return 0
 
 

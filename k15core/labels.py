@@ -6,6 +6,7 @@ studio read the folded state. Fields and the JSON values an event carries:
     status      "kept" | "excluded" | "flagged"; null = not reviewed. The trainer never draws "excluded".
     pass_rate   float in [0, 1]: share of sampled answers that verified (curation; k15core.curation).
     format_issue  str: why the answer format cannot be verified reliably (curation's format filters).
+    duplicate_of  {"of": id, "similarity": float, "kind": "exact" | "near"}: the prompt this one repeats.
     excluded    bool: the older spelling of status (CLI, notebooks); true -> "excluded", false -> "kept".
     difficulty  int 1..5: a person's judgement, replacing the task's level.
     reference   str: a corrected reference answer (the studio checks it with the task's verifier first).
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 STATUSES = ("kept", "excluded", "flagged")
-FIELDS = ("status", "difficulty", "reference", "tags", "note", "hackable", "pass_rate", "format_issue")
+FIELDS = ("status", "difficulty", "reference", "tags", "note", "hackable", "pass_rate", "format_issue", "duplicate_of")
 """Fields of the folded state (`excluded` events fold into `status`)."""
 
 
@@ -39,6 +40,7 @@ class PromptLabels:
     hackable: bool = False
     pass_rate: float | None = None
     format_issue: str | None = None
+    duplicate_of: dict | None = None
     events: int = 0
     """Number of label events behind this state (undo events included)."""
 
@@ -86,6 +88,10 @@ def normalise(field: str, value: Any) -> tuple[str, Any]:
     elif field == "hackable":
         if not isinstance(value, bool):
             raise ValueError(f"hackable must be true or false, got {value!r}")
+    elif field == "duplicate_of":
+        if not isinstance(value, dict) or not isinstance(value.get("of"), str) or value.get("kind") not in ("exact", "near"):
+            raise ValueError(f"duplicate_of must be {{'of': id, 'similarity': x, 'kind': 'exact'|'near'}}, got {value!r}")
+        value = {"of": value["of"], "similarity": float(value.get("similarity", 1.0)), "kind": value["kind"]}
     elif field == "pass_rate":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
             raise ValueError(f"pass_rate must be a number in [0, 1], got {value!r}")

@@ -20,8 +20,8 @@ from k15core.store import Store
 from k15core.tasks import check_reference
 from k15core.tasks.prompt_file import read_prompt_file
 
-GRID_COLUMNS = ["id", "prompt", "level", "difficulty", "pass rate", "training success", "samples", "hackable", "format issue", "tags", "status",
-                "labels"]
+GRID_COLUMNS = ["id", "prompt", "level", "difficulty", "pass rate", "training success", "samples", "hackable", "format issue", "duplicate of",
+                "tags", "status", "labels"]
 STATUS_FILTERS = ("all", "not reviewed", "kept", "excluded", "flagged")
 BULK_ACTIONS = ("exclude", "keep", "flag", "reset status", "difficulty 1", "difficulty 2", "difficulty 3", "difficulty 4", "difficulty 5", "mark hackable")
 
@@ -51,9 +51,14 @@ def prompt_table(store: Store, text: str = "", status: str = "all", level: int |
         s = stats.get(p["id"])
         rows.append([
             p["id"], p["text"], p["difficulty"], st.difficulty or p["difficulty"], st.pass_rate, None if s is None else round(s["success"], 3),
-            0 if s is None else s["samples"], st.hackable, st.format_issue or "", ", ".join(st.tags), row_status, st.events,
+            0 if s is None else s["samples"], st.hackable, st.format_issue or "", _duplicate_text(st.duplicate_of), ", ".join(st.tags), row_status,
+            st.events,
         ])
     return pd.DataFrame(rows, columns=GRID_COLUMNS)
+
+
+def _duplicate_text(dup: dict | None) -> str:
+    return f"{dup['of']} ({dup['kind']}, {dup['similarity']:.2f})" if dup else ""
 
 
 def focus_view(store: Store, prompt_id: str | None) -> dict:
@@ -73,7 +78,7 @@ def focus_view(store: Store, prompt_id: str | None) -> dict:
     card = (
         f'<div class="k15-focus"><b>{e(st.status or "not reviewed")}</b> · level {p["difficulty"]}'
         f'{f" · labelled difficulty {st.difficulty}" if st.difficulty else ""} · {e(rate)}'
-        f'{" · <b>hackable</b>" if st.hackable else ""}{f" · <b>{e(st.format_issue)}</b>" if st.format_issue else ""} · task {e(p["task"])}'
+        f'{" · <b>hackable</b>" if st.hackable else ""}{f" · <b>{e(st.format_issue)}</b>" if st.format_issue else ""}{f" · duplicate of <code>{e(_duplicate_text(st.duplicate_of))}</code>" if st.duplicate_of else ""} · task {e(p["task"])}'
         f'<pre class="k15-prompt">{e(p["text"])}</pre>'
         f'reference answer: <code>{e(st.reference or p["reference"])}</code>{corrected}</div>'
     )
@@ -192,7 +197,7 @@ def export_curated(store: Store, directory: Path, fmt: str) -> Path:
         records.append({
             "id": p["id"], "prompt": p["text"], "reference": st.reference or p["reference"], "task": p["task"], "level": p["difficulty"],
             "difficulty": st.difficulty or p["difficulty"], "status": st.status or "not reviewed", "excluded": st.excluded,
-            "hackable": st.hackable, "format_issue": st.format_issue, "tags": list(st.tags), "note": st.note, "pass_rate": st.pass_rate, "training_success": None if s is None else s["success"],
+            "hackable": st.hackable, "format_issue": st.format_issue, "duplicate_of": st.duplicate_of, "tags": list(st.tags), "note": st.note, "pass_rate": st.pass_rate, "training_success": None if s is None else s["success"],
             "training_samples": 0 if s is None else s["samples"], "label_events": st.events, "source": p["source"],
         })
     directory.mkdir(parents=True, exist_ok=True)

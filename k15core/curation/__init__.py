@@ -4,7 +4,8 @@ person can override them."""
 from k15core.curation.difficulty import difficulty_from_pass_rate, pass_rate
 from k15core.curation.hackable import is_easy_to_hack
 from k15core.curation.formats import format_issue
-from k15core.curation.run import curate_difficulty, curate_formats, curate_hackable
+from k15core.curation.dedup import find_duplicates
+from k15core.curation.run import curate_difficulty, curate_duplicates, curate_formats, curate_hackable
 
 __all__ = ["pass_rate", "difficulty_from_pass_rate", "is_easy_to_hack", "format_issue", "curate_difficulty", "curate_hackable",
-           "curate_formats"]
+           "curate_formats", "curate_duplicates", "find_duplicates"]

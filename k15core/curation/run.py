@@ -14,6 +14,7 @@ from typing import Callable, Iterable
 
 from k15core import labels as L
 from k15core.curation.difficulty import difficulty_from_pass_rate, pass_rate
+from k15core.curation.dedup import find_duplicates
 from k15core.curation.formats import format_issue
 from k15core.curation.hackable import is_easy_to_hack
 from k15core.tasks import TASKS
@@ -137,6 +138,32 @@ def curate_formats(store, problems: list[Problem], *, policy: str = "flag", auth
             reason = format_issue(p.prompt, p.reference)
             _write(store, report, latest, p.id, "format_issue", reason, author)
             if reason:
+                report.flagged += 1
+                if policy == "exclude":
+                    _write(store, report, latest, p.id, "status", "excluded", author)
+            report.curated += 1
+        if progress is not None:
+            progress(len(part))
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def curate_duplicates(store, problems: list[Problem], *, threshold: float = 0.8, policy: str = "flag", author: str = "k15 curate",
+                      progress=None) -> CurationReport:
+    """Label every later copy of a prompt `duplicate_of` the first one (exact or near; k15core.curation.dedup),
+    so the studio shows each kept/dropped pair; policy "exclude" also excludes the copies. A prompt that is
+    no longer a duplicate (its twin was edited or removed) gets its label reset."""
+    if policy not in ("flag", "exclude"):
+        raise ValueError(f"policy must be 'flag' or 'exclude', got {policy!r}")
+    t0, report = time.perf_counter(), CurationReport(prompts=len(problems))
+    ordered = sorted(problems, key=lambda p: p.id)
+    found = {d.dropped: d for d in find_duplicates([(p.id, p.prompt) for p in ordered], threshold=threshold)}
+    for part in _chunks(ordered, 256):
+        latest = _latest_sources(store, [p.id for p in part])
+        for p in part:
+            d = found.get(p.id)
+            _write(store, report, latest, p.id, "duplicate_of", {"of": d.kept, "similarity": d.similarity, "kind": d.kind} if d else None, author)
+            if d:
                 report.flagged += 1
                 if policy == "exclude":
                     _write(store, report, latest, p.id, "status", "excluded", author)

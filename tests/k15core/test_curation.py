@@ -169,3 +169,46 @@ def test_curate_formats_labels_with_reasons_and_is_idempotent(tmp_path):
     assert report.flagged == 2 and "ok" not in states
     assert states["mc"].format_issue.startswith("multiple choice") and states["mc"].excluded and states["tf"].excluded
     assert curate_formats(store, store_problems(store), policy="exclude").events == 0
+
+
+LONG_Q = ("A farmer has 17 sheep and buys 5 more each week for 6 weeks, then sells a third of the flock at the market "
+          "on Saturday. How many sheep does the farmer have left after the market closes?")
+
+
+def test_dedup_finds_exact_and_near_copies_and_keeps_the_first():
+    from k15core.curation import find_duplicates
+
+    items = [
+        ("a", LONG_Q),
+        ("b", "  " + LONG_Q.upper().replace(" ", "   ") + " "),  # same text, other case and spacing
+        ("c", LONG_Q.replace("at the market", "at a market")),  # one word changed
+        ("d", LONG_Q.replace("17 sheep", "23 sheep").replace("6 weeks", "9 weeks").replace("a third", "a half")),  # other numbers: another problem
+        ("e", "Seq 372, steps: 4"),
+        ("f", "Seq 372, steps: 5"),  # a different short problem
+        ("g", "seq 372 steps 4"),  # the same short problem, other punctuation
+    ]
+    found = {d.dropped: d for d in find_duplicates(items)}
+    assert set(found) == {"b", "c", "g"}
+    assert found["b"].kept == "a" and found["b"].kind == "exact" and found["b"].similarity == 1.0
+    assert found["c"].kept == "a" and found["c"].kind == "near" and 0.8 <= found["c"].similarity < 1.0
+    assert found["g"].kept == "e" and found["g"].kind == "exact"
+    with pytest.raises(ValueError):
+        find_duplicates(items, threshold=0)
+
+
+def test_curate_duplicates_records_pairs_and_resets_when_fixed(tmp_path):
+    from k15core.curation import curate_duplicates
+    from k15core.tasks.base import Problem
+
+    store = Store(tmp_path / "k15.db")
+    store.add_prompts([Problem(id="p1", prompt=LONG_Q, reference="46", task="arithmetic"),
+                       Problem(id="p2", prompt=LONG_Q.replace("at the market", "at a market"), reference="46", task="arithmetic"),
+                       Problem(id="p3", prompt="What is 2+2?", reference="4", task="arithmetic")], source="test")
+    report = curate_duplicates(store, store_problems(store), policy="exclude")
+    states = store.prompt_labels()
+    assert report.flagged == 1 and states["p2"].duplicate_of["of"] == "p1" and states["p2"].duplicate_of["kind"] == "near"
+    assert states["p2"].excluded and "p1" not in states and "p3" not in states
+    assert curate_duplicates(store, store_problems(store), policy="exclude").events == 0  # rerun: nothing new
+    remaining = [p for p in store_problems(store) if p.id != "p1"]  # its twin gone from the set: no longer a duplicate
+    curate_duplicates(store, remaining)
+    assert store.prompt_labels()["p2"].duplicate_of is None
