@@ -33,13 +33,15 @@ class TaskConfig:
     """Where prompts come from."""
 
     name: str = "recurrence"
-    """Task family: 'recurrence' (digit recurrence; the default, learnable by the tiny model in minutes), 'chains' or 'arithmetic'."""
+    """Task family: 'recurrence' (digit recurrence; the default, learnable by the tiny model in minutes), 'chains', 'arithmetic' or 'math'."""
     levels: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5])
     """Difficulty levels to draw problems from."""
     eval_per_level: int = 40
     """Held-out evaluation problems per difficulty level."""
     eval_seed: int = 20250122
     """Seed of the held-out evaluation set (kept fixed so runs are comparable)."""
+    path: str = ""
+    """Prompt file (JSONL/CSV/Parquet) of a file-based task ('math'); empty: the sample in assets/tasks/."""
 
 
 @dataclass

@@ -1,25 +1,32 @@
 """Task families behind one protocol (k15core.tasks.base.Task), looked up by name."""
 from __future__ import annotations
 
+import inspect
+
 from k15core.registry import Registry
 from k15core.tasks.arithmetic import ArithmeticTask
 from k15core.tasks.base import Problem, Task
 from k15core.tasks.chains import ChainsTask
+from k15core.tasks.math import MathTask
 from k15core.tasks.recurrence import RecurrenceTask
 
 TASKS: Registry = Registry("task")
 TASKS.register("arithmetic")(ArithmeticTask)
 TASKS.register("chains")(ChainsTask)
 TASKS.register("recurrence")(RecurrenceTask)
+TASKS.register("math")(MathTask)
 
 
 def make_task(cfg) -> Task:
     """Build the task named by a TaskConfig."""
     cls = TASKS.get(cfg.name)
-    return cls(levels=tuple(cfg.levels), eval_per_level=cfg.eval_per_level, eval_seed=cfg.eval_seed)
+    kwargs = dict(levels=tuple(cfg.levels), eval_per_level=cfg.eval_per_level, eval_seed=cfg.eval_seed)
+    if getattr(cfg, "path", "") and "path" in inspect.signature(cls).parameters:  # file-based tasks (math)
+        kwargs["path"] = cfg.path
+    return cls(**kwargs)
 
 
-__all__ = ["TASKS", "Problem", "Task", "make_task", "check_reference", "ArithmeticTask", "ChainsTask", "RecurrenceTask"]
+__all__ = ["TASKS", "Problem", "Task", "make_task", "check_reference", "ArithmeticTask", "ChainsTask", "RecurrenceTask", "MathTask"]
 
 
 def check_reference(task_name: str, reference: str) -> str | None:

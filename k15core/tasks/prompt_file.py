@@ -1,7 +1,8 @@
 """Read prompt files (JSONL, CSV or Parquet): one problem per line/row with `prompt` and `reference`.
 
 Columns: `prompt` (required), `reference` (required; `answer` is accepted as a synonym), `difficulty`
-(optional integer), `id` (optional; default derived from the prompt text), `task` (optional).
+(optional integer), `id` (optional; default derived from the prompt text), `task` (optional),
+`solution` (optional worked solution, kept in the problem's meta for the warm-up).
 The whole file is validated before anything is returned, and every bad row is reported with its line
 number, so a bad file never half-imports.
 """
@@ -36,7 +37,9 @@ def _row_to_problem(row: object, default_task: str) -> Problem:
     except (TypeError, ValueError):
         raise ValueError(f"'difficulty' must be an integer, got {difficulty!r}") from None
     pid = row.get("id") or "file:" + hashlib.sha1(prompt.encode()).hexdigest()[:12]
-    return Problem(id=str(pid), prompt=prompt, reference=str(reference).strip(), difficulty=difficulty, task=str(row.get("task") or default_task))
+    meta = {"solution": row["solution"]} if isinstance(row.get("solution"), str) and row["solution"].strip() else {}
+    return Problem(id=str(pid), prompt=prompt, reference=str(reference).strip(), difficulty=difficulty, task=str(row.get("task") or default_task),
+                   meta=meta)
 
 
 @dataclass
