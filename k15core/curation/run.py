@@ -56,12 +56,29 @@ def store_problems(store, task_name: str | None = None) -> list[Problem]:
     return out
 
 
-def hf_sampler(model, tokenizer, *, temperature: float, max_new_tokens: int, batch_size: int = 64, seed: int = 0) -> SampleFn:
-    """Sample with the Hugging Face engine (temperature sampling, no top-k)."""
+CHAT_INSTRUCTION = "\nGive the final answer on its own line after 'Answer:'."
+
+
+def hf_sampler(model, tokenizer, *, temperature: float, max_new_tokens: int, batch_size: int = 64, seed: int = 0,
+               chat: bool | None = None) -> SampleFn:
+    """Sample with the Hugging Face engine (temperature sampling, no top-k).
+
+    `chat` (default: whenever the tokenizer has a chat template) wraps each prompt as a user turn of
+    the model's chat template, with an instruction to end on "Answer: ...", so an instruct model
+    (SmolLM2) answers in a form the verifiers read. The tiny model has no template: raw prompts.
+    """
     from k15core.rollout.hf import generate
 
+    use_chat = bool(getattr(tokenizer, "chat_template", None)) if chat is None else chat
+
+    def as_prompt(p: Problem) -> str:
+        if not use_chat:
+            return p.prompt
+        turn = [{"role": "user", "content": p.prompt + CHAT_INSTRUCTION}]
+        return tokenizer.apply_chat_template(turn, tokenize=False, add_generation_prompt=True)
+
     def sample(problems: list[Problem], n: int, prefix: str) -> list[list[str]]:
-        gens = generate(model, tokenizer, [p.prompt for p in problems], k=n, max_new_tokens=max_new_tokens, temperature=temperature,
+        gens = generate(model, tokenizer, [as_prompt(p) for p in problems], k=n, max_new_tokens=max_new_tokens, temperature=temperature,
                         prefixes=[prefix] * len(problems) if prefix else None, batch_size=batch_size, seed=seed)
         out: list[list[str]] = [[] for _ in problems]
         for g in gens:

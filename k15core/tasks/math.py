@@ -5,7 +5,8 @@ Problems come from a JSONL/CSV/Parquet prompt file (`prompt`, `reference`, optio
 written for this project, levels 1-5). A fixed share of each level (choice: 1 in 4, by a seeded
 shuffle) is held out for evaluation; training draws come from the rest.
 
-Verification: the final answer is the last ``\\boxed{...}`` or the text after the last ``Answer:``;
+Verification: the final answer is the last ``\\boxed{...}``, else the rest of the line after the last
+``Answer:`` / ``The answer is:`` / ``the answer is`` (instruct models say it that way);
 math-verify decides whether it equals the reference (0.5 = \\frac{1}{2}, 2\\sqrt{2} = \\sqrt{8}, ...).
 math-verify's own timeouts use `signal.alarm`, which raises outside the main thread (studio handlers,
 thread pools). Choice: in the main thread its timeouts stay on; elsewhere they are off and the answer
@@ -23,7 +24,7 @@ from k15core.tasks.base import Problem
 
 SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "tasks" / "math_sample.jsonl"
 MAX_ANSWER_CHARS = 200
-_ANSWER = re.compile(r"Answer:\s*(.+?)\s*$", re.S)
+_MARKER = re.compile(r"\banswer(?:\s+is\s*:?|\s*:)", re.I)  # "Answer: 5", "The answer is: 5", "the answer is 5"
 logging.getLogger("math_verify").setLevel(logging.ERROR)  # it warns on every call whose timeout is off
 
 
@@ -95,11 +96,12 @@ class MathTask:
         boxed = last_boxed(response)
         if boxed is not None:
             return boxed.strip()
-        marker = response.rfind("Answer:")
-        if marker < 0:
+        markers = list(_MARKER.finditer(response))
+        if not markers:
             return None
-        m = _ANSWER.match(response[marker:])
-        return m.group(1).splitlines()[0].strip() if m else None
+        line = response[markers[-1].end():].strip().splitlines()
+        answer = line[0].strip().strip("'\"`*").rstrip(".").strip() if line else ""
+        return answer or None
 
     def verify(self, response: str, reference: str) -> float:
         """1.0 if the final answer is mathematically equal to the reference (math-verify), else 0.0; never raises."""

@@ -22,6 +22,8 @@ def task():
     ("Answer: 2\\sqrt{2}", "\\sqrt{8}"),
     ("first Answer: 3, no wait. Answer: 5", "5"),
     ("\\boxed{\\frac{7}{8}} is it", "\\frac{7}{8}"),
+    ("12 + 7 = 19 apples.\n\nThe answer is: 19", "19"),
+    ("So the answer is '54'.", "54"),
 ])
 def test_equal_values_verify(task, response, reference):
     assert task.verify(response, reference) == 1.0
@@ -34,6 +36,7 @@ def test_equal_values_verify(task, response, reference):
     ("\\boxed{3", "3"),  # an unclosed box is no answer
     ("Answer: " + "9" * 5000, "9"),  # absurdly long: cut, compared, never raises
     ("", "1"),
+    ("I have no answer for 19 apples", "19"),  # "answer" without "is" or a colon is no marker
 ])
 def test_wrong_or_missing_answers_do_not(task, response, reference):
     assert task.verify(response, reference) == 0.0
