@@ -115,6 +115,16 @@ def _to_curate(store, problems: list[Problem], marker: str, redo: bool, report: 
     return todo
 
 
+def _record_verdict(store, report: CurationReport, latest, pid: str, fld: str, value, flagged: bool, policy: str, author: str) -> None:
+    """Write one prompt's verdict; a flagged prompt is counted and, with policy "exclude", excluded too."""
+    _write(store, report, latest, pid, fld, value, author)
+    if flagged:
+        report.flagged += 1
+        if policy == "exclude":
+            _write(store, report, latest, pid, "status", "excluded", author)
+    report.curated += 1
+
+
 def _chunks(items: list, size: int) -> Iterable[list]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
@@ -153,12 +163,7 @@ def curate_formats(store, problems: list[Problem], *, policy: str = "flag", auth
         latest = _latest_sources(store, [p.id for p in part])
         for p in part:
             reason = format_issue(p.prompt, p.reference)
-            _write(store, report, latest, p.id, "format_issue", reason, author)
-            if reason:
-                report.flagged += 1
-                if policy == "exclude":
-                    _write(store, report, latest, p.id, "status", "excluded", author)
-            report.curated += 1
+            _record_verdict(store, report, latest, p.id, "format_issue", reason, bool(reason), policy, author)
         if progress is not None:
             progress(len(part))
     report.seconds = time.perf_counter() - t0
@@ -179,12 +184,7 @@ def curate_duplicates(store, problems: list[Problem], *, threshold: float = 0.8,
         latest = _latest_sources(store, [p.id for p in part])
         for p in part:
             d = found.get(p.id)
-            _write(store, report, latest, p.id, "duplicate_of", {"of": d.kept, "similarity": d.similarity, "kind": d.kind} if d else None, author)
-            if d:
-                report.flagged += 1
-                if policy == "exclude":
-                    _write(store, report, latest, p.id, "status", "excluded", author)
-            report.curated += 1
+            _record_verdict(store, report, latest, p.id, "duplicate_of", {"of": d.kept, "similarity": d.similarity, "kind": d.kind} if d else None, d is not None, policy, author)
         if progress is not None:
             progress(len(part))
     report.seconds = time.perf_counter() - t0
@@ -210,12 +210,7 @@ def curate_hackable(store, problems: list[Problem], sample: SampleFn, *, n: int 
             for p, texts in zip(part, guesses):
                 task = TASKS.get(p.task)()
                 hackable = is_easy_to_hack([task.verify(t, p.reference) for t in texts])
-                _write(store, report, latest, p.id, "hackable", hackable, author)
-                if hackable:
-                    report.flagged += 1
-                    if policy == "exclude":
-                        _write(store, report, latest, p.id, "status", "excluded", author)
-                report.curated += 1
+                _record_verdict(store, report, latest, p.id, "hackable", hackable, hackable, policy, author)
             if progress is not None:
                 progress(len(part))
     report.seconds = time.perf_counter() - t0
