@@ -7,6 +7,7 @@ from k15core.registry import Registry
 from k15core.tasks.arithmetic import ArithmeticTask
 from k15core.tasks.base import Problem, Task
 from k15core.tasks.chains import ChainsTask
+from k15core.tasks.code import CodeTask
 from k15core.tasks.math import MathTask
 from k15core.tasks.recurrence import RecurrenceTask
 
@@ -15,6 +16,7 @@ TASKS.register("arithmetic")(ArithmeticTask)
 TASKS.register("chains")(ChainsTask)
 TASKS.register("recurrence")(RecurrenceTask)
 TASKS.register("math")(MathTask)
+TASKS.register("code")(CodeTask)
 
 
 def make_task(cfg) -> Task:
@@ -26,13 +28,14 @@ def make_task(cfg) -> Task:
     return cls(**kwargs)
 
 
-__all__ = ["TASKS", "Problem", "Task", "make_task", "check_reference", "ArithmeticTask", "ChainsTask", "RecurrenceTask", "MathTask"]
+__all__ = ["TASKS", "Problem", "Task", "make_task", "check_reference", "ArithmeticTask", "ChainsTask", "RecurrenceTask", "MathTask", "CodeTask"]
 
 
 def check_reference(task_name: str, reference: str) -> str | None:
     """Why `reference` cannot be a reference answer of the task, or None when it can.
 
-    A reference must survive the task's own verifier: a response that states it ("Answer: <ref>")
+    A task with its own rule says (`task.check_reference`, e.g. code: well-formed test cases). Otherwise
+    a reference must survive the task's own verifier: a response that states it ("Answer: <ref>")
     verifies against it. That catches a corrected answer the verifier could never match, which
     would silently turn a prompt into one no response can solve.
     """
@@ -41,6 +44,8 @@ def check_reference(task_name: str, reference: str) -> str | None:
     task = TASKS.get(task_name)()
     if not reference.strip():
         return "the reference answer is empty"
+    if hasattr(task, "check_reference"):
+        return task.check_reference(reference.strip())
     if task.verify(f"Answer: {reference.strip()}", reference.strip()) != 1.0:
         return f"the {task_name} verifier cannot match {reference.strip()!r} (expected a final answer like the task's own)"
     return None

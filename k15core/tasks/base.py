@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
 
@@ -104,6 +105,61 @@ class GeneratedTask:
             return float(answer is not None and self._same_answer(answer, str(reference).strip()))
         except Exception:  # e.g. a 5000-digit "answer" that int() refuses, or a non-string reference
             return 0.0
+
+
+class FileTask:
+    """Shared plumbing of task families whose problems come from a prompt file (math, code): the
+    file's problems split into a training part and a held-out part, per level.
+
+    Choice: 1 in 4 problems of each level (at least one, where the level has two or more) is held out,
+    by a shuffle seeded with `eval_seed`, so the split is stable across runs and machines. A subclass
+    sets `name`, `styles`, `STYLE_PREFIX` and `SAMPLE` (the default file), and implements
+    `solution`, `extract_answer` and `verify`.
+    """
+
+    name: str = ""
+    styles: tuple[str, ...] = ()
+    STYLE_PREFIX: dict[str, str] = {}
+    SAMPLE: Path | None = None
+
+    def __init__(self, levels: tuple[int, ...] | None = None, eval_per_level: int = 0, eval_seed: int = 20250122, path: str | Path | None = None):
+        from k15core.tasks.prompt_file import load_prompt_file
+
+        problems = load_prompt_file(path or self.SAMPLE, default_task=self.name)
+        if levels:
+            problems = [p for p in problems if p.difficulty in set(levels)]
+        by_level: dict[int, list[Problem]] = {}
+        for p in problems:
+            by_level.setdefault(p.difficulty, []).append(p)
+        rng = random.Random(eval_seed)
+        self._eval, self._train = [], []
+        for level in sorted(by_level):
+            items = sorted(by_level[level], key=lambda p: p.id)
+            rng.shuffle(items)
+            k = max(1, len(items) // 4) if len(items) > 1 else 0
+            self._eval += items[:k]
+            self._train += items[k:]
+        self._eval_ids = {p.id for p in self._eval}
+        self.levels = tuple(sorted(by_level))
+
+    def train_problems(self, n: int, seed: int) -> list[Problem]:
+        """`n` training problems: the training split shuffled, repeated when n is larger than it."""
+        rng = random.Random(seed)
+        out: list[Problem] = []
+        while len(out) < n and self._train:
+            batch = list(self._train)
+            rng.shuffle(batch)
+            out += batch[: n - len(out)]
+        return out
+
+    def eval_problems(self) -> list[Problem]:
+        return list(self._eval)
+
+    def is_eval(self, problem_id: str) -> bool:
+        return problem_id in self._eval_ids
+
+    def style_prefix(self, style: str) -> str:
+        return self.STYLE_PREFIX[style]
 
 
 def draw_problems(

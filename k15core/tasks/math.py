@@ -2,8 +2,7 @@
 
 Problems come from a JSONL/CSV/Parquet prompt file (`prompt`, `reference`, optional `difficulty`,
 `id` and `solution`); the default is the sample shipped in assets/tasks/math_sample.jsonl (40 problems
-written for this project, levels 1-5). A fixed share of each level (choice: 1 in 4, by a seeded
-shuffle) is held out for evaluation; training draws come from the rest.
+written for this project, levels 1-5). The held-out split is `FileTask`'s (1 in 4 of each level).
 
 Verification: the final answer is the last ``\\boxed{...}``, else the rest of the line after the last
 ``Answer:`` / ``The answer is:`` / ``the answer is`` (instruct models say it that way);
@@ -15,12 +14,11 @@ is cut to `MAX_ANSWER_CHARS` first, since sympy's slow cases come from long expr
 from __future__ import annotations
 
 import logging
-import random
 import re
 import threading
 from pathlib import Path
 
-from k15core.tasks.base import Problem
+from k15core.tasks.base import FileTask, Problem
 
 SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "tasks" / "math_sample.jsonl"
 MAX_ANSWER_CHARS = 200
@@ -41,49 +39,11 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
-class MathTask:
+class MathTask(FileTask):
     name = "math"
     styles = ("short", "long")
     STYLE_PREFIX = {"short": "Answer:", "long": "Solution:"}
-
-    def __init__(self, levels: tuple[int, ...] | None = None, eval_per_level: int = 0, eval_seed: int = 20250122, path: str | Path | None = None):
-        from k15core.tasks.prompt_file import load_prompt_file
-
-        problems = load_prompt_file(path or SAMPLE, default_task=self.name)
-        if levels:
-            problems = [p for p in problems if p.difficulty in set(levels)]
-        by_level: dict[int, list[Problem]] = {}
-        for p in problems:
-            by_level.setdefault(p.difficulty, []).append(p)
-        rng = random.Random(eval_seed)
-        self._eval, self._train = [], []
-        for level in sorted(by_level):
-            items = sorted(by_level[level], key=lambda p: p.id)
-            rng.shuffle(items)
-            k = max(1, len(items) // 4) if len(items) > 1 else 0
-            self._eval += items[:k]
-            self._train += items[k:]
-        self._eval_ids = {p.id for p in self._eval}
-        self.levels = tuple(sorted(by_level))
-
-    def train_problems(self, n: int, seed: int) -> list[Problem]:
-        """`n` training problems: the training split shuffled, repeated when n is larger than it."""
-        rng = random.Random(seed)
-        out: list[Problem] = []
-        while len(out) < n and self._train:
-            batch = list(self._train)
-            rng.shuffle(batch)
-            out += batch[: n - len(out)]
-        return out
-
-    def eval_problems(self) -> list[Problem]:
-        return list(self._eval)
-
-    def is_eval(self, problem_id: str) -> bool:
-        return problem_id in self._eval_ids
-
-    def style_prefix(self, style: str) -> str:
-        return self.STYLE_PREFIX[style]
+    SAMPLE = SAMPLE
 
     def solution(self, problem: Problem, style: str) -> str:
         answer = f"Answer: {problem.reference}"

@@ -2,7 +2,8 @@
 
 Columns: `prompt` (required), `reference` (required; `answer` is accepted as a synonym), `difficulty`
 (optional integer), `id` (optional; default derived from the prompt text), `task` (optional),
-`solution` (optional worked solution, kept in the problem's meta for the warm-up).
+`solution` (optional worked solution, kept in the problem's meta for the warm-up). Code problems give
+`tests` (a list of {"input", "output"} objects) instead of a reference; they become the reference as JSON.
 The whole file is validated before anything is returned, and every bad row is reported with its line
 number, so a bad file never half-imports.
 """
@@ -25,6 +26,8 @@ def _row_to_problem(row: object, default_task: str) -> Problem:
         raise ValueError("not an object with named fields")
     prompt = row.get("prompt")
     reference = row.get("reference", row.get("answer"))
+    if reference is None and isinstance(row.get("tests"), list):  # a code problem: its test cases are its reference
+        reference = json.dumps(row["tests"])
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError("missing or empty 'prompt'")
     if reference is None or (isinstance(reference, str) and not reference.strip()) or isinstance(reference, (dict, list, bool)):
