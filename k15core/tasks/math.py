@@ -5,7 +5,9 @@ Problems come from a JSONL/CSV/Parquet prompt file (`prompt`, `reference`, optio
 written for this project, levels 1-5). The held-out split is `FileTask`'s (1 in 4 of each level).
 
 Verification: the final answer is the last ``\\boxed{...}``, else the rest of the line after the last
-``Answer:`` / ``The answer is:`` / ``the answer is`` (instruct models say it that way);
+``Answer:`` / ``The answer is:`` / ``the answer is`` (instruct models say it that way), else (choice: the
+"flexible" extraction of GSM8K evaluations, because small instruct models often end on a sentence such
+as "Mia read 45 + 38 = 83 pages.") the last number on the last non-empty line;
 math-verify decides whether it equals the reference (0.5 = \\frac{1}{2}, 2\\sqrt{2} = \\sqrt{8}, ...).
 math-verify's own timeouts use `signal.alarm`, which raises outside the main thread (studio handlers,
 thread pools). Choice: in the main thread its timeouts stay on; elsewhere they are off and the answer
@@ -22,6 +24,7 @@ from k15core.tasks.base import FileTask, Problem
 
 SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "tasks" / "math_sample.jsonl"
 MAX_ANSWER_CHARS = 200
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?")  # 83, -4, 1,250, 0.75, 3/4
 _MARKER = re.compile(r"\banswer(?:\s+is\s*:?|\s*:)", re.I)  # "Answer: 5", "The answer is: 5", "the answer is 5"
 logging.getLogger("math_verify").setLevel(logging.ERROR)  # it warns on every call whose timeout is off
 
@@ -56,9 +59,13 @@ class MathTask(FileTask):
         boxed = last_boxed(response)
         if boxed is not None:
             return boxed.strip()
+        if "\\boxed{" in response:  # a box left open: the response was cut off before its answer
+            return None
         markers = list(_MARKER.finditer(response))
         if not markers:
-            return None
+            lines = [line for line in response.strip().splitlines() if line.strip()]
+            numbers = _NUMBER.findall(lines[-1]) if lines else []
+            return numbers[-1].replace(",", "") if numbers else None
         line = response[markers[-1].end():].strip().splitlines()
         answer = line[0].strip().strip("'\"`*").rstrip(".").strip() if line else ""
         return answer or None

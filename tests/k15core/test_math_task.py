@@ -24,6 +24,8 @@ def task():
     ("\\boxed{\\frac{7}{8}} is it", "\\frac{7}{8}"),
     ("12 + 7 = 19 apples.\n\nThe answer is: 19", "19"),
     ("So the answer is '54'.", "54"),
+    ("Mia read 45 + 38 = 83 pages.", "83"),  # no marker: the last number of the last line
+    ("Step 1: 1,200 + 50\nShe has 1,250 stamps.\n", "1250"),
 ])
 def test_equal_values_verify(task, response, reference):
     assert task.verify(response, reference) == 1.0
@@ -32,11 +34,11 @@ def test_equal_values_verify(task, response, reference):
 @pytest.mark.parametrize("response, reference", [
     ("Answer: 18", "19"),
     ("Answer: 0.33", "\\frac{1}{3}"),
-    ("no final answer here: 19", "19"),
+    ("19 is what I first thought.\nBut then it must be 20 apples", "19"),  # the last line's last number counts
     ("\\boxed{3", "3"),  # an unclosed box is no answer
     ("Answer: " + "9" * 5000, "9"),  # absurdly long: cut, compared, never raises
     ("", "1"),
-    ("I have no answer for 19 apples", "19"),  # "answer" without "is" or a colon is no marker
+    ("I have no answer for 19 apples.\nSorry, I cannot say", "19"),  # no marker and no number on the last line
 ])
 def test_wrong_or_missing_answers_do_not(task, response, reference):
     assert task.verify(response, reference) == 0.0
