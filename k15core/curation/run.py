@@ -155,14 +155,17 @@ def curate_difficulty(store, problems: list[Problem], sample: SampleFn, *, n: in
 def curate_formats(store, problems: list[Problem], *, policy: str = "flag", author: str = "k15 curate", progress=None) -> CurationReport:
     """Flag prompts whose answer format a verifier cannot check (multiple choice, true/false, proof, free text)
     with the reason (label `format_issue`); policy "exclude" also excludes them. No model is needed, so every
-    prompt is checked each run; unchanged results write nothing."""
+    prompt is checked each run; unchanged results write nothing. Prompts of tasks that do not compare a final
+    answer (code: test cases; gym: the generator's own scorer) pass: their references are not answers."""
+    from k15core.tasks import compares_final_answer
+
     if policy not in ("flag", "exclude"):
         raise ValueError(f"policy must be 'flag' or 'exclude', got {policy!r}")
     t0, report = time.perf_counter(), CurationReport(prompts=len(problems))
     for part in _chunks(problems, 256):
         latest = _latest_sources(store, [p.id for p in part])
         for p in part:
-            reason = format_issue(p.prompt, p.reference)
+            reason = format_issue(p.prompt, p.reference) if compares_final_answer(p.task) else None
             _record_verdict(store, report, latest, p.id, "format_issue", reason, bool(reason), policy, author)
         if progress is not None:
             progress(len(part))

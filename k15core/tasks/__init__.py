@@ -32,7 +32,13 @@ def make_task(cfg) -> Task:
     return cls(**kwargs)
 
 
-__all__ = ["TASKS", "Problem", "Task", "make_task", "check_reference", "ArithmeticTask", "ChainsTask", "RecurrenceTask", "MathTask", "CodeTask", "GymTask"]
+__all__ = ["TASKS", "Problem", "Task", "make_task", "check_reference", "compares_final_answer", "ArithmeticTask", "ChainsTask", "RecurrenceTask", "MathTask", "CodeTask", "GymTask"]
+
+
+def compares_final_answer(task_name: str) -> bool:
+    """Whether the task's verifier compares a final answer with the reference (most tasks), rather than
+    running tests (code) or a generator's own scorer (gym). Unknown tasks are assumed to compare one."""
+    return task_name not in TASKS.names() or getattr(TASKS.get(task_name), "final_answer", True)
 
 
 def check_reference(task_name: str, reference: str) -> str | None:

@@ -47,6 +47,7 @@ def same_output(got: str, expected: str) -> bool:
 
 class CodeTask(FileTask):
     name = "code"
+    final_answer = False  # the reference is not an answer to compare (k15 curate formats skips it)
     styles = ("short", "long")
     STYLE_PREFIX = {"short": "```python\n", "long": "Solution:"}
     SAMPLE = SAMPLE

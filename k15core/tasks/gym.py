@@ -42,6 +42,7 @@ def _reasoning_gym():
 
 class GymTask:
     name = "gym"
+    final_answer = False  # the reference is not an answer to compare (k15 curate formats skips it)
     styles = ("short", "long")
     STYLE_PREFIX = {"short": "Answer:", "long": "Solution:"}
 

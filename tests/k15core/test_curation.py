@@ -162,11 +162,14 @@ def test_curate_formats_labels_with_reasons_and_is_idempotent(tmp_path):
     store = Store(tmp_path / "k15.db")
     problems = [Problem(id="mc", prompt="2+2?\n(A) 3\n(B) 4", reference="B", task="arithmetic"),
                 Problem(id="ok", prompt="2+2?", reference="4", task="arithmetic"),
-                Problem(id="tf", prompt="Is 2 even?", reference="yes", task="arithmetic")]
+                Problem(id="tf", prompt="Is 2 even?", reference="yes", task="arithmetic"),
+                # a code problem's reference is its test cases (long JSON text), and "Print YES or NO" is checked by them
+                Problem(id="code", prompt="Read n. Print YES or NO: is n even?", task="code",
+                        reference='[{"input": "2\\n", "output": "YES\\n"}, {"input": "3\\n", "output": "NO\\n"}, {"input": "10\\n", "output": "YES\\n"}]')]
     store.add_prompts(problems, source="test")
     report = curate_formats(store, store_problems(store), policy="exclude")
     states = store.prompt_labels()
-    assert report.flagged == 2 and "ok" not in states
+    assert report.flagged == 2 and "ok" not in states and "code" not in states
     assert states["mc"].format_issue.startswith("multiple choice") and states["mc"].excluded and states["tf"].excluded
     assert curate_formats(store, store_problems(store), policy="exclude").events == 0
 
