@@ -119,6 +119,27 @@ def grpo_loss(
     return mean_over_groups(per_sample, group)
 
 
+def dpo_loss(
+    policy_chosen: torch.Tensor,
+    policy_rejected: torch.Tensor,
+    ref_chosen: torch.Tensor,
+    ref_rejected: torch.Tensor,
+    beta: float = 0.1,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """DPO (Rafailov et al. 2023), used by long2short (report §2.4) with shorter-correct as chosen.
+
+    Inputs (P,): sequence log-probabilities (sums over response tokens) of each pair's chosen and
+    rejected response under the policy and under the frozen reference model.
+        margin_i = β [(log π(c_i) − log π_ref(c_i)) − (log π(r_i) − log π_ref(r_i))]
+        loss     = mean_i −log σ(margin_i)
+    Returns (loss, margins); the margins (detached) say how far each pair is already ranked right.
+    d loss / d log π(c_i) = −β σ(−margin_i) / P: every pair pushes its chosen response up, the most
+    when the policy still prefers the rejected one.
+    """
+    margins = beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))
+    return -torch.nn.functional.logsigmoid(margins).mean(), margins.detach()
+
+
 # The registry: each entry takes token-level inputs, so the trainer calls every loss the same way.
 #   token_logp, token_logp_old, mask (N, T); rewards, group (N,); cfg: an object with `tau`, `logz`, `clip_eps`.
 
