@@ -9,6 +9,7 @@
     k15 config                    list every config key with its default and meaning
     k15 studio [--host H --port N --auth FILE]   the studio on the workspace (see studio/app.py)
     k15 curate difficulty|hackable [--model M]   label prompts by pass rate / easy-to-hack (source auto)
+    k15 long2short merge|rejection|dpo|rl|short|compare   shorter answers from a long-CoT model (report §2.4)
 
 Common options: --workspace DIR (or K15_WORKSPACE), --config FILE.yaml, --set key=value (repeatable).
 """
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from k15core.errors import K15Error
 
@@ -104,6 +106,33 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--threshold", type=float, default=0.8, help="Jaccard similarity of word 3-grams that counts as a duplicate (default 0.8)")
     pc.add_argument("--policy", choices=["flag", "exclude"], default="flag", help="flag (default) or also exclude the copies")
     pc.set_defaults(func=cmd_curate_formats)
+
+    p = sub.add_parser("long2short", help="make a long-CoT model answer in fewer tokens (report §2.4)")
+    lsub = p.add_subparsers(dest="l2s_command", required=True)
+    pl = lsub.add_parser("merge", help="average the weights of a long and a short model (LoRA adapters merged first)")
+    _common(pl)
+    pl.add_argument("--long", default="rl", help="long-CoT model: folder or workspace name (default: rl)")
+    pl.add_argument("--short", default="short", help="short-CoT model (default: short, made by `k15 long2short short`)")
+    pl.add_argument("--alpha", type=float, default=0.5, help="weight of the long model (default 0.5: the report's plain average)")
+    pl.add_argument("--out", default="l2s-merge", help="name of the merged model (default: l2s-merge)")
+    for name, text in (("rejection", "fine-tune the long model on its shortest correct samples (n per prompt: long2short.samples)"),
+                       ("dpo", "DPO: shortest correct chosen; wrong, or correct and 1.5x longer, rejected"),
+                       ("rl", "RL from the long model with the length penalty from iteration 0 and a lower length cap")):
+        pl = lsub.add_parser(name, help=text)
+        _common(pl)
+        pl.add_argument("--long", default="rl", help="long-CoT model: folder or workspace name (default: rl)")
+        pl.add_argument("--out", default=f"l2s-{name}", help=f"name of the resulting model (default: l2s-{name})")
+        if name == "rl":
+            pl.add_argument("--preset", default=None, help="YAML layered on the config (default: assets/configs/long2short_rl.yaml)")
+    pl = lsub.add_parser("short", help="the short baseline: warm up the base model on short solutions only")
+    _common(pl)
+    pl.add_argument("--out", default="short", help="name of the model (default: short)")
+    pl = lsub.add_parser("compare", help="accuracy and mean tokens of each model on the held-out set, with the Pareto frontier")
+    _common(pl)
+    pl.add_argument("models", nargs="+", metavar="LABEL=MODEL", help="e.g. long=rl short=short merge=l2s-merge (MODEL: workspace name or folder)")
+    pl.add_argument("--json", dest="json_out", help="also write the rows to this JSON file")
+    for pl in lsub.choices.values():
+        pl.set_defaults(func=cmd_long2short)
 
     p = sub.add_parser("config", help="list every config key with its default and meaning")
     _common(p)
@@ -297,8 +326,6 @@ def cmd_eval(args) -> int:
 
 
 def cmd_prompts_import(args) -> int:
-    from pathlib import Path
-
     from k15core.tasks.prompt_file import load_prompt_file
 
     cfg, ws = _setup(args)
@@ -317,6 +344,65 @@ def _curate_options(p: argparse.ArgumentParser, n: int) -> None:
     p.add_argument("--limit", type=int, help="only the first N prompts (by id)")
     p.add_argument("--redo", action="store_true", help="score prompts that already have the automatic label again")
     p.add_argument("--seed", type=int, default=0)
+
+
+def cmd_long2short(args) -> int:
+    import json
+
+    from k15core.config import DEMO_CONFIG, load_config
+    from k15core.long2short import stages as l2s
+    from k15core.workspace import Workspace
+
+    config = args.config or (str(DEMO_CONFIG) if DEMO_CONFIG.exists() else None)  # the demo's task and model, like `k15 demo`
+    layers = [args.preset or l2s.L2S_RL_PRESET] if args.l2s_command == "rl" else []
+    cfg = load_config(config, args.overrides, layers=layers)
+    ws = Workspace.resolve(args.workspace)
+    store, progress = ws.store(), not args.quiet
+    if args.l2s_command == "merge":
+        path = l2s.run_merge(ws, store, cfg, args.long, args.short, args.out, args.alpha)
+        print(f"merged {args.long} ({args.alpha:g}) and {args.short} ({1 - args.alpha:g}) into {path}")
+    elif args.l2s_command == "rejection":
+        m = l2s.run_rejection(ws, store, cfg, args.long, args.out, progress)
+        print(f"rejection sampling: {m['l2s/kept']:.0f} of {m['l2s/prompts']:.0f} prompts had a correct sample; kept answers "
+              f"{m['l2s/kept_len_mean']:.1f} tokens on average (all samples {m['l2s/sample_len_mean']:.1f}); saved {ws.model_dir(args.out)}")
+    elif args.l2s_command == "dpo":
+        m = l2s.run_dpo(ws, store, cfg, args.long, args.out, progress)
+        print(f"DPO: {m['l2s/pairs']:.0f} pairs from {m['l2s/prompts']:.0f} prompts, {m['l2s/dpo_steps']:.0f} steps, "
+              f"final loss {m['l2s/dpo_loss']:.3f}, pairs ranked right {100 * m['l2s/dpo_ranked']:.0f}%; saved {ws.model_dir(args.out)}")
+    elif args.l2s_command == "rl":
+        run, metrics = l2s.run_long2short_rl(ws, store, cfg, args.long, args.out, progress)
+        print(f"long2short RL run {run.state.run_id}: {run.state.iteration} iterations, length penalty {cfg.rl.length_penalty:g}, "
+              f"cap {cfg.rl.max_response_tokens} tokens; saved {ws.model_dir(args.out)}")
+    elif args.l2s_command == "short":
+        result = l2s.run_short_baseline(ws, store, cfg, args.out, progress)
+        print(f"short baseline {ws.model_dir(args.out)}: {result.steps} steps, final loss {result.final_loss:.3f}")
+    else:
+        models = {}
+        for item in args.models:
+            label, sep, ref = item.partition("=")
+            if not sep or not label or not ref:
+                raise K15Error(f"{item!r} is not LABEL=MODEL", "e.g. k15 long2short compare long=rl short=short")
+            models[label] = ref
+        rows = l2s.compare(ws, store, cfg, models, progress)
+        _console().print(_compare_table(rows))
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+def _compare_table(rows: list[dict]):
+    from rich.table import Table
+
+    from k15core.viz import pareto_front
+
+    overall = [r for r in rows if r["level"] == "all"]
+    front = {r["model"] for r in pareto_front(overall, x="len_mean", y="accuracy")}
+    table = Table(title="Long2short: accuracy against mean response tokens (held-out set, free style)")
+    for col in ("model", "accuracy", "mean tokens", "Pareto"):
+        table.add_column(col)
+    for r in overall:
+        table.add_row(r["model"], f"{100 * r['accuracy']:.1f}%", f"{r['len_mean']:.1f}", "yes" if r["model"] in front else "")
+    return table
 
 
 def cmd_curate(args) -> int:

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from k15core.errors import K15Error
+from k15core.long2short.train import Long2ShortConfig
 from k15core.models import ModelConfig
 from k15core.sft import SFTConfig
 from k15core.trainer import RLConfig
@@ -73,6 +74,7 @@ class Config:
     sft: SFTConfig = field(default_factory=SFTConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     rl: RLConfig = field(default_factory=RLConfig)
+    long2short: Long2ShortConfig = field(default_factory=Long2ShortConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -152,20 +154,34 @@ def _set_path(data: dict, dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
-    """Defaults, then the YAML file at `path` (if any), then `key=value` overrides (values parsed as YAML)."""
-    data: dict[str, Any] = {}
-    if path:
-        path = Path(path)
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except OSError as err:
-            raise K15Error(f"cannot read config file {str(path)!r}: {err.strerror}", "check the path") from err
-        except yaml.YAMLError as err:
-            raise K15Error(f"config file {str(path)!r} is not valid YAML: {err}", "fix the YAML syntax") from err
-        if loaded is not None and not isinstance(loaded, dict):
-            raise K15Error(f"config file {str(path)!r} must hold a mapping of groups (model:, sft:, ...)", "see assets/configs/")
-        data = loaded or {}
+def _read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise K15Error(f"cannot read config file {str(path)!r}: {err.strerror}", "check the path") from err
+    except yaml.YAMLError as err:
+        raise K15Error(f"config file {str(path)!r} is not valid YAML: {err}", "fix the YAML syntax") from err
+    if loaded is not None and not isinstance(loaded, dict):
+        raise K15Error(f"config file {str(path)!r} must hold a mapping of groups (model:, sft:, ...)", "see assets/configs/")
+    return loaded or {}
+
+
+def _deep_update(base: dict, layer: dict) -> dict:
+    for key, value in layer.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_update(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = (), layers: list[str | Path] = ()) -> Config:
+    """Defaults, then the YAML file at `path` (if any), then each YAML file in `layers` (a preset on top of
+    a config, e.g. long2short RL's), then `key=value` overrides (values parsed as YAML)."""
+    data: dict[str, Any] = _read_yaml(path) if path else {}
+    for layer in layers:
+        _deep_update(data, _read_yaml(layer))
     for item in overrides:
         if "=" not in item:
             raise K15Error(f"override {item!r} is not of the form key=value", "e.g. --set sft.lr=0.001")

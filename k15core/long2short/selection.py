@@ -21,6 +21,7 @@ class Sample:
     length: int
     correct: bool
     index: int = 0
+    token_ids: tuple[int, ...] = ()  # the response's tokens as generated (DPO scores exactly these)
 
 
 def shortest_correct(samples: list[Sample]) -> Sample | None:

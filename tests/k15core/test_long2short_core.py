@@ -133,3 +133,16 @@ def test_merge_folds_a_lora_adapter_into_its_base_first(tmp_path):
     assert not torch.allclose(full[q], base_sd[q])  # the adapter changed q_proj
     for name, p in merged.state_dict().items():
         torch.testing.assert_close(p, full[name])
+
+
+def test_pareto_front_keeps_exactly_the_undominated_models():
+    from k15core.viz import accuracy_vs_tokens, pareto_front
+
+    pts = [dict(model="long", len_mean=47, accuracy=0.88), dict(model="short", len_mean=4, accuracy=0.55),
+           dict(model="dpo", len_mean=35, accuracy=0.87), dict(model="merge", len_mean=40, accuracy=0.80),  # merge: dpo beats it
+           dict(model="tie", len_mean=35, accuracy=0.87)]
+    assert [p["model"] for p in pareto_front(pts)] == ["short", "dpo", "tie", "long"]
+    assert "merge" not in {p["model"] for p in pareto_front(pts)}
+    fig = accuracy_vs_tokens(pts)
+    markers = fig.data[-1]
+    assert list(markers.customdata) == [p["model"] for p in pts] and list(fig.data[0].x) == [4, 35, 35, 47]

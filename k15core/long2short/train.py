@@ -1,0 +1,189 @@
+"""Shortest rejection sampling and DPO (report §2.4): learn from the long model's own shortest answers.
+
+Both start the same way: sample `samples` responses per training prompt from the long model
+(`sample_groups`). Rejection sampling fine-tunes on the shortest correct response of each prompt
+(`k15core.sft.train_sft`); DPO trains on (shortest correct, longer) pairs (`selection.dpo_pairs`)
+against the long model as the frozen reference, whose log-probabilities are computed once.
+
+Choices the report leaves open (spec §13), defaults in `Long2ShortConfig`: how many prompts and
+samples, β, the learning rates and epochs, and the model rejection sampling draws from (the long
+model; `--long` may name any model, e.g. a merged one for "merge + rs").
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from k15core.errors import K15Error
+from k15core.long2short.selection import Sample, dpo_pairs, shortest_correct
+from k15core.losses import dpo_loss
+from k15core.sft import SFTConfig, SFTExample, train_sft
+from k15core.tasks.base import Problem, Task
+
+
+@dataclass
+class Long2ShortConfig:
+    """Long2short: shortest rejection sampling, DPO, and the models they start from."""
+
+    prompts: int = 512
+    """Training prompts sampled from the long model. (choice)"""
+    samples: int = 8
+    """Responses sampled per prompt (the report's n = 8)."""
+    temperature: float = 1.0
+    """Sampling temperature. (choice)"""
+    max_new_tokens: int = 96
+    """Longest sampled response, in tokens."""
+    ratio: float = 1.5
+    """DPO: a correct response at least this many times as long as the chosen one is rejected."""
+    inclusive: bool = True
+    """DPO: 'at least' (>=) the ratio; false: strictly longer (>)."""
+    max_pairs: int = 4
+    """DPO: most pairs per prompt, longest rejected first (0: all). (choice)"""
+    beta: float = 0.1
+    """DPO β. (choice)"""
+    dpo_lr: float = 2e-5
+    """DPO learning rate (AdamW, constant). (choice)"""
+    dpo_epochs: int = 2
+    """Passes over the DPO pairs. (choice)"""
+    dpo_batch_size: int = 16
+    """Pairs per DPO step."""
+    rs_lr: float = 1e-4
+    """Rejection sampling: peak learning rate of the fine-tuning on the shortest correct responses. (choice)"""
+    rs_epochs: int = 2
+    """Rejection sampling: passes over those responses. (choice)"""
+    rs_batch_size: int = 16
+    """Rejection sampling: examples per step."""
+    seed: int = 0
+    """Seed of the prompt draw, the sampling and the batch order."""
+
+
+def sample_groups(model, tokenizer, task: Task, problems: list[Problem], cfg: Long2ShortConfig, progress: bool = True) -> list[list[Sample]]:
+    """`cfg.samples` responses per problem from `model`, each verified; token ids kept for DPO."""
+    from tqdm.auto import tqdm
+
+    from k15core.rollout.hf import generate
+
+    bar = tqdm(total=len(problems) * cfg.samples, desc="sampling the long model", unit="answer", disable=not progress)
+    gens = generate(model, tokenizer, [p.prompt for p in problems], k=cfg.samples, max_new_tokens=cfg.max_new_tokens,
+                    temperature=cfg.temperature, seed=cfg.seed, progress=bar.update)
+    bar.close()
+    groups: list[list[Sample]] = [[] for _ in problems]
+    for g in gens:
+        p = problems[g.prompt_index]
+        correct = task.verify(g.text, p.reference) >= 1.0 and g.finished  # a cut-off answer is never the one to copy
+        groups[g.prompt_index].append(Sample(text=g.text, length=g.length, correct=correct, index=g.sample_index,
+                                             token_ids=tuple(g.token_ids)))
+    return groups
+
+
+def rejection_examples(problems: list[Problem], groups: list[list[Sample]]) -> list[SFTExample]:
+    """One SFT example per prompt that has a correct sample: its shortest correct response."""
+    out = []
+    for p, group in zip(problems, groups):
+        best = shortest_correct(group)
+        if best is not None:
+            out.append(SFTExample(p.prompt, best.text, p.id, style="shortest-correct", difficulty=p.difficulty))
+    return out
+
+
+def train_rejection(model, tokenizer, problems, groups, cfg: Long2ShortConfig, out_dir: Path | None, progress: bool = True):
+    examples = rejection_examples(problems, groups)
+    if not examples:
+        raise K15Error("no prompt had a correct sample, so there is nothing to fine-tune on",
+                       "sample more (long2short.samples) or use a stronger long model")
+    sft_cfg = SFTConfig(lr=cfg.rs_lr, epochs=cfg.rs_epochs, batch_size=cfg.rs_batch_size, warmup_steps=5, seed=cfg.seed)
+    return train_sft(model, tokenizer, examples, sft_cfg, out_dir=out_dir, progress=progress), examples
+
+
+def _pair_tensors(tokenizer, prompt: str, chosen: Sample, rejected: Sample):
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    return [(prompt_ids, list(chosen.token_ids)), (prompt_ids, list(rejected.token_ids))]
+
+
+def sequence_logprobs(model, sequences: list[tuple[list[int], list[int]]], pad_id: int, device) -> torch.Tensor:
+    """Sum of log π(response token | prefix) over each (prompt ids, response ids) pair -> (N,)."""
+    width = max(len(p) + len(r) for p, r in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    attention = torch.zeros_like(ids)
+    mask = torch.zeros((len(sequences), width - 1))
+    for row, (p, r) in enumerate(sequences):
+        ids[row, : len(p) + len(r)] = torch.tensor(p + r)
+        attention[row, : len(p) + len(r)] = 1
+        mask[row, len(p) - 1: len(p) + len(r) - 1] = 1  # position t predicts token t + 1
+    ids, attention, mask = ids.to(device), attention.to(device), mask.to(device)
+    logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1].float()
+    token_logp = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+    return (token_logp * mask).sum(1)
+
+
+@dataclass
+class DPOResult:
+    pairs: int
+    steps: int
+    seconds: float
+    final_loss: float
+    final_accuracy: float
+    """Share of pairs in the last epoch that the policy ranked right (margin > 0) before its step."""
+
+
+def build_pairs(problems: list[Problem], groups: list[list[Sample]], cfg: Long2ShortConfig) -> list[tuple[str, Sample, Sample]]:
+    pairs = []
+    for p, group in zip(problems, groups):
+        for chosen, rejected in dpo_pairs(group, cfg.ratio, cfg.inclusive, cfg.max_pairs or None):
+            pairs.append((p.prompt, chosen, rejected))
+    return pairs
+
+
+def train_dpo(model, tokenizer, pairs: list[tuple[str, Sample, Sample]], cfg: Long2ShortConfig, out_dir: Path | None = None,
+              progress: bool = True, on_step=None) -> DPOResult:
+    """DPO on (prompt, chosen, rejected) triples; the reference is `model` as it is at the start."""
+    from tqdm.auto import tqdm
+
+    from k15core.models import save_model
+
+    if not pairs:
+        raise K15Error("there are no DPO pairs (no prompt had both a shortest correct answer and a longer one to reject)",
+                       "sample more responses (long2short.samples) or lower long2short.ratio")
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id
+    seqs = [_pair_tensors(tokenizer, prompt, c, r) for prompt, c, r in pairs]
+    bs = cfg.dpo_batch_size
+    model.eval()
+    with torch.no_grad():  # the reference: computed once, before any step
+        ref = torch.cat([sequence_logprobs(model, [s for pair in seqs[i: i + bs] for s in pair], pad, device).view(-1, 2)
+                         for i in range(0, len(seqs), bs)])
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.dpo_lr, betas=(0.9, 0.95), weight_decay=0.0)
+    rng = random.Random(cfg.seed)
+    total = cfg.dpo_epochs * math.ceil(len(seqs) / bs)
+    bar = tqdm(total=total, desc="DPO", unit="step", disable=not progress)
+    model.train()
+    step, t0, loss_value, right = 0, time.perf_counter(), float("nan"), []
+    for epoch in range(cfg.dpo_epochs):
+        order = list(range(len(seqs)))
+        rng.shuffle(order)
+        right = []
+        for i in range(0, len(order), bs):
+            idx = order[i: i + bs]
+            logp = sequence_logprobs(model, [s for j in idx for s in seqs[j]], pad, device).view(-1, 2)
+            loss, margins = dpo_loss(logp[:, 0], logp[:, 1], ref[idx, 0], ref[idx, 1], cfg.beta)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            loss_value = float(loss.detach())
+            right += (margins > 0).tolist()
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.3f}", ranked=f"{sum(right) / len(right):.2f}")
+            if on_step is not None:
+                on_step(step, {"dpo/loss": loss_value, "dpo/margin": float(margins.mean())})
+    bar.close()
+    if out_dir is not None:
+        save_model(model, tokenizer, out_dir)
+    return DPOResult(pairs=len(pairs), steps=step, seconds=time.perf_counter() - t0, final_loss=loss_value,
+                     final_accuracy=sum(right) / max(1, len(right)))
