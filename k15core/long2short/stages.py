@@ -36,6 +36,20 @@ def run_merge(ws: Workspace, store: Store, cfg: Config, long_ref: str, short_ref
     return path
 
 
+_SAMPLES: dict[tuple, list] = {}  # (long model folder, its mtime, config) -> sampled groups; rejection and DPO share one draw
+
+
+def _sampled_groups(long_dir: Path, model, tokenizer, task, problems, cfg: Config, progress: bool):
+    """The long model's samples for these prompts, drawn once per process: rejection sampling and DPO
+    called with the same long model and settings (the benchmark does) learn from the same draw."""
+    weights = max((f.stat().st_mtime_ns for f in long_dir.glob("*.safetensors")), default=0)
+    key = (str(long_dir.resolve()), weights, repr(cfg.task), repr(cfg.long2short))
+    if key not in _SAMPLES:
+        _SAMPLES.clear()  # one entry is all any caller reuses; don't hold on to old draws
+        _SAMPLES[key] = sample_groups(model, tokenizer, task, problems, cfg.long2short, progress=progress)
+    return _SAMPLES[key]
+
+
 def _train_prompts(cfg: Config):
     task = make_task(cfg.task)
     # a seed range of its own: never the RL pool's prompts, never the held-out set
@@ -47,7 +61,7 @@ def run_rejection(ws: Workspace, store: Store, cfg: Config, long_ref: str, out: 
     long_dir = stages.resolve_model(ws, long_ref)
     task, problems = _train_prompts(cfg)
     model, tokenizer = load_model(long_dir, device=pick_device())
-    groups = sample_groups(model, tokenizer, task, problems, cfg.long2short, progress=progress)
+    groups = _sampled_groups(long_dir, model, tokenizer, task, problems, cfg, progress)
     result, examples = train_rejection(model, tokenizer, problems, groups, cfg.long2short, ws.model_dir(out), progress=progress)
     sampled = [s for g in groups for s in g]
     metrics = {
@@ -65,7 +79,7 @@ def run_dpo(ws: Workspace, store: Store, cfg: Config, long_ref: str, out: str, p
     long_dir = stages.resolve_model(ws, long_ref)
     task, problems = _train_prompts(cfg)
     model, tokenizer = load_model(long_dir, device=pick_device())
-    groups = sample_groups(model, tokenizer, task, problems, cfg.long2short, progress=progress)
+    groups = _sampled_groups(long_dir, model, tokenizer, task, problems, cfg, progress)
     pairs = build_pairs(problems, groups, cfg.long2short)
     result = train_dpo(model, tokenizer, pairs, cfg.long2short, ws.model_dir(out), progress=progress)
     metrics = {"l2s/prompts": len(problems), "l2s/pairs": result.pairs, "l2s/dpo_steps": result.steps,
