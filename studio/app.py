@@ -20,7 +20,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home, b
 import gradio as gr  # noqa: E402
 
 from k15core.errors import K15Error  # noqa: E402
-from studio import launch_tab, prompts_tab, rollouts_tab, runs_tab  # noqa: E402
+from studio import launch_tab, long2short_tab, prompts_tab, rollouts_tab, runs_tab  # noqa: E402
 from studio.context import StudioContext  # noqa: E402
 from studio.shortcuts import shortcuts_head  # noqa: E402
 
@@ -46,6 +46,8 @@ def build_app(workspace: str | Path | None = None, ctx: StudioContext | None = N
                 rollouts = rollouts_tab.build(ctx)
             with gr.Tab("Prompts", id="prompts") as prompts_page:
                 prompts = prompts_tab.build(ctx)
+            with gr.Tab("Long2short", id="long2short") as l2s_page:
+                l2s = long2short_tab.build(ctx)
             with gr.Tab("Launch", id="launch"):
                 launch_tab.build(ctx)
 
@@ -70,6 +72,15 @@ def build_app(workspace: str | Path | None = None, ctx: StudioContext | None = N
             open_in_rollouts, [runs["runs"], runs["it_lo"], runs["it_hi"]], [tabs, rollouts["run"], rollouts["it_min"], rollouts["it_max"]],
             api_visibility="private",
         ).then(**rollouts["search"], api_visibility="private")
+        l2s_page.select(**l2s["refresh"], api_visibility="private")
+
+        def open_evaluation(frame, evt: gr.SelectData):
+            if not evt.row_value:
+                return gr.skip(), gr.skip(), gr.skip()
+            return gr.Tabs(selected="rollouts"), gr.Dropdown(choices=all_runs(), value=int(evt.row_value[1])), "free"
+
+        l2s["runs"].select(open_evaluation, l2s["runs"], [tabs, rollouts["run"], rollouts["source"]], api_visibility="private").then(
+            **rollouts["search"], api_visibility="private")
         app.load(runs["tick"], runs["tick_inputs"], runs["tick_outputs"], api_visibility="private")
     app.k15_context = ctx  # for tests and serve()
     return app

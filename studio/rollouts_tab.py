@@ -276,5 +276,5 @@ def build(ctx) -> dict:
     open_id.change(do_open, [open_id, colour_by], [group_view, history, current_prompt], api_name="open_group")
     colour_by.change(do_open, [open_id, colour_by], [group_view, history, current_prompt], api_visibility="private")
     queue_btn.click(lambda rid: suspicion_queue(ctx.store, _int_or_none(rid)), run_box, queue, api_name="suspicion_queue")
-    return {"run": run_box, "it_min": it_min, "it_max": it_max, "search": search_event, "filters": filters, "results": results,
+    return {"run": run_box, "source": source, "it_min": it_min, "it_max": it_max, "search": search_event, "filters": filters, "results": results,
             "summary": summary, "open_id": open_id}
