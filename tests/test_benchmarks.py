@@ -55,3 +55,17 @@ def test_studio_queries_benchmark_smoke():
     assert filters["iteration_range"]["matches"] == 128 + 128 + 88  # iterations 2..4 of 0..4 (the last one is partial)
     assert result["rollouts_worst_filter_s"] == max(f["seconds"] for f in filters.values())
     assert result["rollouts_goal_met"] == (result["rollouts_worst_filter_s"] < 1.0)
+
+
+@pytest.mark.slow
+def test_long2short_benchmark_smoke(tmp_path):
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "long2short.py"), "--smoke", "--workspace", str(tmp_path / "ws")]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["benchmark"] == "long2short" and result["seeds"] == [0]
+    # the smoke model is untrained: a method that cannot run says why instead of vanishing
+    assert {"long", "short", "merge", "rl"} <= set(result["methods"]) and set(result["methods"]) | set(result["errors"]) >= {"rejection", "dpo"}
+    for m in result["methods"].values():
+        assert 0 <= m["accuracy"] <= 1 and m["len_mean"] > 0
+    assert result["methods"]["long"]["points_vs_long"] == 0.0
