@@ -99,9 +99,11 @@ def summary(results: list[dict]) -> dict:
         }
     out["errors"] = {m: [r["errors"][m] for r in results if m in r["errors"]] for m in METHODS if any(m in r["errors"] for r in results)}
     out["goal_met_by"] = [m for m in METHODS if m in out["methods"] and out["methods"][m]["tokens_vs_long_pct"] <= -30 and out["methods"][m]["points_vs_long"] >= -3]
-    out["by_level"] = {label: {str(row["level"]): {"accuracy": float(np.mean([x["accuracy"] for r in results for x in r["rows"] if x["model"] == label and x["level"] == row["level"]])),
-                                                   "len_mean": float(np.mean([x["len_mean"] for r in results for x in r["rows"] if x["model"] == label and x["level"] == row["level"]]))}
-                               for row in results[0]["rows"] if row["model"] == label} for label in labels}
+    out["by_level"] = {}
+    for label in labels:  # mean over seeds of each level's accuracy and tokens
+        rows = [x for r in results for x in r["rows"] if x["model"] == label]
+        out["by_level"][label] = {str(level): {key: float(np.mean([x[key] for x in rows if x["level"] == level])) for key in ("accuracy", "len_mean")}
+                                  for level in dict.fromkeys(x["level"] for x in rows)}
     return out
 
 

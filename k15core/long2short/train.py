@@ -24,6 +24,7 @@ from k15core.long2short.selection import Sample, dpo_pairs, shortest_correct
 from k15core.losses import dpo_loss
 from k15core.sft import SFTConfig, SFTExample, train_sft
 from k15core.tasks.base import Problem, Task
+from k15core.trainer import token_logprobs
 
 
 @dataclass
@@ -100,7 +101,7 @@ def train_rejection(model, tokenizer, problems, groups, cfg: Long2ShortConfig, o
     return train_sft(model, tokenizer, examples, sft_cfg, out_dir=out_dir, progress=progress), examples
 
 
-def _pair_tensors(tokenizer, prompt: str, chosen: Sample, rejected: Sample):
+def _pair_sequences(tokenizer, prompt: str, chosen: Sample, rejected: Sample):
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     return [(prompt_ids, list(chosen.token_ids)), (prompt_ids, list(rejected.token_ids))]
 
@@ -115,10 +116,8 @@ def sequence_logprobs(model, sequences: list[tuple[list[int], list[int]]], pad_i
         ids[row, : len(p) + len(r)] = torch.tensor(p + r)
         attention[row, : len(p) + len(r)] = 1
         mask[row, len(p) - 1: len(p) + len(r) - 1] = 1  # position t predicts token t + 1
-    ids, attention, mask = ids.to(device), attention.to(device), mask.to(device)
-    logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1].float()
-    token_logp = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None]).squeeze(-1)
-    return (token_logp * mask).sum(1)
+    token_logp, _ = token_logprobs(model, ids.to(device), attention.to(device))  # the RL trainer's, shared
+    return (token_logp * mask.to(device)).sum(1)
 
 
 @dataclass
@@ -151,7 +150,7 @@ def train_dpo(model, tokenizer, pairs: list[tuple[str, Sample, Sample]], cfg: Lo
                        "sample more responses (long2short.samples) or lower long2short.ratio")
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id
-    seqs = [_pair_tensors(tokenizer, prompt, c, r) for prompt, c, r in pairs]
+    seqs = [_pair_sequences(tokenizer, prompt, c, r) for prompt, c, r in pairs]
     bs = cfg.dpo_batch_size
     model.eval()
     with torch.no_grad():  # the reference: computed once, before any step

@@ -48,7 +48,25 @@ class Task(Protocol):
         """The final answer the response commits to, or None."""
 
 
-class GeneratedTask:
+class HeldOutSet:
+    """What every task family here shares: a fixed held-out set in `_eval` (ids in `_eval_ids`, filled by
+    the subclass's __init__) and styles forced by prefilling `STYLE_PREFIX[style]`."""
+
+    STYLE_PREFIX: dict[str, str] = {}
+    _eval: list[Problem]
+    _eval_ids: set[str]
+
+    def eval_problems(self) -> list[Problem]:
+        return list(self._eval)
+
+    def is_eval(self, problem_id: str) -> bool:
+        return problem_id in self._eval_ids
+
+    def style_prefix(self, style: str) -> str:
+        return self.STYLE_PREFIX[style]
+
+
+class GeneratedTask(HeldOutSet):
     """Shared plumbing of seeded task families: difficulty levels, a fixed held-out set, training
     draws that never touch it, and verification of the final answer.
 
@@ -59,7 +77,6 @@ class GeneratedTask:
     name: str = ""
     styles: tuple[str, ...] = ()
     LEVELS: dict = {}
-    STYLE_PREFIX: dict[str, str] = {}
     ANSWER_RE: re.Pattern = re.compile(r"Answer:\s*(\S+)")
 
     def __init__(self, levels: tuple[int, ...] | None = None, eval_per_level: int = 50, eval_seed: int = 20250122):
@@ -85,15 +102,6 @@ class GeneratedTask:
         """`n` problems, levels in equal shares, distinct where the level allows, none in the evaluation set."""
         return draw_problems(self._random_problem, self.levels, n, random.Random(seed), self._eval_ids, per_level=False)
 
-    def eval_problems(self) -> list[Problem]:
-        return list(self._eval)
-
-    def is_eval(self, problem_id: str) -> bool:
-        return problem_id in self._eval_ids
-
-    def style_prefix(self, style: str) -> str:
-        return self.STYLE_PREFIX[style]
-
     def extract_answer(self, response: str) -> str | None:
         """The answer after the last ``Answer:`` marker, or None; never raises."""
         return last_match(self.ANSWER_RE, response)
@@ -107,7 +115,7 @@ class GeneratedTask:
             return 0.0
 
 
-class FileTask:
+class FileTask(HeldOutSet):
     """Shared plumbing of task families whose problems come from a prompt file (math, code): the
     file's problems split into a training part and a held-out part, per level.
 
@@ -119,7 +127,6 @@ class FileTask:
 
     name: str = ""
     styles: tuple[str, ...] = ()
-    STYLE_PREFIX: dict[str, str] = {}
     SAMPLE: Path | None = None
 
     def __init__(self, levels: tuple[int, ...] | None = None, eval_per_level: int = 0, eval_seed: int = 20250122, path: str | Path | None = None):
@@ -151,15 +158,6 @@ class FileTask:
             rng.shuffle(batch)
             out += batch[: n - len(out)]
         return out
-
-    def eval_problems(self) -> list[Problem]:
-        return list(self._eval)
-
-    def is_eval(self, problem_id: str) -> bool:
-        return problem_id in self._eval_ids
-
-    def style_prefix(self, style: str) -> str:
-        return self.STYLE_PREFIX[style]
 
 
 def draw_problems(

@@ -25,7 +25,7 @@ import json
 import re
 
 from k15core.errors import K15Error
-from k15core.tasks.base import Problem, last_match
+from k15core.tasks.base import HeldOutSet, Problem, last_match
 
 _TAG = re.compile(r"<answer>\s?(.*?)\s?</answer>", re.S)
 _LINE = re.compile(r"Answer:[ \t]*([^\n]*)")
@@ -40,7 +40,7 @@ def _reasoning_gym():
     return reasoning_gym
 
 
-class GymTask:
+class GymTask(HeldOutSet):
     name = "gym"
     final_answer = False  # the reference is not an answer to compare (k15 curate formats skips it)
     styles = ("short", "long")
@@ -86,15 +86,6 @@ class GymTask:
             out += [p for p in batch if p.id not in self._eval_ids][: n - len(out)]
             attempt += 1
         return out
-
-    def eval_problems(self) -> list[Problem]:
-        return list(self._eval)
-
-    def is_eval(self, problem_id: str) -> bool:
-        return problem_id in self._eval_ids
-
-    def style_prefix(self, style: str) -> str:
-        return self.STYLE_PREFIX[style]
 
     def solution(self, problem: Problem, style: str) -> str:
         answer = problem.meta.get("answer") or json.loads(problem.reference)["answer"]
