@@ -12,6 +12,7 @@ from k15core import stages
 from k15core.config import Config
 from k15core.evaluate import ALL, EvalRow
 from k15core.long2short.merge import merge_models
+from k15core.long2short.selection import shortest_correct
 from k15core.long2short.train import build_pairs, sample_groups, train_dpo, train_rejection
 from k15core.models import load_model, pick_device
 from k15core.store import Store
@@ -64,10 +65,11 @@ def run_rejection(ws: Workspace, store: Store, cfg: Config, long_ref: str, out: 
     groups = _sampled_groups(long_dir, model, tokenizer, task, problems, cfg, progress)
     result, examples = train_rejection(model, tokenizer, problems, groups, cfg.long2short, ws.model_dir(out), progress=progress)
     sampled = [s for g in groups for s in g]
+    kept = [best for best in map(shortest_correct, groups) if best is not None]  # what the examples were made from
     metrics = {
         "l2s/prompts": len(problems), "l2s/kept": len(examples),
         "l2s/sample_len_mean": sum(s.length for s in sampled) / len(sampled),
-        "l2s/kept_len_mean": sum(len(tokenizer(e.response, add_special_tokens=False)["input_ids"]) for e in examples) / len(examples),
+        "l2s/kept_len_mean": sum(s.length for s in kept) / len(kept),  # generated tokens, as sample_len_mean counts them
         "l2s/sft_steps": result.steps, "l2s/seconds": result.seconds,
     }
     _record(store, f"rejection:{out}", cfg, metrics, {"long_model": str(long_dir)})
