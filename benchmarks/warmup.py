@@ -61,9 +61,9 @@ def main() -> None:
     print(json.dumps({
         "benchmark": "warmup_sft_throughput",
         "smoke": args.smoke,
-        "fp32_tokens_per_s": round(tps["fp32"], 1),
-        "bf16_tokens_per_s": round(tps["bf16"], 1),
-        "bf16_over_fp32": round(tps["bf16"] / tps["fp32"], 3),
+        "fp32_tokens_per_s": float(f"{tps['fp32']:.4g}"),
+        "bf16_tokens_per_s": float(f"{tps['bf16']:.4g}"),
+        "bf16_over_fp32": float(f"{tps['bf16'] / tps['fp32']:.3g}"),  # 3 significant digits: the ratio can be far below 0.01
         "bf16_native": bf16_supported(torch.device("cpu")),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),

@@ -18,7 +18,7 @@ def test_warmup_benchmark_smoke():
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["smoke"] is True
     assert result["fp32_tokens_per_s"] > 0 and result["bf16_tokens_per_s"] > 0
-    assert result["bf16_over_fp32"] == pytest.approx(result["bf16_tokens_per_s"] / result["fp32_tokens_per_s"], rel=0.01)
+    assert result["bf16_over_fp32"] == pytest.approx(result["bf16_tokens_per_s"] / result["fp32_tokens_per_s"], rel=0.02)  # both sides rounded
     assert isinstance(result["bf16_native"], bool)
 
 
