@@ -33,6 +33,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 from k15core import stages  # noqa: E402
 from k15core.config import DEMO_CONFIG, load_config  # noqa: E402
 from k15core.evaluate import ALL  # noqa: E402
+from k15core.sampling import easy_then_hard  # noqa: E402
 from k15core.workspace import Workspace  # noqa: E402
 
 CONFIG = DEMO_CONFIG
@@ -138,7 +139,7 @@ def main() -> None:
         variants = {
             "loss=k15": ["rl.loss=k15"], "loss=grpo": ["rl.loss=grpo"], "loss=reinforce": ["rl.loss=reinforce"],
             "sampler=prioritised": ["rl.sampler=prioritised"], "sampler=uniform": ["rl.sampler=uniform"],
-            "sampler=curriculum": ["rl.sampler=curriculum", "rl.curriculum=[{start_iteration: 0, levels: [1, 2, 3]}, {start_iteration: %d, levels: [4, 5]}]" % max(1, (n or cfg.rl.iterations) // 3)],
+            "sampler=curriculum": ["rl.sampler=curriculum", f"rl.curriculum={json.dumps(easy_then_hard(n or cfg.rl.iterations))}"],
         }
         default_variant: list[dict] | None = default if not n and not args.ablation_samples else None
         for name, extra in variants.items():

@@ -189,10 +189,11 @@ def _demo_stages(args, cfg, ws, store, console) -> None:
     if args.fresh or not stages.warmup_is_current(ws, cfg):
         mix = (f"styles by level {cfg.sft.style_mix_by_level}" if cfg.sft.style_mix_by_level else f"styles {cfg.sft.style_mix}")
         console.print(f"long-CoT warm-up: {cfg.sft.examples} problems, {mix}")
-        result = stages.run_sft(ws, store, cfg, base, progress=not args.quiet)
-        console.print(f"warm-up done: {result.steps} steps, {result.tokens_per_second:,.0f} tokens/s, final loss {result.final_loss:.3f}")
-    else:
+    result = stages.ensure_warmup(ws, store, cfg, base, fresh=args.fresh, progress=not args.quiet)
+    if result is None:
         console.print(f"reusing the cached warm-up model in {ws.model_dir(stages.WARMUP_MODEL)} (--fresh retrains it)")
+    else:
+        console.print(f"warm-up done: {result.steps} steps, {result.tokens_per_second:,.0f} tokens/s, final loss {result.final_loss:.3f}")
     decoding = "greedy" if cfg.eval.temperature <= 0 else f"sampled at T={cfg.eval.temperature:g}, {cfg.eval.samples} per problem"
     rows = stages.run_eval(ws, store, cfg, ws.model_dir(stages.WARMUP_MODEL), name="warmup", progress=not args.quiet)
     console.print(render_table(rows, title=f"Warm-up model on the held-out set ({decoding})"))

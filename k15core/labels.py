@@ -51,6 +51,17 @@ class PromptLabels:
 
 DEFAULT = PromptLabels()
 
+DECISIONS = {"keep": ("status", "kept"), "exclude": ("status", "excluded"), "flag": ("status", "flagged"),
+             **{f"d{d}": ("difficulty", d) for d in range(1, 6)}}
+"""A reviewer's one-key decisions (the studio's focus view, the notebooks' labeller) as the (field, value) they write."""
+
+
+def decision_label(decision: str) -> tuple[str, Any]:
+    """The (field, value) label event of a decision ('keep', 'exclude', 'flag', 'd1'..'d5'); ValueError otherwise."""
+    if decision not in DECISIONS:
+        raise ValueError(f"unknown decision {decision!r}; use one of {', '.join(DECISIONS)}")
+    return DECISIONS[decision]
+
 
 def normalise(field: str, value: Any) -> tuple[str, Any]:
     """The canonical (field, value) of a label, or ValueError saying what is wrong with it.

@@ -74,6 +74,12 @@ def curriculum_levels(phases: list[CurriculumPhase], iteration: int) -> list[int
     return current
 
 
+def easy_then_hard(iterations: int, easy: list[int] = (1, 2, 3), hard: list[int] = (4, 5)) -> list[dict]:
+    """A two-phase curriculum (the value of `rl.curriculum`): the easy levels for the first third of
+    the run, then the hard levels only. The ablation benchmark and the notebooks use it. (choice)"""
+    return [{"start_iteration": 0, "levels": list(easy)}, {"start_iteration": max(1, iterations // 3), "levels": list(hard)}]
+
+
 class PromptSampler:
     """Draws the prompts of each iteration from a pool, by one of the strategies `uniform`,
     `curriculum`, `prioritised` (prioritised within the current curriculum phase when phases are

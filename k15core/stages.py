@@ -96,6 +96,14 @@ def run_sft(ws: Workspace, store: Store, cfg: Config, base: Path, out_name: str 
     return result
 
 
+def ensure_warmup(ws: Workspace, store: Store, cfg: Config, base: Path, fresh: bool = False, progress: bool = True) -> SFTResult | None:
+    """Warm up `base` unless the workspace's warm-up model was trained with this very config (`fresh`
+    retrains it). Returns the new run's result, or None when the cached model is reused."""
+    if not fresh and warmup_is_current(ws, cfg):
+        return None
+    return run_sft(ws, store, cfg, base, progress=progress)
+
+
 def run_eval(
     ws: Workspace, store: Store, cfg: Config, model_dir: Path, problems: list[Problem] | None = None, name: str = "", progress: bool = True
 ) -> list[EvalRow]:

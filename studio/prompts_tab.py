@@ -97,12 +97,7 @@ def decide(store: Store, prompt_id: str, decision: str, author: str) -> tuple[st
     """Apply one focus-view decision ('keep', 'exclude', 'flag', 'd1'..'d5'). Returns (action id, message)."""
     if not prompt_id:
         return None, "no prompt selected"
-    if decision in ("keep", "exclude", "flag"):
-        field, value = "status", {"keep": "kept", "exclude": "excluded", "flag": "flagged"}[decision]
-    elif decision in {f"d{d}" for d in range(1, 6)}:
-        field, value = "difficulty", int(decision[1])
-    else:
-        raise ValueError(f"unknown decision {decision!r}")
+    field, value = L.decision_label(decision)
     w = store.set_label(prompt_id, field, value, author=author, source="studio")
     return w.action, (f"{prompt_id}: {field} = {value}" if w.events else f"{prompt_id}: already {field} = {value} (nothing written)")
 

@@ -13,6 +13,7 @@ import gradio as gr
 import pandas as pd
 
 from k15core import tasks as task_registry
+from k15core.inspection import suspicious_groups
 from k15core.store import Store
 from k15core.store.db import TrajectoryFilter
 
@@ -177,38 +178,12 @@ def open_group(ctx, trajectory_id: int | None, colour_by: str) -> tuple[str, pd.
 
 
 def suspicion_queue(store: Store, run_id: int | None, limit: int = 100) -> pd.DataFrame:
-    """Groups worth a human look, each with the id of a sample to open:
-
-    - `identical samples`: a group whose k responses are all the same text (a collapsed policy, or a
-      template that games the verifier);
-    - `same reward`: every sample got the same reward (nothing to learn; often all-correct easy prompts
-      or a broken verifier);
-    - `odd length, high reward`: a correct response whose length is far outside the usual range of
-      correct responses at its difficulty (below half or above twice the median). A correct answer
-      with almost no reasoning on a hard prompt is how a hack usually looks.
-    """
+    """The run's suspicious groups (k15core.inspection.suspicious_groups) as the queue's table."""
     columns = ["reason", "iteration", "prompt_id", "difficulty", "detail", "open id"]
     if run_id is None:
         return pd.DataFrame(columns=columns)
-    items = []
-    for g in store.group_stats(int(run_id)):
-        if g["k"] > 1 and g["distinct"] == 1:
-            items.append(["identical samples", g["iteration"], g["prompt_id"], g["difficulty"], f"all {g['k']} responses identical", g["first_id"]])
-        if g["k"] > 1 and g["reward_min"] == g["reward_max"]:
-            items.append(["same reward", g["iteration"], g["prompt_id"], g["difficulty"], f"all {g['k']} got {g['reward_min']:.2f}", g["first_id"]])
-    correct = store.correct_lengths(int(run_id))
-    by_level: dict[int, list[int]] = {}
-    for r in correct:
-        by_level.setdefault(r["difficulty"], []).append(r["length"])
-    medians = {d: statistics.median(v) for d, v in by_level.items() if len(v) >= 8}
-    for r in correct:
-        med = medians.get(r["difficulty"])
-        if med and (r["length"] < 0.5 * med or r["length"] > 2 * med):
-            items.append(["odd length, high reward", r["iteration"], r["prompt_id"], r["difficulty"],
-                          f"{r['length']} tokens vs median {med:.0f}, reward {r['reward']:.2f}", r["id"]])
-    order = {"odd length, high reward": 0, "identical samples": 1, "same reward": 2}
-    items.sort(key=lambda x: (order[x[0]], -x[1]))
-    return pd.DataFrame(items[:limit], columns=columns)
+    items = suspicious_groups(store, int(run_id), limit)
+    return pd.DataFrame([[x["reason"], x["iteration"], x["prompt_id"], x["difficulty"], x["detail"], x["open_id"]] for x in items], columns=columns)
 
 
 def run_choices(store: Store) -> list[tuple[str, int]]:
