@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
+from k15core.long2short.stages import L2S_RL_PRESET
 from k15core.store import Store
 
 pytestmark = pytest.mark.slow
@@ -45,7 +47,8 @@ def test_every_method_makes_a_model_and_compare_reports_them(tmp_path, capsys):
     assert k15("long2short", "dpo", *common) == 0
     assert "pairs from 12 prompts" in capsys.readouterr().out
     assert k15("long2short", "rl", *common) == 0
-    assert "length penalty 0.5, cap 64 tokens" in capsys.readouterr().out  # the preset, layered on the config
+    preset = yaml.safe_load(L2S_RL_PRESET.read_text())["rl"]
+    assert f"length penalty {preset['length_penalty']}, cap {preset['max_response_tokens']} tokens" in capsys.readouterr().out  # the preset, layered on the config
     rows_file = tmp_path / "rows.json"
     assert k15("long2short", "compare", *common, "long=rl", "short=short", "merge=l2s-merge", "rs=l2s-rejection", "dpo=l2s-dpo",
                "rl=l2s-rl", "--json", str(rows_file)) == 0
