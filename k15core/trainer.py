@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from k15core import labels
+from k15core import dist, labels
 from k15core.errors import K15Error
 from k15core.losses import LOSSES
 from k15core.models import save_model
@@ -298,7 +298,7 @@ def optimise(run: RLRun, batch: ScoredBatch, it: int) -> dict[str, float]:
         entropy_mean = float((entropy * response_mask).sum() / response_mask.sum().clamp(min=1))
         del logits, probs
     if cfg.reset_optimizer or run.optimizer is None:
-        run.optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
+        run.optimizer = torch.optim.AdamW(dist.trainable_parameters(model), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
     loss_fn = LOSSES.get(cfg.loss)
     group_ids = group.unique().tolist()
     random.Random(cfg.seed * 100003 + it).shuffle(group_ids)

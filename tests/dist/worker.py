@@ -1,0 +1,80 @@
+"""Run under torchrun by tests/dist/test_dist.py. `primitives OUT`: the dist helpers' answers per rank.
+`optimise STRATEGY OUT`: one k1.5 optimiser step (the trainer's own `optimise`) on this rank's share of a
+fixed batch; rank 0 saves the resulting full weights."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+
+from k15core import dist
+
+
+def primitives(out: Path) -> None:
+    items = list(range(7))
+    result = {
+        "rank": dist.rank(), "world": dist.world_size(), "shard": dist.shard(items),
+        "all_gather": dist.all_gather(dist.rank() * 10), "gathered": dist.gather_to_main({"r": dist.rank()}),
+        "broadcast": dist.broadcast(f"from {dist.rank()}"), "sum": dist.all_reduce_sum(dist.rank() + 1),
+        "mean": dist.all_reduce_mean(dist.rank() + 1),
+    }
+    (out / f"rank{dist.rank()}.json").write_text(json.dumps(result))
+
+
+def fixed_batch(groups: int, k: int, pad_id: int, vocab: int):
+    """The same batch on every rank: `groups` prompts x k responses of seeded random tokens and rewards."""
+    from k15core.rollout.partial import Trajectory
+    from k15core.tasks.base import Problem
+    from k15core.trainer import ScoredBatch
+
+    g = torch.Generator().manual_seed(1234)
+    trajs, rewards = [], []
+    for gid in range(groups):
+        problem = Problem(id=f"p{gid}", prompt="", reference="0", difficulty=1)
+        prompt = torch.randint(3, vocab, (5,), generator=g).tolist()
+        for j in range(k):
+            n = int(torch.randint(4, 12, (1,), generator=g))
+            t = Trajectory(problem, gid, j, prompt)
+            t.add_segment(0, torch.randint(3, vocab, (n,), generator=g).tolist(), [0.0] * n)
+            trajs.append(t)
+            rewards.append(float(j % 2 == gid % 2))  # every group has a right and a wrong answer: every group has a gradient
+    return trajs, torch.tensor(rewards)
+
+
+def optimise_step(strategy: str, out: Path) -> None:
+    from k15core.models import ModelConfig, build_tiny_model, load_model
+    from k15core.trainer import RLConfig, ScoredBatch, optimise
+
+    torch.manual_seed(0)
+    model_dir = out / "model"
+    if dist.is_main():
+        build_tiny_model(ModelConfig(), model_dir)
+    dist.barrier()
+    model, tokenizer = load_model(model_dir)
+    trajs, rewards = fixed_batch(groups=4, k=2, pad_id=tokenizer.pad_token_id, vocab=len(tokenizer))
+    mine = [t for t in trajs if t.group in dist.shard(sorted({t.group for t in trajs}))]
+    sel = torch.tensor([trajs.index(t) for t in mine])
+    batch = ScoredBatch(mine, torch.tensor([t.group for t in mine]), {"total": rewards[sel]})
+    run = SimpleNamespace(cfg=RLConfig(minibatches=1, lr=1e-3, grad_clip=0.0), model=dist.wrap_model(model, strategy), tokenizer=tokenizer,
+                          device=torch.device("cpu"), optimizer=None, engine=SimpleNamespace(load_weights=lambda m: None))
+    stats = optimise(run, batch, it=0)
+    weights = dist.full_state_dict(run.model)
+    # the gradient of the step (optimise leaves it in .grad): Adam's first step is lr * sign(grad), blind to
+    # the gradient's scale, so the weights alone would not catch a sum where a mean belongs
+    grads = {name: (p.grad.full_tensor() if hasattr(p.grad, "full_tensor") else p.grad).clone()
+             for name, p in dist.unwrap(run.model).named_parameters() if p.grad is not None}
+    if dist.is_main():
+        torch.save({k: v.clone() for k, v in weights.items()}, out / "weights.pt")
+        torch.save(grads, out / "grads.pt")
+        (out / "stats.json").write_text(json.dumps(stats))
+
+
+if __name__ == "__main__":
+    with dist.process_group():
+        if sys.argv[1] == "primitives":
+            primitives(Path(sys.argv[2]))
+        else:
+            optimise_step(sys.argv[2], Path(sys.argv[3]))
