@@ -1,4 +1,4 @@
-"""Run under torchrun by tests/dist/test_dist.py. `primitives OUT`: the dist helpers' answers per rank.
+"""Run under torchrun by tests/distributed/test_dist.py. `primitives OUT`: the dist helpers' answers per rank.
 `optimise STRATEGY OUT`: one k1.5 optimiser step (the trainer's own `optimise`) on this rank's share of a
 fixed batch; rank 0 saves the resulting full weights."""
 from __future__ import annotations
