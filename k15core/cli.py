@@ -99,13 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(pc)
     pc.add_argument("--task", help="only prompts of this task")
     pc.add_argument("--policy", choices=["flag", "exclude"], default="flag", help="flag (default) or also exclude them")
-    pc.set_defaults(func=cmd_curate_formats)
+    pc.set_defaults(func=cmd_curate_text_rules)
     pc = csub.add_parser("dedup", help="flag exact and near-duplicate prompts (MinHash), each pointing at the one kept")
     _common(pc)
     pc.add_argument("--task", help="only prompts of this task")
     pc.add_argument("--threshold", type=float, default=0.8, help="Jaccard similarity of word 3-grams that counts as a duplicate (default 0.8)")
     pc.add_argument("--policy", choices=["flag", "exclude"], default="flag", help="flag (default) or also exclude the copies")
-    pc.set_defaults(func=cmd_curate_formats)
+    pc.set_defaults(func=cmd_curate_text_rules)
 
     p = sub.add_parser("long2short", help="make a long-CoT model answer in fewer tokens (report §2.4)")
     lsub = p.add_subparsers(dest="l2s_command", required=True)
@@ -434,7 +434,7 @@ def cmd_curate(args) -> int:
     return 0
 
 
-def cmd_curate_formats(args) -> int:
+def cmd_curate_text_rules(args) -> int:
     """`k15 curate formats` and `k15 curate dedup`: rules over the text, no model."""
     from tqdm import tqdm
 

@@ -125,7 +125,7 @@ def broadcast(obj: T) -> T:
 def all_reduce_sum(value: float) -> float:
     if not active():
         return value
-    t = torch.tensor([float(value)], dtype=torch.float64, device=device() if td.get_backend() == "nccl" else "cpu")
+    t = torch.tensor([float(value)], dtype=torch.float64, device=device())  # NCCL reduces on the GPU, gloo on the CPU
     td.all_reduce(t)
     return float(t.item())
 

@@ -24,11 +24,10 @@ def primitives(out: Path) -> None:
     (out / f"rank{dist.rank()}.json").write_text(json.dumps(result))
 
 
-def fixed_batch(groups: int, k: int, pad_id: int, vocab: int):
+def fixed_batch(groups: int, k: int, vocab: int):
     """The same batch on every rank: `groups` prompts x k responses of seeded random tokens and rewards."""
     from k15core.rollout.partial import Trajectory
     from k15core.tasks.base import Problem
-    from k15core.trainer import ScoredBatch
 
     g = torch.Generator().manual_seed(1234)
     trajs, rewards = [], []
@@ -54,7 +53,7 @@ def optimise_step(strategy: str, out: Path) -> None:
         build_tiny_model(ModelConfig(), model_dir)
     dist.barrier()
     model, tokenizer = load_model(model_dir)
-    trajs, rewards = fixed_batch(groups=4, k=2, pad_id=tokenizer.pad_token_id, vocab=len(tokenizer))
+    trajs, rewards = fixed_batch(groups=4, k=2, vocab=len(tokenizer))
     mine = [t for t in trajs if t.group in dist.shard(sorted({t.group for t in trajs}))]
     sel = torch.tensor([trajs.index(t) for t in mine])
     batch = ScoredBatch(mine, torch.tensor([t.group for t in mine]), {"total": rewards[sel]})
