@@ -2,6 +2,8 @@
 
     python benchmarks/long2short.py --workspace WS     # 3 seeds; reuses WS's warm-up and RL models
     python benchmarks/long2short.py --smoke            # a tiny model and budget: checks the script runs
+    python benchmarks/long2short.py --layer assets/configs/overthink.yaml --workspace WS2
+                                                       # the long CoT over-thinks (re-checks its last step)
 
 The long model of seed s is the demo's RL policy trained with rl.seed=s (`rl-default-s<s>`, the name
 benchmarks/demo_learning.py gives it; trained here when the workspace lacks it). The short baseline is
@@ -47,10 +49,10 @@ def overall(rows: list[dict], label: str) -> dict:
     return next(r for r in rows if r["model"] == label and r["level"] == "all")
 
 
-def one_seed(ws: Workspace, seed: int, base: list[str], samples: int, smoke: bool) -> dict:
+def one_seed(ws: Workspace, seed: int, base: list[str], layers: list[str], samples: int, smoke: bool) -> dict:
     store = ws.store()
     sets = base + [f"rl.seed={seed}", f"long2short.seed={seed}", f"eval.samples={samples}"]
-    cfg = load_config(DEMO_CONFIG, sets)
+    cfg = load_config(DEMO_CONFIG, sets, layers=layers)
     long_name = f"rl-default-s{seed}"
     if not ws.has_model(long_name):
         stages.run_rl(ws, store, cfg, ws.model_dir(stages.WARMUP_MODEL), out_name=long_name, progress=False)
@@ -59,7 +61,7 @@ def one_seed(ws: Workspace, seed: int, base: list[str], samples: int, smoke: boo
         out = f"l2s-{method}-s{seed}"
         t0 = time.perf_counter()
         try:
-            make(ws, store, cfg, sets, method, long_name, out, smoke)
+            make(ws, store, cfg, sets, layers, method, long_name, out, smoke)
         except K15Error as err:  # e.g. no correct sample to learn from: reported, not hidden
             errors[method] = str(err)
             continue
@@ -71,7 +73,7 @@ def one_seed(ws: Workspace, seed: int, base: list[str], samples: int, smoke: boo
     return result
 
 
-def make(ws, store, cfg, sets: list[str], method: str, long_name: str, out: str, smoke: bool) -> None:
+def make(ws, store, cfg, sets: list[str], layers: list[str], method: str, long_name: str, out: str, smoke: bool) -> None:
     if method == "merge":
         l2s.run_merge(ws, store, cfg, long_name, "short", out, alpha=0.5)
     elif method == "rejection":
@@ -79,13 +81,13 @@ def make(ws, store, cfg, sets: list[str], method: str, long_name: str, out: str,
     elif method == "dpo":
         l2s.run_dpo(ws, store, cfg, long_name, out, progress=False)
     else:
-        rl_cfg = load_config(DEMO_CONFIG, sets + (["rl.iterations=1"] if smoke else []), layers=[l2s.L2S_RL_PRESET])
+        rl_cfg = load_config(DEMO_CONFIG, sets + (["rl.iterations=1"] if smoke else []), layers=[*layers, l2s.L2S_RL_PRESET])
         l2s.run_long2short_rl(ws, store, rl_cfg, long_name, out, progress=False)
 
 
-def summary(results: list[dict]) -> dict:
+def summary(results: list[dict], layers: list[str]) -> dict:
     labels = [m for m in ["long", "short", *METHODS] if all(m not in r["errors"] for r in results)]
-    out: dict = {"benchmark": "long2short", "seeds": [r["seed"] for r in results], "methods": {}}
+    out: dict = {"benchmark": "long2short", "layers": layers, "seeds": [r["seed"] for r in results], "methods": {}}
     for label in labels:
         acc = np.array([overall(r["rows"], label)["accuracy"] for r in results])
         tok = np.array([overall(r["rows"], label)["len_mean"] for r in results])
@@ -114,21 +116,22 @@ def main() -> None:
     ap.add_argument("--workspace", help="reuse this workspace (its warm-up, RL and short models are reused); default: a temporary one")
     ap.add_argument("--smoke", action="store_true", help="tiny model and budget (a check that the script runs, not a measurement)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="extra config overrides for every run")
+    ap.add_argument("--layer", dest="layers", action="append", default=[], help="a YAML preset applied on top of the demo config for every run")
     args = ap.parse_args()
     base = (SMOKE if args.smoke else []) + args.overrides
     seeds = args.seeds[:1] if args.smoke else args.seeds
     samples = 1 if args.smoke else args.samples
     with tempfile.TemporaryDirectory() as tmp:
         ws = Workspace.resolve(args.workspace or tmp)
-        cfg = load_config(DEMO_CONFIG, base)
+        cfg = load_config(DEMO_CONFIG, base, layers=args.layers)
         store = ws.store()
         longs_missing = any(not ws.has_model(f"rl-default-s{s}") for s in seeds)
         if longs_missing and not stages.warmup_is_current(ws, cfg):  # the long models are RL'd from the warm-up
             stages.run_sft(ws, store, cfg, stages.base_model(ws, cfg, progress=False), progress=False)
         if not ws.has_model("short"):
             l2s.run_short_baseline(ws, store, cfg, "short", progress=False)
-        results = [one_seed(ws, s, base, samples, args.smoke) for s in seeds]
-        print(json.dumps(summary(results)))
+        results = [one_seed(ws, s, base, args.layers, samples, args.smoke) for s in seeds]
+        print(json.dumps(summary(results, args.layers)))
 
 
 if __name__ == "__main__":

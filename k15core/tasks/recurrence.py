@@ -27,10 +27,16 @@ Styles, shortest first (each ends with ``Answer: d``):
     short   Answer: d
     medium  '>', one item per step, then the answer (the seed digits are read from the prompt)
     long    x=.. y=.. z=.. (the seed copied first), one item per step, then the answer
+    recheck long, then the last step written again ("check a=4+5=09") before the answer
 
 Medium and long are equally correct once learned; long is 12 tokens longer. That is what the
 length penalty can act on: without it RL has no reason to prefer either, with it the shorter
 correct style wins (report §2.3.3).
+
+`recheck` is not in the demo's warm-up mix. It is the over-long chain of thought of report §2.4 in
+miniature: 15 more tokens than long that add nothing (the check repeats a step already written), so a
+model that writes it can be made shorter without losing accuracy. `assets/configs/overthink.yaml`
+warms up on it instead of long, for the long2short benchmark.
 """
 from __future__ import annotations
 
@@ -44,7 +50,7 @@ LEVELS: dict[int, int] = {1: 1, 2: 2, 3: 3, 4: 4, 5: 6}
 """Difficulty level -> number of steps."""
 SEED_LETTERS = "xyz"
 STEP_LETTERS = string.ascii_lowercase[:9]
-STYLE_PREFIX = {"short": "Answer:", "medium": ">", "long": "x="}
+STYLE_PREFIX = {"short": "Answer:", "medium": ">", "long": "x=", "recheck": "x="}
 _ANSWER_RE = re.compile(r"Answer:\s*(\d)(?!\d)")
 
 
@@ -81,7 +87,7 @@ class RecurrenceTask(GeneratedTask):
     """
 
     name = "recurrence"
-    styles = ("short", "medium", "long")
+    styles = ("short", "medium", "long", "recheck")
     LEVELS = LEVELS
     STYLE_PREFIX = STYLE_PREFIX
     ANSWER_RE = _ANSWER_RE
@@ -103,4 +109,7 @@ class RecurrenceTask(GeneratedTask):
             for t, letter in zip(range(3, len(seq)), STEP_LETTERS[:steps][::-1]):
                 items.append(f"{letter}={seq[t - 1]}+{seq[t - 3]}={seq[t - 1] + seq[t - 3]:02d}")
             return ("" if style == "long" else ">") + " ".join(items) + "\n" + answer
+        if style == "recheck":
+            work = self.solution(problem, "long").split("\n")[0]
+            return f"{work}\ncheck {work.split()[-1]}\n{answer}"
         raise ValueError(f"unknown style {style!r}; known: {self.styles}")

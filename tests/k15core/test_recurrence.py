@@ -49,3 +49,23 @@ def test_verifier_edge_cases():
     assert TASK.verify("Answer: 3\nAnswer: 4", "4") == 1.0  # the last answer counts
     assert TASK.verify("Answer: 45", "4") == 0.0  # a number is not a digit answer
     assert TASK.verify("no answer", "4") == 0.0
+
+
+def test_recheck_repeats_the_last_step_and_adds_fifteen_tokens():
+    p = make_problem([3, 7, 2], 6, 5)
+    long, recheck = TASK.solution(p, "long"), TASK.solution(p, "recheck")
+    work, check, answer = recheck.split("\n")
+    assert work == long.split("\n")[0] and answer == long.split("\n")[1]
+    assert check == "check " + work.split()[-1] == "check a=1+4=05"
+    assert len(recheck) - len(long) == 15
+    assert TASK.verify(recheck, p.reference) == 1.0
+
+
+def test_overthink_layer_swaps_long_for_recheck_in_every_mix():
+    from k15core.config import DEMO_CONFIG, load_config
+
+    plain = load_config(DEMO_CONFIG)
+    over = load_config(DEMO_CONFIG, layers=[DEMO_CONFIG.parent / "overthink.yaml"])
+    for level, mix in plain.sft.style_mix_by_level.items():
+        assert over.sft.style_mix_by_level[level]["recheck"] == mix["long"] and over.sft.style_mix_by_level[level]["long"] == 0
+    assert over.sft.style_mix["recheck"] == plain.sft.style_mix["long"]
