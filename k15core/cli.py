@@ -2,6 +2,7 @@
 
     k15 demo                      tiny model -> long-CoT warm-up -> RL -> evaluation before and after
     k15 train [--model M]         k1.5 RL from a model (default: the warm-up model); --resume continues
+                                  (also under torchrun --nproc-per-node N -m k15core.cli train: data parallel)
     k15 build-model               build the tiny default model in the workspace
     k15 sft [--model M]           warm up a model (default: the tiny one) on the task
     k15 eval [--model M]          evaluate on the held-out set, or on --prompts FILE
@@ -56,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--model", default="warmup", help="starting model: folder or workspace model name (default: warmup)")
     p.add_argument("--out", default="rl", help="name of the final policy in the workspace (default: rl)")
-    p.add_argument("--resume", action="store_true", help="continue the latest stopped RL run from its checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the latest stopped RL run from its checkpoint, with the config it "
+                   "started with (--set changes keys of it, e.g. rl.iterations=60; --config is ignored)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("build-model", help="build the tiny default model in the workspace")
@@ -275,16 +277,21 @@ def _print_style_gap(console, rows) -> None:
 
 
 def cmd_train(args) -> int:
-    from k15core import stages
+    """Also runs under `torchrun --nproc-per-node N -m k15core.cli train ...`: every process runs this,
+    rank 0 alone opens the store and prints (see k15core/dist.py)."""
+    from k15core import dist, stages
 
-    cfg, ws = _setup(args)
-    store = ws.store()
-    model_dir = None if args.resume else stages.resolve_model(ws, args.model)
-    run, metrics = stages.run_rl(ws, store, cfg, model_dir, resume=args.resume, out_name=args.out, progress=not args.quiet)
-    print(
-        f"RL run {run.state.run_id}: {run.state.iteration} iterations, last accuracy {metrics.get('rl/accuracy', float('nan')):.2f}, "
-        f"mean length {metrics.get('rl/len_mean', float('nan')):.0f}; policy saved as {ws.model_dir(args.out)}"
-    )
+    with dist.process_group():
+        cfg, ws = _setup(args)
+        store = ws.store() if dist.is_main() else None
+        model_dir = None if args.resume else dist.on_main(stages.resolve_model, ws, args.model)
+        run, metrics = stages.run_rl(ws, store, cfg, model_dir, resume=args.resume, out_name=args.out, progress=not args.quiet,
+                                     overrides=args.overrides if args.resume else ())
+        where = f" on {dist.world_size()} processes ({cfg.rl.strategy})" if dist.active() else ""
+        dist.print0(
+            f"RL run {run.state.run_id}{where}: {run.state.iteration} iterations, last accuracy {metrics.get('rl/accuracy', float('nan')):.2f}, "
+            f"mean length {metrics.get('rl/len_mean', float('nan')):.0f}; policy saved as {ws.model_dir(args.out)}"
+        )
     return 0
 
 
@@ -485,9 +492,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except K15Error as err:
-        print(f"error: {err.problem}", file=sys.stderr)
-        if err.fix:
-            print(f"  fix: {err.fix}", file=sys.stderr)
+        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun every rank gets rank 0's error: say it once
+            print(f"error: {err.problem}", file=sys.stderr)
+            if err.fix:
+                print(f"  fix: {err.fix}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished stages are kept in the workspace (an RL run resumes with k15 train --resume)", file=sys.stderr)

@@ -10,6 +10,7 @@ silently falls back to a default.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import typing
@@ -182,6 +183,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (), layer
     data: dict[str, Any] = _read_yaml(path) if path else {}
     for layer in layers:
         _deep_update(data, _read_yaml(layer))
+    return config_from_dict(data, overrides)
+
+
+def config_from_dict(data: dict[str, Any], overrides: list[str] = ()) -> Config:
+    """A Config from nested dicts (a YAML file's, or a saved run's `to_dict()`) with `key=value` overrides on top."""
+    data = copy.deepcopy(data)
     for item in overrides:
         if "=" not in item:
             raise K15Error(f"override {item!r} is not of the form key=value", "e.g. --set sft.lr=0.001")

@@ -9,8 +9,11 @@ on a laptop and under `torchrun --nproc-per-node N`:
 - `is_main()` / `print0()`: only rank 0 writes the store and prints.
 - `shard(items)`: this rank's contiguous share of a list every rank computed the same way.
 - `gather_to_main(obj)` / `all_gather(obj)` / `broadcast(obj)`: picklable objects between ranks.
-- `wrap_model(model, strategy)`: DDP or FSDP2 (`fully_shard`) for training; `full_state_dict(model)`
-  the plain weights to push into a rollout engine (FSDP2 holds only a shard of each tensor).
+- `on_main(fn)`: run `fn` on rank 0 only (the store, files) and hand its result, or its error, to all.
+- `wrap_model(model, strategy)`: DDP or FSDP2 (`fully_shard`) for training; `prepare_model` also gives
+  the model the rollout engine samples from; `full_state_dict(model)` the plain weights to push into
+  it or save (FSDP2 holds only a shard of each tensor).
+- `split_new_groups(total, held)`: how many new prompts each rank takes so every rank holds about the same.
 
 Choices (spec §13 leaves the distribution to us):
 - Contiguous shards (rank r gets items [r·n/N, (r+1)·n/N)), so concatenating the ranks' shards in rank
@@ -21,6 +24,7 @@ Choices (spec §13 leaves the distribution to us):
 """
 from __future__ import annotations
 
+import copy
 import os
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -134,6 +138,40 @@ def all_reduce_mean(value: float) -> float:
     return all_reduce_sum(value) / world_size()
 
 
+def on_main(fn, *args, **kwargs):
+    """`fn(*args, **kwargs)` on rank 0 only; its result on every rank. If it raises on rank 0, every rank
+    raises the same error (instead of the others waiting forever in the next collective)."""
+    if not active():
+        return fn(*args, **kwargs)
+    result, error = None, None
+    if is_main():
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - handed to every rank, then raised
+            error = err
+    result, error = broadcast((result, error))
+    if error is not None:
+        raise error
+    return result
+
+
+def split_new_groups(total: int, held: list[int]) -> list[int]:
+    """How many new prompts each rank draws so that the ranks hold `total` groups between them, as evenly
+    as possible: `held[r]` is what rank r already holds (partial rollouts waiting in its replay buffer).
+    Each new prompt goes to the rank holding fewest, the lower rank on a tie; with nothing held that is
+    `shard_bounds`'s split, so rank r's prompts are the r-th contiguous block of one process's draw."""
+    counts = [0] * len(held)
+    for _ in range(max(0, total - sum(held))):
+        r = min(range(len(held)), key=lambda i: (held[i] + counts[i], i))
+        counts[r] += 1
+    return counts
+
+
+def rank_seed(seed: int) -> int:
+    """This rank's sampling seed: `seed` on rank 0 (a one-process run's stream), a different one elsewhere."""
+    return seed + 1_000_003 * rank()
+
+
 def barrier() -> None:
     if active():
         td.barrier()
@@ -159,6 +197,15 @@ def wrap_model(model: torch.nn.Module, strategy: str) -> torch.nn.Module:
         fully_shard(layer, mesh=mesh)
     fully_shard(model, mesh=mesh)
     return model
+
+
+def prepare_model(model: torch.nn.Module, strategy: str) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(the model to train, the model to sample rollouts from). Unsharded, both are the same module, so an
+    optimiser step is seen by the next rollout at no cost. Under FSDP2 each rank holds a shard only, and a
+    sharded forward is a collective every rank must join, while ranks generate different numbers of
+    tokens: the rollout model is a plain copy, refreshed from `full_state_dict` after each step."""
+    rollout_model = copy.deepcopy(model) if strategy == "fsdp2" and active() else model
+    return wrap_model(model, strategy), rollout_model
 
 
 def _decoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
@@ -194,6 +241,20 @@ def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
         # root): without this the state dict would read the embedding and final norm from before the step
         inner.reshard()
     return get_model_state_dict(inner, options=StateDictOptions(full_state_dict=True, cpu_offload=False))
+
+
+def optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+    """The optimiser's full state keyed by parameter name (on every rank): loadable at any world size."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+    return get_optimizer_state_dict(unwrap(model), optimizer, options=StateDictOptions(full_state_dict=True))
+
+
+def load_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """Load `optimizer_state`'s output; each rank keeps the share of it that its parameters hold."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+    set_optimizer_state_dict(unwrap(model), optimizer, state, options=StateDictOptions(full_state_dict=active()))
 
 
 @contextmanager

@@ -159,11 +159,12 @@ def load_tokenizer(path: Path):
     return AutoTokenizer.from_pretrained(path)
 
 
-def save_model(model, tokenizer, out_dir: str | Path) -> Path:
-    """Save in the Hugging Face layout (safetensors). A LoRA model saves its adapter only (peft's format)."""
+def save_model(model, tokenizer, out_dir: str | Path, state_dict: dict | None = None) -> Path:
+    """Save in the Hugging Face layout (safetensors). A LoRA model saves its adapter only (peft's format).
+    `state_dict`: the weights to write instead of the module's own (a sharded model's full weights)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
+    model.save_pretrained(out, **({"state_dict": state_dict} if state_dict is not None else {}))
     tokenizer.save_pretrained(out)
     return out
 

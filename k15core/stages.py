@@ -10,7 +10,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from k15core.config import Config
+from k15core import dist
+from k15core.config import Config, config_from_dict
 from k15core.errors import K15Error
 from k15core.evaluate import EvalRow, eval_metrics, evaluate
 from k15core.models import SMOLLM2, build_tiny_model, find_smollm2_gguf, import_gguf, load_model, pick_device, save_model
@@ -132,32 +133,46 @@ def latest_rl_run(store: Store) -> dict | None:
     return runs[-1] if runs else None
 
 
-def prepare_rl(ws: Workspace, store: Store, cfg: Config, model_dir: Path, resume: bool = False, name: str = "rl"):
+def prepare_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path | None, resume: bool = False, name: str = "rl", overrides: list[str] = ()):
     """Load the policy and build an RLRun: a new run from `model_dir`, or (resume) the latest stopped
-    run from its checkpoint, with the config it was started with."""
+    run from its checkpoint, with the config it was started with and `overrides` on top (e.g.
+    `rl.iterations=60` to train longer).
+
+    Under torchrun every rank calls this; only rank 0 has a `store` (None elsewhere) and reads or writes
+    it, the others get its answers through `dist.on_main`. Every rank loads the weights from the files.
+    """
     from k15core.trainer import RLRun, load_checkpoint
 
-    task = make_task(cfg.task)
     if resume:
-        previous = latest_rl_run(store)
-        if previous is None or not (rl_checkpoint_dir(ws, previous["id"]) / "trainer_state.pt").exists():
-            raise K15Error("there is no stopped RL run with a checkpoint to resume in this workspace", "start one with k15 train")
-        from k15core.config import _build
-
+        previous = dist.on_main(_resumable_run, ws, store)
         saved_cfg = {k: v for k, v in previous["config"].items() if k in Config.__dataclass_fields__}
-        cfg = _build(Config, saved_cfg)
+        cfg = config_from_dict(saved_cfg, overrides)
         task = make_task(cfg.task)
         ckpt = rl_checkpoint_dir(ws, previous["id"])
-        model, tokenizer = load_model(ckpt / "policy", device=pick_device())
-        run = RLRun(cfg.rl, task, model, tokenizer, store, previous["id"], rl_pool(task, cfg))
+        model, tokenizer = load_model(ckpt / "policy", device=dist.device())
+        policy, rollout_model = dist.prepare_model(model, cfg.rl.strategy)
+        run = RLRun(cfg.rl, task, policy, tokenizer, store, previous["id"], rl_pool(task, cfg), rollout_model)
         load_checkpoint(run, ckpt)
-        store.set_run_status(previous["id"], "running")
+        dist.on_main(lambda: store.set_run_status(previous["id"], "running"))
         return run, cfg
-    model, tokenizer = load_model(model_dir, cfg.model, device=pick_device())
+    task = make_task(cfg.task)
+    model, tokenizer = load_model(model_dir, cfg.model, device=dist.device())
     pool = rl_pool(task, cfg)
-    store.add_prompts(pool, source=f"task:{task.name}")  # the studio shows (and labels) the RL prompts
-    run_id = store.create_run(f"rl:{name}", "rl", {**cfg.to_dict(), "base_model": str(model_dir)})
-    return RLRun(cfg.rl, task, model, tokenizer, store, run_id, pool), cfg
+
+    def new_run() -> int:
+        store.add_prompts(pool, source=f"task:{task.name}")  # the studio shows (and labels) the RL prompts
+        return store.create_run(f"rl:{name}", "rl", {**cfg.to_dict(), "base_model": str(model_dir), "world_size": dist.world_size()})
+
+    run_id = dist.on_main(new_run)
+    policy, rollout_model = dist.prepare_model(model, cfg.rl.strategy)
+    return RLRun(cfg.rl, task, policy, tokenizer, store, run_id, pool, rollout_model), cfg
+
+
+def _resumable_run(ws: Workspace, store: Store) -> dict:
+    previous = latest_rl_run(store)
+    if previous is None or not (rl_checkpoint_dir(ws, previous["id"]) / "trainer_state.pt").exists():
+        raise K15Error("there is no stopped RL run with a checkpoint to resume in this workspace", "start one with k15 train")
+    return previous
 
 
 def rl_pool(task, cfg: Config) -> list[Problem]:
@@ -165,11 +180,14 @@ def rl_pool(task, cfg: Config) -> list[Problem]:
     return task.train_problems(cfg.rl.pool_size, seed=10_000 + cfg.rl.seed)
 
 
-def run_rl(ws: Workspace, store: Store, cfg: Config, model_dir: Path, resume: bool = False, out_name: str = "rl", progress: bool = True, on_iteration=None):
-    """Train with RL; save the final policy as models/<out_name>. Returns (run, last metrics)."""
+def run_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path | None, resume: bool = False, out_name: str = "rl",
+           progress: bool = True, on_iteration=None, overrides: list[str] = ()):
+    """Train with RL; save the final policy as models/<out_name>. Returns (run, last metrics).
+    Under torchrun: every rank calls it, rank 0 alone with the store (see `prepare_rl`) and writes the model."""
     from k15core.trainer import train
 
-    run, cfg = prepare_rl(ws, store, cfg, model_dir, resume=resume, name=out_name)
+    run, cfg = prepare_rl(ws, store, cfg, model_dir, resume=resume, name=out_name, overrides=overrides)
     metrics = train(run, rl_checkpoint_dir(ws, run.state.run_id), on_iteration=on_iteration, progress=progress)
-    save_model(run.model, run.tokenizer, ws.model_dir(out_name))
+    weights = dist.full_state_dict(run.model) if dist.active() else None  # a collective: every rank joins
+    dist.on_main(save_model, dist.unwrap(run.model), run.tokenizer, ws.model_dir(out_name), state_dict=weights)
     return run, metrics

@@ -112,7 +112,10 @@ class RLConfig:
     pool_size: int = 2000
     """Training prompts drawn from the task for RL (never overlapping the held-out set)."""
     checkpoint_every: int = 10
-    """Save a checkpoint every N iterations (also at the end and on Ctrl-C / SIGTERM)."""
+    """Save a checkpoint every N iterations (also at the end, and on Ctrl-C / SIGTERM in one process)."""
+    strategy: str = "ddp"
+    """Under torchrun: 'ddp' (each rank holds all the weights) or 'fsdp2' (weights sharded across ranks;
+    the rollout engine keeps a plain copy). Ignored in one process."""
     seed: int = 0
     """Seed of the prompt pool, the sampler and the rollouts."""
 
@@ -153,11 +156,22 @@ class ScoredBatch:
     group: torch.Tensor  # (N,) group id of each trajectory
     parts: dict[str, torch.Tensor]  # name -> (N,): correct, length, repeat, total
 
+    @staticmethod
+    def concat(batches: list[ScoredBatch]) -> ScoredBatch:
+        """One batch of several (the ranks' batches in rank order)."""
+        if len(batches) == 1:
+            return batches[0]
+        keys = batches[0].parts.keys()
+        return ScoredBatch([t for b in batches for t in b.trajectories], torch.cat([b.group for b in batches]),
+                           {k: torch.cat([b.parts[k] for b in batches]) for k in keys})
+
 
 class RLRun:
     """The state of one RL run: policy, optimiser, sampler, replay buffer, store handle."""
 
-    def __init__(self, cfg: RLConfig, task: Task, model, tokenizer, store, run_id: int, pool: list[Problem]):
+    def __init__(self, cfg: RLConfig, task: Task, model, tokenizer, store, run_id: int, pool: list[Problem], rollout_model=None):
+        """`model` is the policy to train (possibly DDP/FSDP2-wrapped: `dist.prepare_model`), `rollout_model`
+        the one rollouts sample from (default: the policy itself). `store` is None on ranks other than 0."""
         if cfg.loss not in LOSSES.names():
             raise K15Error(f"unknown loss {cfg.loss!r}", f"use one of: {', '.join(LOSSES.names())}")
         self.cfg, self.task, self.model, self.tokenizer, self.store = cfg, task, model, tokenizer, store
@@ -171,14 +185,18 @@ class RLRun:
         self.optimizer: torch.optim.Optimizer | None = None
         self.length_schedule = LengthPenaltySchedule(cfg.length_penalty_warmup, cfg.length_penalty)
         self.repeat_rule = RepeatRule(max_ngram=cfg.repeat_ngram, min_repeats=cfg.repeat_min_repeats)
-        self.engine = HFEngine(model, tokenizer, cfg.temperature, cfg.top_p, self.repeat_rule)
+        self.engine = HFEngine(rollout_model or dist.unwrap(model), tokenizer, cfg.temperature, cfg.top_p, self.repeat_rule)
 
 
 # -- one iteration ---------------------------------------------------------------------------------
 
 def rl_iteration(run: RLRun) -> dict[str, float]:
-    """One RL iteration, in the report's order. Returns its metrics (also written to the store)."""
-    it, cfg, timer = run.state.iteration, run.cfg, PhaseTimer()
+    """One RL iteration, in the report's order. Returns its metrics (also written to the store).
+
+    Under torchrun every rank runs this same function on its share of the prompts; the helpers it calls
+    exchange what must be shared (label events, group counts, success rates, metrics) through `dist`.
+    """
+    it, timer = run.state.iteration, PhaseTimer()
     with timer("steer"):
         apply_labels(run)  # the studio's exclusions and edits take effect now
     with timer("rollout"):
@@ -188,12 +206,10 @@ def rl_iteration(run: RLRun) -> dict[str, float]:
     with timer("reward"):
         batch = score(run, done, it)
     with timer("train"):
-        train_stats = optimise(run, batch, it) if done else {}
-    for g in done:  # success rates for prioritised sampling
-        run.sampler.update(g.problem.id, float(batch.parts["correct"][batch.group == g.id].mean()))
-    metrics = iteration_metrics(run, batch, train_stats, generated, timer)
+        train_stats = optimise(run, batch, it)
+    update_sampler(run, done, batch)  # success rates for prioritised sampling
     with timer("store"):
-        run.store.record_iteration(run.state.run_id, it, metrics, to_records(run, batch))
+        metrics = record(run, batch, train_stats, generated, timer)
     metrics["time/store_s"] = timer.seconds["store"]
     run.state.iteration += 1
     return metrics
@@ -206,11 +222,10 @@ def apply_labels(run: RLRun) -> None:
     "excluded" removes it, any other status restores it; a labelled `reference` or `difficulty`
     replaces the task's, and resetting the label (an undo) brings the task's value back.
     """
-    new_events = run.store.label_events(since_seq=run.state.label_seq)
+    new_events, states = dist.on_main(read_label_changes, run.store, run.state.label_seq)
     if not new_events:
         return
     changed = sorted({ev["prompt_id"] for ev in new_events})
-    states = run.store.prompt_labels(changed)
     for pid in changed:
         state = states.get(pid, labels.DEFAULT)
         (run.sampler.excluded.add if state.excluded else run.sampler.excluded.discard)(pid)
@@ -223,16 +238,29 @@ def apply_labels(run: RLRun) -> None:
     run.state.label_seq = max(ev["seq"] for ev in new_events)
 
 
+def read_label_changes(store, since_seq: int) -> tuple[list[dict], dict]:
+    """The label events after `since_seq`, and the current label of every prompt they touch."""
+    events = store.label_events(since_seq=since_seq)
+    return events, store.prompt_labels(sorted({ev["prompt_id"] for ev in events})) if events else {}
+
+
 def rollout(run: RLRun, it: int) -> tuple[list[Group], int]:
-    """Continue the buffered groups, draw new prompts for the rest, and generate one segment each."""
+    """Continue the buffered groups, draw new prompts for the rest, and generate one segment each.
+
+    `prompts_per_iter` counts the groups of all ranks together. Every rank draws the same prompts (its
+    sampler is the same) and keeps its block of them (`dist.split_new_groups`); group ids are global.
+    """
     cfg = run.cfg
     groups = run.buffer.pop_all()
     groups = [g for g in groups if g.problem.id not in run.sampler.excluded]  # an exclusion also drops its partial work
-    for problem in run.sampler.draw(max(0, cfg.prompts_per_iter - len(groups)), it):
+    counts = dist.split_new_groups(cfg.prompts_per_iter, dist.all_gather(len(groups)))
+    drawn = run.sampler.draw(sum(counts), it)
+    start = sum(counts[: dist.rank()])
+    for offset, problem in enumerate(drawn[start : start + counts[dist.rank()]], start):
         prompt_ids = run.tokenizer(problem.prompt, add_special_tokens=False)["input_ids"]
-        gid = run.state.next_group
-        run.state.next_group += 1
+        gid = run.state.next_group + offset
         groups.append(Group(gid, problem, [Trajectory(problem, gid, j, list(prompt_ids)) for j in range(cfg.k)], started=it))
+    run.state.next_group += len(drawn)
 
     generated = rollout_step(groups, it, run.engine.continue_ids, cfg.segment_tokens, cfg.max_response_tokens)
     return groups, generated
@@ -286,48 +314,98 @@ def token_logprobs(model, ids: torch.Tensor, attention: torch.Tensor) -> tuple[t
 
 
 def optimise(run: RLRun, batch: ScoredBatch, it: int) -> dict[str, float]:
-    """π_θi's log-probs once, a fresh optimiser, then `minibatches` steps on whole groups."""
+    """π_θi's log-probs once, a fresh optimiser, then `minibatches` steps on whole groups.
+
+    Under torchrun the mini-batches split the groups of all ranks (shuffled the same way everywhere), each
+    rank trains on its own members of each, and its loss is weighted by its share of the mini-batch's groups:
+    the gradient the ranks average is the one a single process would get on the whole mini-batch. Every
+    rank takes the same number of steps, one with no group in a mini-batch included (a zero loss), because
+    each forward and backward of a wrapped model is a collective.
+    """
     cfg, model = run.cfg, run.model
-    ids, attention, loss_mask, response_mask = (x.to(run.device) for x in policy_inputs(batch.trajectories, run.tokenizer.pad_token_id, it, cfg.mask_old_segments))
-    rewards, group = batch.parts["total"].to(run.device), batch.group.to(run.device)
+    group_ids = sorted(g for ids in dist.all_gather(sorted(set(batch.group.tolist()))) for g in ids)
+    if not group_ids:
+        return {}
+    trajs = batch.trajectories or [_empty_trajectory(run.tokenizer)]  # a rank with nothing finished still joins in
+    ids, attention, loss_mask, response_mask = (x.to(run.device) for x in policy_inputs(trajs, run.tokenizer.pad_token_id, it, cfg.mask_old_segments))
+    rewards, group = (batch.parts["total"].to(run.device), batch.group.to(run.device)) if batch.trajectories else (torch.zeros(1, device=run.device), torch.full((1,), -1, device=run.device))
     model.train()
     with torch.no_grad():
         logp_old, logits = token_logprobs(model, ids, attention)  # log π_θi, fixed for the whole iteration
         probs = torch.softmax(logits, -1)
         entropy = -(probs * torch.log_softmax(logits, -1)).sum(-1)  # (N, T-1)
-        entropy_mean = float((entropy * response_mask).sum() / response_mask.sum().clamp(min=1))
+        entropy_sum, response_tokens = (float((entropy * response_mask).sum()), float(response_mask.sum())) if batch.trajectories else (0.0, 0.0)
         del logits, probs
     if cfg.reset_optimizer or run.optimizer is None:
         run.optimizer = torch.optim.AdamW(dist.trainable_parameters(model), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
     loss_fn = LOSSES.get(cfg.loss)
-    group_ids = group.unique().tolist()
     random.Random(cfg.seed * 100003 + it).shuffle(group_ids)
-    losses, kls, trained_tokens, t0 = [], [], 0, time.perf_counter()
+    losses, kl_sum, kl_tokens, trained_tokens, t0 = [], 0.0, 0.0, 0, time.perf_counter()
     for chunk in np.array_split(np.array(group_ids), max(1, min(cfg.minibatches, len(group_ids)))):
         sel = torch.isin(group, torch.as_tensor(chunk, device=group.device)).nonzero().flatten()
+        share = len(set(group[sel].tolist())) * dist.world_size() / len(chunk)  # 1 in one process
+        if len(sel) == 0:
+            sel = torch.zeros(1, dtype=torch.long, device=group.device)  # any row: its loss is multiplied by 0
         logp, _ = token_logprobs(model, ids[sel], attention[sel])
         mask = loss_mask[sel]
         with torch.no_grad():  # k3 estimate of KL(π_θ || π_θi) on this mini-batch, before its step
             d = (logp_old[sel] - logp) * mask
-            kls.append(float(((torch.exp(d) - d - 1) * mask).sum() / mask.sum().clamp(min=1)))
-        loss = loss_fn(logp * mask, logp_old[sel] * mask, mask, rewards[sel], group[sel], cfg)
+            if share > 0:
+                kl_sum, kl_tokens = kl_sum + float(((torch.exp(d) - d - 1) * mask).sum()), kl_tokens + float(mask.sum())
+        loss = loss_fn(logp * mask, logp_old[sel] * mask, mask, rewards[sel], group[sel], cfg) * share if share > 0 else logp.sum() * 0.0
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         run.optimizer.step()
-        losses.append(float(loss.detach()))
-        trained_tokens += int(attention[sel].sum())
+        losses.append(dist.all_reduce_mean(float(loss.detach())))  # the whole mini-batch's loss
+        trained_tokens += int(attention[sel].sum()) if share > 0 else 0
     run.engine.load_weights(model)  # the next rollout samples from θ_{i+1}
     seconds = time.perf_counter() - t0
-    return {"loss": float(np.mean(losses)), "kl": float(np.mean(kls)), "entropy": entropy_mean, "train_tokens_per_s": trained_tokens / max(seconds, 1e-9)}
+    return {
+        "loss": float(np.mean(losses)), "kl": dist.all_reduce_sum(kl_sum) / max(dist.all_reduce_sum(kl_tokens), 1.0),
+        "entropy": dist.all_reduce_sum(entropy_sum) / max(dist.all_reduce_sum(response_tokens), 1.0),
+        "train_tokens_per_s": dist.all_reduce_sum(trained_tokens / max(seconds, 1e-9)),
+    }
+
+
+def _empty_trajectory(tokenizer) -> Trajectory:
+    """A one-token stand-in for a rank with no finished group this iteration (never in any loss)."""
+    pad = tokenizer.pad_token_id
+    return Trajectory(Problem(id="", prompt="", reference=""), -1, 0, [pad], [pad], [0.0], [0.0], [-1])
+
+
+def update_sampler(run: RLRun, done: list[Group], batch: ScoredBatch) -> None:
+    """Each finished group's success rate to the sampler: every rank's groups, in rank order, on every
+    rank, so all ranks' samplers stay the same (and draw the same prompts next iteration)."""
+    rates = [(g.problem.id, float(batch.parts["correct"][batch.group == g.id].mean())) for g in done]
+    for ranks_rates in dist.all_gather(rates):
+        for prompt_id, rate in ranks_rates:
+            run.sampler.update(prompt_id, rate)
 
 
 # -- metrics and records -----------------------------------------------------------------------------
 
-def iteration_metrics(run: RLRun, batch: ScoredBatch, train: dict, generated: int, timer: PhaseTimer) -> dict[str, float]:
-    """The per-iteration metrics documented in `k15core.metrics.METRICS` (rl/...)."""
-    m: dict[str, float] = {"rl/groups": len(set(batch.group.tolist())), "rl/buffered_groups": len(run.buffer), "rl/excluded_prompts": len(run.sampler.excluded)}
+def record(run: RLRun, batch: ScoredBatch, train: dict, generated: int, timer: PhaseTimer) -> dict[str, float]:
+    """The iteration's metrics over all ranks' groups, and every trajectory, written to the store by rank 0
+    (timings are rank 0's). Returns the metrics on every rank."""
+    batches = dist.gather_to_main(batch)
+    generated, buffered = int(dist.all_reduce_sum(generated)), int(dist.all_reduce_sum(len(run.buffer)))
+
+    def write() -> dict[str, float]:
+        whole = ScoredBatch.concat(batches)
+        metrics = iteration_metrics(run, whole, train, generated, timer, buffered)
+        run.store.record_iteration(run.state.run_id, run.state.iteration, metrics, to_records(run, whole))
+        return metrics
+
+    return dist.on_main(write)
+
+
+def iteration_metrics(run: RLRun, batch: ScoredBatch, train: dict, generated: int, timer: PhaseTimer, buffered: int | None = None) -> dict[str, float]:
+    """The per-iteration metrics documented in `k15core.metrics.METRICS` (rl/...). `buffered`: groups
+    waiting in the replay buffers of all ranks (default: this process's)."""
+    buffered = len(run.buffer) if buffered is None else buffered
+    m: dict[str, float] = {"rl/groups": len(set(batch.group.tolist())), "rl/buffered_groups": buffered, "rl/excluded_prompts": len(run.sampler.excluded)}
     m["rl/length_penalty_weight"] = run.length_schedule.weight_at(run.state.iteration)
     m["time/rollout_tokens_per_s"] = generated / max(timer.seconds.get("rollout", 0.0), 1e-9)
     for phase, s in timer.seconds.items():
@@ -382,21 +460,32 @@ def to_records(run: RLRun, batch: ScoredBatch) -> list[TrajectoryRecord]:
 # -- checkpoints and the loop ------------------------------------------------------------------------
 
 def save_checkpoint(run: RLRun, directory: Path) -> None:
-    """Policy weights (save_pretrained layout) and trainer state, written to a temp dir then swapped in."""
+    """Policy weights (save_pretrained layout) and trainer state, written to a temp dir then swapped in.
+
+    Called by every rank (the full weights, buffers and optimiser state are collectives); rank 0 writes.
+    Nothing in it depends on the world size: the weights and optimiser state are full tensors keyed by
+    name, the replay buffer holds every rank's groups, and the sampler is the same on every rank. So a run
+    saved by N processes resumes with any number (`load_checkpoint`).
+    """
+    weights = dist.full_state_dict(run.model) if dist.active() else None  # None: the module saves its own
+    keep_optimizer = not run.cfg.reset_optimizer and run.optimizer is not None
+    state = {
+        "state": dataclasses.asdict(run.state),
+        "sampler": run.sampler.state_dict(),
+        "buffer": ReplayBuffer([g for groups in dist.gather_to_main(run.buffer.groups) or [] for g in groups]),
+        "problems": run.problems,
+        "optimizer": dist.optimizer_state(run.model, run.optimizer) if keep_optimizer else None,
+        "torch_rng": dist.gather_to_main(torch.get_rng_state()),  # one per rank
+        "python_rng": random.getstate(),
+        "world_size": dist.world_size(),
+    }
+    dist.on_main(_write_checkpoint, run, directory, weights, state)
+
+
+def _write_checkpoint(run: RLRun, directory: Path, weights: dict, state: dict) -> None:
     tmp = directory.with_name(directory.name + ".tmp")
-    save_model(run.model, run.tokenizer, tmp / "policy")
-    torch.save(
-        {
-            "state": dataclasses.asdict(run.state),
-            "sampler": run.sampler.state_dict(),
-            "buffer": run.buffer,
-            "problems": run.problems,
-            "optimizer": None if run.cfg.reset_optimizer or run.optimizer is None else run.optimizer.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "python_rng": random.getstate(),
-        },
-        tmp / "trainer_state.pt",
-    )
+    save_model(dist.unwrap(run.model), run.tokenizer, tmp / "policy", state_dict=weights)
+    torch.save(state, tmp / "trainer_state.pt")
     if directory.exists():
         import shutil
 
@@ -409,22 +498,33 @@ def save_checkpoint(run: RLRun, directory: Path) -> None:
 
 
 def load_checkpoint(run: RLRun, directory: Path) -> None:
-    """Restore the trainer state saved by `save_checkpoint` (the policy weights are loaded by the caller)."""
+    """Restore the trainer state saved by `save_checkpoint` (the policy weights are loaded by the caller).
+
+    At the world size it was saved with, every rank gets its own random state back and the run continues
+    exactly. At another, the buffered groups are shared out again and each rank's sampling is reseeded
+    (from the seed, the iteration and the rank), with a notice: the run continues, not bit for bit.
+    """
     saved = torch.load(directory / "trainer_state.pt", weights_only=False)
     run.state = TrainState(**saved["state"])
     run.sampler.load_state_dict(saved["sampler"])
-    run.buffer = saved["buffer"]
+    run.buffer = ReplayBuffer(dist.shard(saved["buffer"].groups))
     run.problems = saved["problems"]
     run.sampler.pool = [run.problems.get(p.id, p) for p in run.sampler.pool]
     if saved["optimizer"] is not None:
-        run.optimizer = torch.optim.AdamW([p for p in run.model.parameters() if p.requires_grad], lr=run.cfg.lr, betas=(0.9, 0.95))
-        run.optimizer.load_state_dict(saved["optimizer"])
-    torch.set_rng_state(saved["torch_rng"])
+        run.optimizer = torch.optim.AdamW(dist.trainable_parameters(run.model), lr=run.cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
+        dist.load_optimizer_state(run.model, run.optimizer, saved["optimizer"])
+    rng_states = saved["torch_rng"] if isinstance(saved["torch_rng"], list) else [saved["torch_rng"]]
+    if len(rng_states) == dist.world_size():
+        torch.set_rng_state(rng_states[dist.rank()])
+    else:
+        dist.print0(f"resuming on {dist.world_size()} process(es) a run saved on {len(rng_states)}: rollouts are reseeded, so it will not repeat the original run's samples")
+        torch.manual_seed(dist.rank_seed(run.cfg.seed + 7919 * run.state.iteration))
     random.setstate(saved["python_rng"])
 
 
 def train(run: RLRun, checkpoint_dir: Path, on_iteration=None, progress: bool = True) -> dict[str, float]:
-    """Run iterations until `cfg.iterations`; checkpoint every N, at the end, and on Ctrl-C / SIGTERM.
+    """Run iterations until `cfg.iterations`; checkpoint every N, at the end, and on Ctrl-C / SIGTERM
+    (in one process; under torchrun the last periodic checkpoint stands, see below).
 
     Returns the last iteration's metrics. The store's run status ends as 'finished' or 'stopped'.
     """
@@ -432,27 +532,31 @@ def train(run: RLRun, checkpoint_dir: Path, on_iteration=None, progress: bool = 
 
     cfg = run.cfg
     if run.state.iteration == 0:
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(dist.rank_seed(cfg.seed))
         random.seed(cfg.seed)
 
     def on_sigterm(signum, frame):
         raise StopTraining()
 
     previous = signal.signal(signal.SIGTERM, on_sigterm) if _main_thread() else None
-    bar = tqdm(total=cfg.iterations, initial=run.state.iteration, desc="RL", unit="it", disable=not progress)
+    bar = tqdm(total=cfg.iterations, initial=run.state.iteration, desc="RL", unit="it", disable=not (progress and dist.is_main()))
     metrics: dict[str, float] = {}
     try:
         while run.state.iteration < cfg.iterations:
             metrics = rl_iteration(run)
             bar.update(1)
             bar.set_postfix(acc=f"{metrics.get('rl/accuracy', math.nan):.2f}", len=f"{metrics.get('rl/len_mean', math.nan):.0f}")
-            if on_iteration is not None:
+            if on_iteration is not None and dist.is_main():
                 on_iteration(run.state.iteration - 1, metrics)
             if cfg.checkpoint_every and run.state.iteration % cfg.checkpoint_every == 0:
                 save_checkpoint(run, checkpoint_dir)
     except (KeyboardInterrupt, StopTraining):
-        save_checkpoint(run, checkpoint_dir)
-        run.store.set_run_status(run.state.run_id, "stopped")
+        # Under torchrun the ranks are interrupted wherever they are, and a checkpoint is a collective they
+        # cannot all join: the last periodic checkpoint (every `checkpoint_every`) is the one to resume from.
+        if not dist.active():
+            save_checkpoint(run, checkpoint_dir)
+        if dist.is_main():
+            run.store.set_run_status(run.state.run_id, "stopped")
         bar.close()
         raise
     finally:
@@ -460,7 +564,7 @@ def train(run: RLRun, checkpoint_dir: Path, on_iteration=None, progress: bool = 
             signal.signal(signal.SIGTERM, previous)
     bar.close()
     save_checkpoint(run, checkpoint_dir)
-    run.store.set_run_status(run.state.run_id, "finished")
+    dist.on_main(lambda: run.store.set_run_status(run.state.run_id, "finished"))
     return metrics
 
 

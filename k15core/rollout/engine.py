@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from k15core import dist
 from k15core.rollout.hf import Continuation, continue_ids
 from k15core.rollout.repeat import RepeatRule
 
@@ -34,4 +35,7 @@ class HFEngine:
         )
 
     def load_weights(self, model) -> None:
-        self.model = model  # the same tensors the trainer updates: nothing to copy
+        """Nothing to do when the engine samples from the trained module itself (one process, DDP); a
+        separate copy (FSDP2, see `dist.prepare_model`) gets the full new weights."""
+        if self.model is not dist.unwrap(model):
+            self.model.load_state_dict(dist.full_state_dict(model))

@@ -1,5 +1,6 @@
 """torch.distributed with real processes (torchrun, gloo on CPU): the helpers, and the invariant that
-2 processes x b prompts take the same optimiser step as 1 process x 2b prompts, with DDP and FSDP2."""
+2 processes x b prompts take the same optimiser step as 1 process x 2b prompts, with DDP and FSDP2, for
+one step and for whole RL iterations; and `k15 train` itself under torchrun, resumed on one process."""
 from __future__ import annotations
 
 import json
@@ -17,11 +18,16 @@ WORKER = Path(__file__).with_name("worker.py")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def torchrun(nproc: int, *args: str, timeout: int = 300) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TRANSFORMERS_VERBOSITY": "error", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", str(WORKER), *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TRANSFORMERS_VERBOSITY": "error", "PYTHONPATH": str(ROOT)}
+
+
+def torchrun(nproc: int, *args: str, timeout: int = 300, module: bool = False) -> subprocess.CompletedProcess:
+    """`torchrun --standalone --nproc-per-node N` on the worker script (or, with `module`, `-m args[0]`)."""
+    target = ["-m", *args] if module else [str(WORKER), *args]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", *target]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=ENV, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
+    return out
 
 
 def off_fraction(a: dict, b: dict) -> float:
@@ -48,6 +54,27 @@ def test_single_process_helpers_are_identities():
     assert dist.wrap_model(model, "ddp") is model  # nothing to wrap without a process group
     with pytest.raises(ValueError, match="unknown distribution strategy"):
         dist.wrap_model(model, "zero3")
+
+
+def test_split_new_groups_evens_out_what_the_ranks_hold():
+    assert dist.split_new_groups(5, [0]) == [5]  # one process: everything
+    assert dist.split_new_groups(5, [0, 0]) == [3, 2]  # nothing held: shard_bounds's split
+    assert [e - s for s, e in (dist.shard_bounds(5, 2, r) for r in range(2))] == [3, 2]
+    assert dist.split_new_groups(6, [3, 0]) == [0, 3]  # rank 0's buffer already holds its share
+    assert dist.split_new_groups(6, [5, 0]) == [0, 1]  # more held than a fair share: the total still holds
+    assert dist.split_new_groups(4, [3, 3]) == [0, 0]  # the buffers alone exceed the total: no new prompt
+    assert dist.split_new_groups(7, [1, 0, 2]) == [2, 2, 0]  # 4 new ones fill the ranks up to 3, 2, 2
+    for total in range(0, 9):
+        for held in ([0, 0], [2, 1], [0, 4, 1]):
+            counts = dist.split_new_groups(total, held)
+            assert sum(counts) == max(0, total - sum(held)) and min(counts) >= 0
+
+
+def test_on_main_in_one_process_calls_and_raises():
+    assert dist.on_main(lambda a, b=0: a + b, 2, b=3) == 5
+    with pytest.raises(KeyError):
+        dist.on_main(lambda: {}["missing"])
+    assert dist.rank_seed(7) == 7  # rank 0 samples as a one-process run does
 
 
 @pytest.mark.slow
@@ -89,3 +116,80 @@ def test_two_processes_take_the_single_process_step(tmp_path):
     initial = load_file(tmp_path / "single" / "model" / "model.safetensors")
     moved = [k for k in initial if k in runs["single"] and not torch.allclose(initial[k], runs["single"][k])]
     assert len(moved) > len(initial) // 2
+
+
+def _load_run(out: Path) -> tuple[dict, dict]:
+    return json.loads((out / "records.json").read_text()), torch.load(out / "weights.pt")
+
+
+@pytest.mark.slow
+def test_two_processes_train_whole_iterations_like_one(tmp_path):
+    """Two RL iterations through the trainer's own `train` (prompt draw, group ids, sampler updates, metrics,
+    store, checkpoints), rollouts scripted so they do not depend on the rank: 1 process with 4 prompts per
+    iteration vs 2 processes with 2 each. Same trajectories, same metrics, same weights (DDP and FSDP2);
+    2 processes that do not average their gradients end elsewhere."""
+    runs = {}
+    for name, nproc, strategy in (("single", 1, "none"), ("ddp", 2, "ddp"), ("fsdp2", 2, "fsdp2"), ("unsynced", 2, "none")):
+        out = tmp_path / name
+        out.mkdir()
+        torchrun(nproc, "train", strategy, str(out))
+        runs[name] = _load_run(out)
+    single, single_weights = runs["single"]
+
+    def rows(records):
+        return sorted((t["tag"], t["sample_index"], t["prompt_id"], t["response"], t["reward"]) for t in records["trajectories"])
+
+    def metrics(records):
+        return {(m["iteration"], m["name"]): m["value"] for m in records["metrics"] if not m["name"].startswith("time/")}
+
+    assert len(rows(single)) == 2 * 4 * 4 and len({r[0] for r in rows(single)}) == 8  # 2 iterations x 4 groups x k=4
+    assert metrics(single)[(1, "rl/same_reward_groups")] < 1  # groups mix rewards: the loss has a gradient
+    from safetensors.torch import load_file
+
+    initial = load_file(tmp_path / "single" / "model" / "model.safetensors")
+    assert all(not torch.allclose(initial[k], single_weights[k]) for k in initial)  # every weight moved
+    for name in ("ddp", "fsdp2"):
+        records, weights = runs[name]
+        assert rows(records) == rows(single), name
+        assert metrics(records).keys() == metrics(single).keys()
+        for key, value in metrics(single).items():
+            assert metrics(records)[key] == pytest.approx(value, rel=1e-4, abs=1e-6), (name, key)
+        assert records["run"]["config"]["world_size"] == 2 and records["run"]["status"] == "finished"
+        assert off_fraction(weights, single_weights) < 1e-3, name  # 4 Adam steps: float noise flips a few tiny gradients
+    records, weights = runs["unsynced"]
+    assert rows(records) == rows(single)  # the same data ...
+    assert off_fraction(weights, single_weights) > 0.05  # ... but each rank stepped on its own half
+
+
+@pytest.mark.slow
+def test_k15_train_under_torchrun_then_resumed_on_one_process(tmp_path):
+    """The CLI under `torchrun --nproc-per-node 2` with partial rollouts (groups wait in the ranks' replay
+    buffers), then `--resume` on one process: the checkpoint holds nothing tied to the world size."""
+    from k15core.store import Store
+
+    ws = tmp_path / "ws"
+    subprocess.run([sys.executable, "-m", "k15core.cli", "build-model", "--workspace", str(ws), "--quiet"], check=True, env=ENV, cwd=ROOT, capture_output=True)
+    sets = ["rl.iterations=3", "rl.prompts_per_iter=4", "rl.k=2", "rl.max_response_tokens=24", "rl.segment_tokens=10",
+            "rl.pool_size=30", "task.eval_per_level=2", "rl.checkpoint_every=1", "rl.strategy=fsdp2"]
+    args = [a for s in sets for a in ("--set", s)]
+    out = torchrun(2, "k15core.cli", "train", "--workspace", str(ws), "--model", "tiny", "--quiet", *args, module=True)
+    assert "on 2 processes (fsdp2): 3 iterations" in out.stdout and out.stdout.count("RL run") == 1  # rank 0 alone prints
+    store = Store(ws / "k15.db")
+    [run] = store.runs(kind="rl")
+    assert run["status"] == "finished" and run["config"]["world_size"] == 2 and store.last_iteration(run["id"]) == 2
+    metrics = {(m["iteration"], m["name"]): m["value"] for m in store.metrics(run["id"])}
+    assert metrics[(0, "rl/buffered_groups")] > 0  # answers longer than a 10-token segment wait for the next iteration
+    assert (ws / "models" / "rl" / "model.safetensors").exists()
+
+    store.set_run_status(run["id"], "stopped")
+    resumed = subprocess.run([sys.executable, "-m", "k15core.cli", "train", "--workspace", str(ws), "--quiet", "--resume", "--set", "rl.iterations=5"],
+                             capture_output=True, text=True, timeout=300, env=ENV, cwd=ROOT)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming on 1 process(es) a run saved on 2" in resumed.stdout
+    assert store.last_iteration(run["id"]) == 4 and store.run(run["id"])["status"] == "finished"
+    trajectories = store.trajectories(run["id"])
+    members: dict[str, list[int]] = {}
+    for t in trajectories:
+        members.setdefault(t.tag, []).append(t.sample_index)
+    assert all(sorted(m) == [0, 1] for m in members.values())  # every group recorded once, whole: no id used by two ranks
+    assert any(t.segments > 1 for t in trajectories)  # some answers were finished in a later iteration than they started

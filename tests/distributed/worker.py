@@ -1,6 +1,7 @@
 """Run under torchrun by tests/distributed/test_dist.py. `primitives OUT`: the dist helpers' answers per rank.
 `optimise STRATEGY OUT`: one k1.5 optimiser step (the trainer's own `optimise`) on this rank's share of a
-fixed batch; rank 0 saves the resulting full weights."""
+fixed batch; rank 0 saves the resulting full weights. `train STRATEGY OUT`: two whole RL iterations (the
+trainer's `train`, store and checkpoints included) with rollouts that do not depend on the rank."""
 from __future__ import annotations
 
 import json
@@ -71,9 +72,66 @@ def optimise_step(strategy: str, out: Path) -> None:
         (out / "stats.json").write_text(json.dumps(stats))
 
 
+class ScriptedEngine:
+    """Rollouts that are the same whichever rank makes them: the j-th copy of a prompt in a call answers
+    "Answer: d", right or wrong by a hash of (prompt, j), so most groups mix rewards and have a gradient."""
+
+    def __init__(self, tokenizer, references: dict[str, str]):
+        self.tokenizer, self.references = tokenizer, references
+
+    def continue_ids(self, contexts, max_new_tokens, response_starts):
+        import hashlib
+        from collections import Counter
+
+        from k15core.rollout.hf import Continuation
+
+        seen, out = Counter(), []
+        for context, start in zip(contexts, response_starts):
+            prompt = self.tokenizer.decode(context[:start])
+            j = seen[prompt]
+            seen[prompt] += 1
+            right = self.references[prompt]
+            digit = right if hashlib.sha256(f"{prompt}|{j}".encode()).digest()[0] % 2 else str((int(right) + 1) % 10)
+            ids = self.tokenizer(f"Answer: {digit}", add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
+            out.append(Continuation(ids, [0.0] * len(ids), eos=True, repeated=False))
+        return out
+
+    def load_weights(self, model) -> None:
+        pass
+
+
+def train_iterations(strategy: str, out: Path) -> None:
+    from k15core import stages
+    from k15core.config import load_config
+    from k15core.models import ModelConfig, build_tiny_model
+    from k15core.trainer import train
+    from k15core.workspace import Workspace
+
+    ws = Workspace.resolve(out / "ws")
+    model_dir = out / "model"
+    if dist.is_main():
+        build_tiny_model(ModelConfig(), model_dir)
+    dist.barrier()
+    cfg = load_config(None, ["rl.iterations=2", "rl.prompts_per_iter=4", "rl.k=4", "rl.minibatches=2", "rl.lr=1e-3", "rl.pool_size=40",
+                             "task.eval_per_level=2", f"rl.strategy={strategy}", "rl.checkpoint_every=1"])
+    store = ws.store() if dist.is_main() else None
+    run, cfg = stages.prepare_rl(ws, store, cfg, model_dir)
+    run.engine = ScriptedEngine(run.tokenizer, {p.prompt: p.reference for p in run.task_problems.values()})
+    train(run, stages.rl_checkpoint_dir(ws, run.state.run_id), progress=False)
+    weights = dist.full_state_dict(run.model)
+    if dist.is_main():
+        torch.save({k: v.clone() for k, v in weights.items()}, out / "weights.pt")
+        import dataclasses
+
+        rows = [dataclasses.asdict(t) for t in store.trajectories(run.state.run_id)]
+        (out / "records.json").write_text(json.dumps({"trajectories": rows, "metrics": store.metrics(run.state.run_id), "run": store.run(run.state.run_id)}, default=str))
+
+
 if __name__ == "__main__":
     with dist.process_group():
         if sys.argv[1] == "primitives":
             primitives(Path(sys.argv[2]))
+        elif sys.argv[1] == "train":
+            train_iterations(sys.argv[2], Path(sys.argv[3]))
         else:
             optimise_step(sys.argv[2], Path(sys.argv[3]))
