@@ -199,12 +199,13 @@ def wrap_model(model: torch.nn.Module, strategy: str) -> torch.nn.Module:
     return model
 
 
-def prepare_model(model: torch.nn.Module, strategy: str) -> tuple[torch.nn.Module, torch.nn.Module]:
+def prepare_model(model: torch.nn.Module, strategy: str, plain_copy: bool = True) -> tuple[torch.nn.Module, torch.nn.Module]:
     """(the model to train, the model to sample rollouts from). Unsharded, both are the same module, so an
     optimiser step is seen by the next rollout at no cost. Under FSDP2 each rank holds a shard only, and a
     sharded forward is a collective every rank must join, while ranks generate different numbers of
-    tokens: the rollout model is a plain copy, refreshed from `full_state_dict` after each step."""
-    rollout_model = copy.deepcopy(model) if strategy == "fsdp2" and active() else model
+    tokens: the rollout model is a plain copy, refreshed from `full_state_dict` after each step.
+    `plain_copy=False` skips that copy for an engine that keeps its own weights (vLLM)."""
+    rollout_model = copy.deepcopy(model) if strategy == "fsdp2" and active() and plain_copy else model
     return wrap_model(model, strategy), rollout_model
 
 

@@ -150,8 +150,8 @@ def prepare_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path 
         task = make_task(cfg.task)
         ckpt = rl_checkpoint_dir(ws, previous["id"])
         model, tokenizer = load_model(ckpt / "policy", device=dist.device())
-        policy, rollout_model = dist.prepare_model(model, cfg.rl.strategy)
-        run = RLRun(cfg.rl, task, policy, tokenizer, store, previous["id"], rl_pool(task, cfg), rollout_model)
+        policy, rollout_model = dist.prepare_model(model, cfg.rl.strategy, plain_copy=cfg.rl.engine == "hf")
+        run = RLRun(cfg.rl, task, policy, tokenizer, store, previous["id"], rl_pool(task, cfg), rollout_model, ckpt / "policy")
         load_checkpoint(run, ckpt)
         dist.on_main(lambda: store.set_run_status(previous["id"], "running"))
         return run, cfg
@@ -164,8 +164,8 @@ def prepare_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path 
         return store.create_run(f"rl:{name}", "rl", {**cfg.to_dict(), "base_model": str(model_dir), "world_size": dist.world_size()})
 
     run_id = dist.on_main(new_run)
-    policy, rollout_model = dist.prepare_model(model, cfg.rl.strategy)
-    return RLRun(cfg.rl, task, policy, tokenizer, store, run_id, pool, rollout_model), cfg
+    policy, rollout_model = dist.prepare_model(model, cfg.rl.strategy, plain_copy=cfg.rl.engine == "hf")
+    return RLRun(cfg.rl, task, policy, tokenizer, store, run_id, pool, rollout_model, model_dir), cfg
 
 
 def _resumable_run(ws: Workspace, store: Store) -> dict:

@@ -35,7 +35,7 @@ from k15core.errors import K15Error
 from k15core.losses import LOSSES
 from k15core.models import save_model
 from k15core.rewards import LengthPenaltySchedule, total_reward
-from k15core.rollout.engine import HFEngine
+from k15core.rollout.engine import make_engine
 from k15core.rollout.partial import Group, ReplayBuffer, Trajectory, rollout_step
 from k15core.rollout.repeat import RepeatRule
 from k15core.sampling import CurriculumPhase, PromptSampler, SuccessTracker
@@ -116,6 +116,11 @@ class RLConfig:
     strategy: str = "ddp"
     """Under torchrun: 'ddp' (each rank holds all the weights) or 'fsdp2' (weights sharded across ranks;
     the rollout engine keeps a plain copy). Ignored in one process."""
+    engine: str = "hf"
+    """Rollout engine: 'hf' (Hugging Face generate on the policy; any device) or 'vllm' (CUDA GPUs, the
+    `gpu` extra; colocated, asleep while the policy trains)."""
+    vllm_gpu_memory: float = 0.3
+    """vLLM only: share of the GPU's memory its weights and KV cache may take while awake."""
     seed: int = 0
     """Seed of the prompt pool, the sampler and the rollouts."""
 
@@ -169,9 +174,10 @@ class ScoredBatch:
 class RLRun:
     """The state of one RL run: policy, optimiser, sampler, replay buffer, store handle."""
 
-    def __init__(self, cfg: RLConfig, task: Task, model, tokenizer, store, run_id: int, pool: list[Problem], rollout_model=None):
+    def __init__(self, cfg: RLConfig, task: Task, model, tokenizer, store, run_id: int, pool: list[Problem], rollout_model=None, model_path=None):
         """`model` is the policy to train (possibly DDP/FSDP2-wrapped: `dist.prepare_model`), `rollout_model`
-        the one rollouts sample from (default: the policy itself). `store` is None on ranks other than 0."""
+        the one the HF engine samples from (default: the policy itself), `model_path` the folder it was
+        loaded from (the vLLM engine starts from it). `store` is None on ranks other than 0."""
         if cfg.loss not in LOSSES.names():
             raise K15Error(f"unknown loss {cfg.loss!r}", f"use one of: {', '.join(LOSSES.names())}")
         self.cfg, self.task, self.model, self.tokenizer, self.store = cfg, task, model, tokenizer, store
@@ -185,7 +191,7 @@ class RLRun:
         self.optimizer: torch.optim.Optimizer | None = None
         self.length_schedule = LengthPenaltySchedule(cfg.length_penalty_warmup, cfg.length_penalty)
         self.repeat_rule = RepeatRule(max_ngram=cfg.repeat_ngram, min_repeats=cfg.repeat_min_repeats)
-        self.engine = HFEngine(rollout_model or dist.unwrap(model), tokenizer, cfg.temperature, cfg.top_p, self.repeat_rule)
+        self.engine = make_engine(cfg, model, rollout_model or dist.unwrap(model), tokenizer, model_path, self.repeat_rule)
 
 
 # -- one iteration ---------------------------------------------------------------------------------

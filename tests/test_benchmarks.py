@@ -69,3 +69,14 @@ def test_long2short_benchmark_smoke(tmp_path):
     for m in result["methods"].values():
         assert 0 <= m["accuracy"] <= 1 and m["len_mean"] > 0
     assert result["methods"]["long"]["points_vs_long"] == 0.0
+
+
+@pytest.mark.slow
+def test_distributed_benchmark_smoke():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "distributed.py"), "--smoke"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["smoke"] is True and result["nproc"] == 2
+    assert result["wall_s_1proc"] > 0 and result["wall_s_2proc"] > 0
+    assert result["speedup"] == pytest.approx(result["wall_s_1proc"] / result["wall_s_2proc"], rel=0.02)
+    assert 0 < result["iteration_s_1proc"] < result["wall_s_1proc"]  # phase timings of one iteration, not a rate

@@ -2,13 +2,16 @@
 
 The trainer only ever calls `continue_ids` (generate the next segment of many responses) and
 `load_weights` (after an optimiser step, the hybrid deployment of report §2.6.3: generate, train,
-push the new weights into the engine). A vLLM engine for GPUs implements the same two methods.
+push the new weights into the engine). The vLLM engine for GPUs (`k15core.rollout.vllm_engine`)
+implements the same two methods; `make_engine` picks one by `rl.engine`.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 from k15core import dist
+from k15core.errors import K15Error
 from k15core.rollout.hf import Continuation, continue_ids
 from k15core.rollout.repeat import RepeatRule
 
@@ -39,3 +42,23 @@ class HFEngine:
         separate copy (FSDP2, see `dist.prepare_model`) gets the full new weights."""
         if self.model is not dist.unwrap(model):
             self.model.load_state_dict(dist.full_state_dict(model))
+
+
+ENGINES = ("hf", "vllm")
+
+
+def make_engine(cfg, policy, rollout_model, tokenizer, model_path: str | Path | None, repeat_rule: RepeatRule) -> RolloutEngine:
+    """The engine `cfg.engine` names (an RLConfig): 'hf' samples from `rollout_model`; 'vllm' loads the model
+    folder `model_path` into vLLM (a LoRA adapter folder: its base model) and then `policy`'s current weights."""
+    if cfg.engine == "hf":
+        return HFEngine(rollout_model, tokenizer, cfg.temperature, cfg.top_p, repeat_rule)
+    if cfg.engine == "vllm":
+        from k15core.rollout.vllm_engine import VLLMEngine, base_model_path
+
+        if model_path is None:
+            raise K15Error("rl.engine 'vllm' needs the policy's model folder to start from", "pass model_path (k15 train does)")
+        engine = VLLMEngine(base_model_path(model_path), tokenizer.eos_token_id, cfg.temperature, cfg.top_p, repeat_rule,
+                            seed=cfg.seed, gpu_memory_utilization=cfg.vllm_gpu_memory)
+        engine.load_weights(policy)  # a LoRA policy or a resumed checkpoint differs from the folder's weights
+        return engine
+    raise K15Error(f"unknown rollout engine {cfg.engine!r}", f"rl.engine is one of: {', '.join(ENGINES)}")

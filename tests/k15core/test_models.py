@@ -68,3 +68,26 @@ def test_missing_or_wrong_model_dir(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(K15Error, match="not a Hugging Face model directory"):
         load_model(tmp_path / "empty")
+
+
+def test_merged_lora_weights_equal_peft_merge(tiny_model_dir):
+    """The pure merge of a LoRA state dict (what the rollout engine loads) gives peft's own merged model."""
+    import copy
+
+    from k15core.models import lora_scaling, merged_lora_weights
+
+    model, _ = load_model(tiny_model_dir, ModelConfig(lora=True, lora_r=4, lora_alpha=8))
+    torch.manual_seed(0)
+    with torch.no_grad():  # a trained-looking adapter: B is zero at init, which would make any merge a no-op
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)
+    merged = merged_lora_weights({k: v.detach() for k, v in model.state_dict().items()}, lora_scaling(model))
+    reference = copy.deepcopy(model).merge_and_unload().state_dict()
+    assert lora_scaling(model) == 2.0
+    assert merged.keys() == reference.keys()
+    for key, value in reference.items():
+        assert torch.allclose(merged[key], value, atol=1e-6), key
+    base, _ = load_model(tiny_model_dir)
+    changed = [k for k, v in base.state_dict().items() if not torch.allclose(v, merged[k])]
+    assert changed and all(any(t in k for t in ("q_proj", "k_proj", "v_proj", "o_proj")) for k in changed)

@@ -1,0 +1,128 @@
+"""A vLLM rollout engine for GPUs, colocated with training in each process: report §2.6.3's hybrid deployment.
+
+Each iteration: wake → generate → sleep (weights offloaded to CPU, KV cache freed, so training gets the GPU
+memory back) → train → `load_weights` pushes the new weights in. It implements the same protocol as
+`HFEngine` (`continue_ids`, `load_weights`; see `k15core.rollout.engine`) and returns the same things:
+token ids (EOS included), the log-prob of each sampled token, the EOS and repeat flags.
+
+vLLM is imported here only, and only when the engine is built (`rl.engine: vllm`): a CPU install never
+touches it. The tested set of versions is the `gpu` extra of pyproject.toml (see the README, "Going big").
+
+Choices (spec §13 leaves the engine to us):
+- One engine per training process, tensor parallel 1. Under torchrun vLLM joins the launcher's processes
+  (`distributed_executor_backend="external_launcher"`) instead of starting its own; in one process its
+  engine core runs in-process (VLLM_ENABLE_V1_MULTIPROCESSING=0), so `apply_model` needs no pickling.
+- Token ids in, token ids out (`skip_tokenizer_init`): never re-tokenised, as the HF engine; EOS is given
+  as a stop token id.
+- Log-probs: `logprobs=0` returns the sampled token's log-prob of the raw model output (vLLM's default
+  `logprobs_mode`, before temperature and top-p): the quantity the HF engine reports (temperature 1).
+  vLLM does not return entropies; those tokens get none (the studio shows them uncoloured).
+- Repeat detection: vLLM cannot run our rule as a stopping criterion, so a response is cut after the
+  fact at the first token where `detect_repeat` fires. The kept tokens and the flag are what the HF
+  engine's criterion gives; the tokens generated past that point are wasted work.
+- Weights: `full_state_dict` of the trained model (DDP, FSDP2) with any LoRA adapter merged
+  (`models.merged_lora_weights`), loaded with vLLM's own `load_weights` (it maps Hugging Face names).
+- Sampling seed: `dist.rank_seed(seed)`, so ranks draw different samples.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from k15core import dist
+from k15core.errors import K15Error
+from k15core.rollout.hf import Continuation
+from k15core.rollout.repeat import RepeatRule, detect_repeat
+
+INSTALL_HINT = "install the GPU extra on a CUDA machine: pip install -e '.[gpu]' (see README, Going big)"
+
+
+def vllm_available() -> bool:
+    """True when vLLM can be imported and a CUDA GPU is present."""
+    import importlib.util
+
+    import torch
+
+    return importlib.util.find_spec("vllm") is not None and torch.cuda.is_available()
+
+
+def base_model_path(model_path: str | Path) -> Path:
+    """The full model vLLM can load: the folder itself, or a peft adapter folder's base model."""
+    import json
+
+    path = Path(model_path)
+    adapter = path / "adapter_config.json"
+    return Path(json.loads(adapter.read_text())["base_model_name_or_path"]) if adapter.exists() else path
+
+
+def cut_at_repeat(response: list[int], new: list[int], rule: RepeatRule) -> tuple[list[int], bool]:
+    """`new` tokens continuing `response`, cut just after the first token at which the response so far ends
+    in a loop (the HF engine's stopping criterion checks after each token); and whether it was cut."""
+    for n in range(1, len(new) + 1):
+        if detect_repeat(response + new[:n], rule):
+            return new[:n], True
+    return new, False
+
+
+class VLLMEngine:
+    """Rollouts with vLLM on this process's GPU; see the module docstring."""
+
+    def __init__(self, model_path: str | Path, eos_token_id: int, temperature: float = 1.0, top_p: float = 1.0,
+                 repeat_rule: RepeatRule | None = None, seed: int = 0, gpu_memory_utilization: float = 0.3,
+                 dtype: str = "bfloat16"):
+        if not vllm_available():
+            raise K15Error("rl.engine is 'vllm' but vLLM or a CUDA GPU is missing", INSTALL_HINT)
+        if not dist.active():
+            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process engine core (see above)
+        from vllm import LLM
+
+        self.eos, self.temperature, self.top_p, self.repeat_rule = eos_token_id, temperature, top_p, repeat_rule
+        self.llm = LLM(
+            model=str(model_path), skip_tokenizer_init=True, dtype=dtype, seed=dist.rank_seed(seed),
+            gpu_memory_utilization=gpu_memory_utilization, enable_sleep_mode=True,
+            distributed_executor_backend="external_launcher" if dist.active() else None, tensor_parallel_size=1,
+        )
+        self.sleeping: set[str] = set()  # what vLLM has put to sleep: "weights", "kv_cache"
+
+    def continue_ids(self, contexts: list[list[int]], max_new_tokens: list[int], response_starts: list[int]) -> list[Continuation]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        self._wake()
+        todo = [i for i, n in enumerate(max_new_tokens) if n > 0]
+        prompts = [TokensPrompt(prompt_token_ids=contexts[i]) for i in todo]
+        params = [SamplingParams(max_tokens=max_new_tokens[i], temperature=self.temperature, top_p=self.top_p, logprobs=0,
+                                 stop_token_ids=[self.eos], detokenize=False) for i in todo]
+        results = self.llm.generate(prompts, params, use_tqdm=False) if todo else []
+        self.llm.sleep(level=1)  # hand the GPU memory to training
+        self.sleeping = {"weights", "kv_cache"}
+        out = [Continuation([], [], False, False) for _ in contexts]
+        for i, result in zip(todo, results):
+            sample = result.outputs[0]
+            ids = list(sample.token_ids)
+            logprobs = [step[token].logprob for token, step in zip(ids, sample.logprobs)]
+            repeated = False
+            if self.repeat_rule is not None and self.eos not in ids:
+                ids, repeated = cut_at_repeat(contexts[i][response_starts[i]:], ids, self.repeat_rule)
+                logprobs = logprobs[: len(ids)]
+            out[i] = Continuation(ids, logprobs, self.eos in ids, repeated)
+        return out
+
+    def load_weights(self, model) -> None:
+        """Push the trained model's current weights (full, LoRA merged) into vLLM."""
+        from k15core.models import lora_scaling, merged_lora_weights
+
+        weights = dist.full_state_dict(model)
+        inner = dist.unwrap(model)
+        if hasattr(inner, "peft_config"):
+            weights = merged_lora_weights(weights, lora_scaling(inner))
+        if "weights" in self.sleeping:
+            self.llm.wake_up(tags=["weights"])  # the KV cache stays freed until the next generate
+            self.sleeping.discard("weights")
+        items = list(weights.items())
+        self.llm.apply_model(lambda vllm_model: vllm_model.load_weights(iter(items)))
+
+    def _wake(self) -> None:
+        if self.sleeping:
+            self.llm.wake_up(tags=sorted(self.sleeping))
+            self.sleeping = set()
