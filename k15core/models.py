@@ -206,6 +206,11 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def autocast(device: torch.device, enabled: bool):
+    """bf16 autocast on `device` (weights stay fp32: the optimiser updates full-precision masters)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
 def bf16_supported(device: torch.device) -> bool:
     """True where bf16 matmuls run natively (AVX-512-BF16/AMX CPUs, Ampere+ GPUs); elsewhere they are emulated and slow."""
     if device.type == "cuda":

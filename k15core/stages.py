@@ -149,14 +149,13 @@ def prepare_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path 
         cfg = config_from_dict(saved_cfg, overrides)
         task = make_task(cfg.task)
         ckpt = rl_checkpoint_dir(ws, previous["id"])
-        model, tokenizer = load_model(ckpt / "policy", device=dist.device())
-        policy, rollout_model = dist.prepare_model(model, cfg.rl.strategy, plain_copy=cfg.rl.engine == "hf")
+        policy, rollout_model, tokenizer = load_policy(ckpt / "policy", None, cfg)
         run = RLRun(cfg.rl, task, policy, tokenizer, store, previous["id"], rl_pool(task, cfg), rollout_model, ckpt / "policy")
         load_checkpoint(run, ckpt)
         dist.on_main(lambda: store.set_run_status(previous["id"], "running"))
         return run, cfg
     task = make_task(cfg.task)
-    model, tokenizer = load_model(model_dir, cfg.model, device=dist.device())
+    policy, rollout_model, tokenizer = load_policy(model_dir, cfg.model, cfg)
     pool = rl_pool(task, cfg)
 
     def new_run() -> int:
@@ -164,8 +163,17 @@ def prepare_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path 
         return store.create_run(f"rl:{name}", "rl", {**cfg.to_dict(), "base_model": str(model_dir), "world_size": dist.world_size()})
 
     run_id = dist.on_main(new_run)
-    policy, rollout_model = dist.prepare_model(model, cfg.rl.strategy, plain_copy=cfg.rl.engine == "hf")
     return RLRun(cfg.rl, task, policy, tokenizer, store, run_id, pool, rollout_model, model_dir), cfg
+
+
+def load_policy(path: Path, model_cfg, cfg: Config):
+    """(policy to train, model the HF engine samples from, tokenizer): loaded on this rank's device, with
+    gradient checkpointing if asked, wrapped for DDP/FSDP2 under torchrun (`dist.prepare_model`)."""
+    model, tokenizer = load_model(path, model_cfg, device=dist.device())
+    if cfg.rl.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    policy, rollout_model = dist.prepare_model(model, cfg.rl.strategy, plain_copy=cfg.rl.engine == "hf")
+    return policy, rollout_model, tokenizer
 
 
 def _resumable_run(ws: Workspace, store: Store) -> dict:

@@ -33,7 +33,7 @@ import torch
 from k15core import dist, labels
 from k15core.errors import K15Error
 from k15core.losses import LOSSES
-from k15core.models import save_model
+from k15core.models import autocast, save_model
 from k15core.rewards import LengthPenaltySchedule, total_reward
 from k15core.rollout.engine import make_engine
 from k15core.rollout.partial import Group, ReplayBuffer, Trajectory, rollout_step
@@ -121,6 +121,14 @@ class RLConfig:
     `gpu` extra; colocated, asleep while the policy trains)."""
     vllm_gpu_memory: float = 0.3
     """vLLM only: share of the GPU's memory its weights and KV cache may take while awake."""
+    microbatch_tokens: int = 0
+    """Gradient accumulation by token budget: each optimiser step runs over micro-batches of whole groups of
+    at most this many tokens (0: the whole mini-batch at once). Same gradient, less memory."""
+    bf16: str = "auto"
+    """bf16 autocast of the policy's forward passes: 'auto' (on CUDA GPUs that support it), 'on' or 'off'.
+    (On a CPU without native bf16 it is emulated, slowly: measured in benchmarks/warmup.py.)"""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass instead of keeping them (less memory, about 30% more compute)."""
     seed: int = 0
     """Seed of the prompt pool, the sampler and the rollouts."""
 
@@ -182,6 +190,9 @@ class RLRun:
             raise K15Error(f"unknown loss {cfg.loss!r}", f"use one of: {', '.join(LOSSES.names())}")
         self.cfg, self.task, self.model, self.tokenizer, self.store = cfg, task, model, tokenizer, store
         self.device = next(model.parameters()).device
+        if cfg.bf16 not in ("auto", "on", "off"):
+            raise K15Error(f"rl.bf16 must be auto, on or off, not {cfg.bf16!r}")
+        self.bf16 = cfg.bf16 == "on" or (cfg.bf16 == "auto" and self.device.type == "cuda" and torch.cuda.is_bf16_supported())
         phases = [CurriculumPhase(p.start_iteration, list(p.levels)) for p in cfg.curriculum]
         self.sampler = PromptSampler(pool, cfg.sampler, phases, cfg.priority_floor, SuccessTracker(prior=cfg.success_prior), cfg.seed)
         self.task_problems = {p.id: p for p in pool}  # as the task made them, before any label
@@ -327,6 +338,9 @@ def optimise(run: RLRun, batch: ScoredBatch, it: int) -> dict[str, float]:
     the gradient the ranks average is the one a single process would get on the whole mini-batch. Every
     rank takes the same number of steps, one with no group in a mini-batch included (a zero loss), because
     each forward and backward of a wrapped model is a collective.
+
+    With `microbatch_tokens`, each step accumulates gradients over micro-batches of whole groups of at most
+    that many tokens, each weighted by its share of the step's groups: the same gradient, less memory.
     """
     cfg, model = run.cfg, run.model
     group_ids = sorted(g for ids in dist.all_gather(sorted(set(batch.group.tolist()))) for g in ids)
@@ -335,37 +349,49 @@ def optimise(run: RLRun, batch: ScoredBatch, it: int) -> dict[str, float]:
     trajs = batch.trajectories or [_empty_trajectory(run.tokenizer)]  # a rank with nothing finished still joins in
     ids, attention, loss_mask, response_mask = (x.to(run.device) for x in policy_inputs(trajs, run.tokenizer.pad_token_id, it, cfg.mask_old_segments))
     rewards, group = (batch.parts["total"].to(run.device), batch.group.to(run.device)) if batch.trajectories else (torch.zeros(1, device=run.device), torch.full((1,), -1, device=run.device))
+    lengths = attention.sum(1).tolist()
     model.train()
-    with torch.no_grad():
-        logp_old, logits = token_logprobs(model, ids, attention)  # log π_θi, fixed for the whole iteration
-        probs = torch.softmax(logits, -1)
-        entropy = -(probs * torch.log_softmax(logits, -1)).sum(-1)  # (N, T-1)
-        entropy_sum, response_tokens = (float((entropy * response_mask).sum()), float(response_mask.sum())) if batch.trajectories else (0.0, 0.0)
-        del logits, probs
+    with torch.no_grad():  # log π_θi, fixed for the whole iteration; and the policy's entropy, for the metrics
+        logp_old, entropy_sum = [], 0.0
+        for rows in pack_rows([[r] for r in range(len(trajs))], lengths, cfg.microbatch_tokens, equal_count=True):
+            rows_t = torch.as_tensor(rows or [0], device=run.device)  # none: a forward only to join the collectives
+            with autocast(run.device, run.bf16):
+                logp, logits = token_logprobs(model, ids[rows_t], attention[rows_t])
+            if rows:
+                logp_old.append(logp)
+                entropy = -(torch.softmax(logits, -1) * torch.log_softmax(logits, -1)).sum(-1)  # (n, T-1)
+                entropy_sum += float((entropy * response_mask[rows_t]).sum()) if batch.trajectories else 0.0
+            del logits
+        logp_old = torch.cat(logp_old)  # rows in order: pack_rows keeps it
+        response_tokens = float(response_mask.sum()) if batch.trajectories else 0.0
     if cfg.reset_optimizer or run.optimizer is None:
         run.optimizer = torch.optim.AdamW(dist.trainable_parameters(model), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
     loss_fn = LOSSES.get(cfg.loss)
     random.Random(cfg.seed * 100003 + it).shuffle(group_ids)
     losses, kl_sum, kl_tokens, trained_tokens, t0 = [], 0.0, 0.0, 0, time.perf_counter()
     for chunk in np.array_split(np.array(group_ids), max(1, min(cfg.minibatches, len(group_ids)))):
-        sel = torch.isin(group, torch.as_tensor(chunk, device=group.device)).nonzero().flatten()
-        share = len(set(group[sel].tolist())) * dist.world_size() / len(chunk)  # 1 in one process
-        if len(sel) == 0:
-            sel = torch.zeros(1, dtype=torch.long, device=group.device)  # any row: its loss is multiplied by 0
-        logp, _ = token_logprobs(model, ids[sel], attention[sel])
-        mask = loss_mask[sel]
-        with torch.no_grad():  # k3 estimate of KL(π_θ || π_θi) on this mini-batch, before its step
-            d = (logp_old[sel] - logp) * mask
-            if share > 0:
-                kl_sum, kl_tokens = kl_sum + float(((torch.exp(d) - d - 1) * mask).sum()), kl_tokens + float(mask.sum())
-        loss = loss_fn(logp * mask, logp_old[sel] * mask, mask, rewards[sel], group[sel], cfg) * share if share > 0 else logp.sum() * 0.0
+        in_chunk = set(chunk.tolist())
+        mine = [[r for r in range(len(trajs)) if int(group[r]) == g] for g in sorted({int(x) for x in group.tolist()} & in_chunk)]
         run.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        step_loss = 0.0
+        for rows in pack_rows(mine, lengths, cfg.microbatch_tokens, equal_count=True):
+            rows_t = torch.as_tensor(rows or [0], device=run.device)  # none: any row, its loss multiplied by 0
+            share = len(set(group[rows_t].tolist())) * dist.world_size() / len(chunk) if rows else 0.0  # 1 in one process
+            with autocast(run.device, run.bf16):
+                logp, _ = token_logprobs(model, ids[rows_t], attention[rows_t])
+            mask = loss_mask[rows_t]
+            with torch.no_grad():  # k3 estimate of KL(π_θ || π_θi) on this mini-batch, before its step
+                d = (logp_old[rows_t] - logp) * mask
+                if share > 0:
+                    kl_sum, kl_tokens = kl_sum + float(((torch.exp(d) - d - 1) * mask).sum()), kl_tokens + float(mask.sum())
+            loss = loss_fn(logp * mask, logp_old[rows_t] * mask, mask, rewards[rows_t], group[rows_t], cfg) * share if share > 0 else logp.sum() * 0.0
+            loss.backward()  # gradients add up over the micro-batches
+            step_loss += float(loss.detach())
+            trained_tokens += int(attention[rows_t].sum()) if share > 0 else 0
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         run.optimizer.step()
-        losses.append(dist.all_reduce_mean(float(loss.detach())))  # the whole mini-batch's loss
-        trained_tokens += int(attention[sel].sum()) if share > 0 else 0
+        losses.append(dist.all_reduce_mean(step_loss))  # the whole mini-batch's loss
     run.engine.load_weights(model)  # the next rollout samples from θ_{i+1}
     seconds = time.perf_counter() - t0
     return {
@@ -373,6 +399,26 @@ def optimise(run: RLRun, batch: ScoredBatch, it: int) -> dict[str, float]:
         "entropy": dist.all_reduce_sum(entropy_sum) / max(dist.all_reduce_sum(response_tokens), 1.0),
         "train_tokens_per_s": dist.all_reduce_sum(trained_tokens / max(seconds, 1e-9)),
     }
+
+
+def pack_rows(groups: list[list[int]], lengths: list[int], budget: int, equal_count: bool = False) -> list[list[int]]:
+    """Micro-batches of rows: whole groups (lists of row indices) in order, as many per micro-batch as fit
+    in `budget` tokens (summed sequence lengths; a group larger than the budget goes alone). `budget` 0:
+    one micro-batch. `equal_count`: padded with empty micro-batches to the most any rank has, because each
+    forward of a wrapped model is a collective that every rank must join as often."""
+    batches: list[list[int]] = []
+    current, tokens = [], 0
+    for rows in groups:
+        size = sum(lengths[r] for r in rows)
+        if current and budget > 0 and tokens + size > budget:
+            batches.append(current)
+            current, tokens = [], 0
+        current, tokens = current + rows, tokens + size
+    if current or not batches:
+        batches.append(current)
+    if equal_count:
+        batches += [[] for _ in range(max(dist.all_gather(len(batches))) - len(batches))]
+    return batches
 
 
 def _empty_trajectory(tokenizer) -> Trajectory:

@@ -59,7 +59,7 @@ def optimise_step(strategy: str, out: Path) -> None:
     sel = torch.tensor([trajs.index(t) for t in mine])
     batch = ScoredBatch(mine, torch.tensor([t.group for t in mine]), {"total": rewards[sel]})
     run = SimpleNamespace(cfg=RLConfig(minibatches=1, lr=1e-3, grad_clip=0.0), model=dist.wrap_model(model, strategy), tokenizer=tokenizer,
-                          device=torch.device("cpu"), optimizer=None, engine=SimpleNamespace(load_weights=lambda m: None))
+                          device=torch.device("cpu"), bf16=False, optimizer=None, engine=SimpleNamespace(load_weights=lambda m: None))
     stats = optimise(run, batch, it=0)
     weights = dist.full_state_dict(run.model)
     # the gradient of the step (optimise leaves it in .grad): Adam's first step is lr * sign(grad), blind to

@@ -220,3 +220,63 @@ def test_sigterm_checkpoints_and_train_resume_finishes(tmp_path, tiny_model_dir)
     assert store.runs(kind="rl")[0]["status"] == "finished"
     assert store.runs(kind="rl")[0]["config"]["rl"]["iterations"] == 200  # the store keeps the config the run started with
     assert len(store.runs(kind="rl")) == 1  # resumed the same run, not a new one
+
+
+def test_pack_rows_keeps_groups_whole_and_in_order():
+    from k15core.trainer import pack_rows
+
+    lengths = [10, 10, 30, 30, 5, 5]
+    groups = [[0, 1], [2, 3], [4, 5]]
+    assert pack_rows(groups, lengths, 0) == [[0, 1, 2, 3, 4, 5]]  # no budget: one micro-batch
+    assert pack_rows(groups, lengths, 70) == [[0, 1], [2, 3, 4, 5]]  # 20 + 60 > 70: the second group starts a new one
+    assert pack_rows(groups, lengths, 30) == [[0, 1], [2, 3], [4, 5]]  # a group over the budget goes alone
+    assert pack_rows([], lengths, 30) == [[]]
+    assert [r for b in pack_rows(groups, lengths, 25) for r in b] == [0, 1, 2, 3, 4, 5]
+
+
+def test_token_budget_accumulation_gives_the_same_step(tiny_model_dir):
+    """One optimise step with the whole batch at once vs micro-batches of at most ~2 groups' tokens,
+    plain and with gradient checkpointing: the same gradient and the same weights after the step."""
+    import copy
+    from types import SimpleNamespace
+
+    from k15core.models import load_model
+    from k15core.rollout.partial import Trajectory
+    from k15core.tasks.base import Problem
+    from k15core.trainer import RLConfig, ScoredBatch, optimise
+
+    base, tok = load_model(tiny_model_dir)
+    g = torch.Generator().manual_seed(3)
+    trajs, rewards = [], []
+    for gid in range(4):
+        prompt = torch.randint(3, len(tok), (6,), generator=g).tolist()
+        for j in range(3):
+            t = Trajectory(Problem(id=f"p{gid}", prompt="", reference="0"), gid, j, prompt)
+            n = int(torch.randint(3, 15, (1,), generator=g))
+            t.add_segment(0, torch.randint(3, len(tok), (n,), generator=g).tolist(), [0.0] * n)
+            trajs.append(t)
+            rewards.append(float((j + gid) % 2))
+    batch = ScoredBatch(trajs, torch.tensor([t.group for t in trajs]), {"total": torch.tensor(rewards)})
+    results = {}
+    for name, budget, checkpointing in (("whole", 0, False), ("micro", 40, False), ("micro+ckpt", 40, True)):
+        model = copy.deepcopy(base)
+        if checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        run = SimpleNamespace(cfg=RLConfig(minibatches=1, lr=1e-3, grad_clip=0.0, microbatch_tokens=budget), model=model, tokenizer=tok,
+                              device=torch.device("cpu"), bf16=False, optimizer=None, engine=SimpleNamespace(load_weights=lambda m: None))
+        stats = optimise(run, batch, it=0)
+        results[name] = (stats, {k: p.grad.clone() for k, p in model.named_parameters()}, {k: v.clone() for k, v in model.state_dict().items()})
+    from k15core.trainer import pack_rows
+
+    lengths = [len(t.prompt_ids) + len(t.token_ids) for t in trajs]
+    assert len(pack_rows([[3 * i, 3 * i + 1, 3 * i + 2] for i in range(4)], lengths, 40)) >= 3  # really split
+    whole_stats, whole_grads, whole_weights = results["whole"]
+    for name in ("micro", "micro+ckpt"):
+        stats, grads, weights = results[name]
+        assert stats["loss"] == pytest.approx(whole_stats["loss"], rel=1e-4, abs=1e-6)
+        assert stats["kl"] == pytest.approx(whole_stats["kl"], abs=1e-6)
+        for k, v in whole_grads.items():
+            assert torch.allclose(grads[k], v, atol=1e-7, rtol=1e-4), (name, k)
+        off = sum(int((~torch.isclose(weights[k], v, atol=1e-6, rtol=1e-5)).sum()) for k, v in whole_weights.items())
+        assert off / sum(v.numel() for v in whole_weights.values()) < 1e-4
+    assert any(v.abs().sum() > 0 for v in whole_grads.values())
