@@ -7,7 +7,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: run test lab setup setup-dev setup-lab clean-venv
+.PHONY: run test lab setup setup-dev setup-lab setup-gpu clean-venv
 
 run: setup
 	$(VENV)/bin/k15 demo $(ARGS)
@@ -46,6 +46,12 @@ $(VENV)/.k15-setup-dev: pyproject.toml $(VENV)/.k15-torch
 $(VENV)/.k15-setup-lab: pyproject.toml $(VENV)/.k15-torch
 	$(PIP) install --quiet -e '.[notebooks]'
 	touch $@ $(VENV)/.k15-setup
+
+# A CUDA machine only (README, Going big): CUDA torch 2.13.0 (tools/install_torch.sh finds the GPU), then
+# the gpu extra (vllm 0.31.0 and the transformers it accepts).
+setup-gpu: $(VENV)/.k15-torch
+	@nvidia-smi -L >/dev/null 2>&1 || { echo "setup-gpu needs a CUDA GPU (nvidia-smi found none)"; exit 2; }
+	$(PIP) install --quiet -e '.[gpu]'
 
 clean-venv:
 	rm -rf $(VENV)
