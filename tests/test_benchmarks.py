@@ -55,6 +55,7 @@ def test_studio_queries_benchmark_smoke():
     assert filters["iteration_range"]["matches"] == 128 + 128 + 88  # iterations 2..4 of 0..4 (the last one is partial)
     assert result["rollouts_worst_filter_s"] == max(f["seconds"] for f in filters.values())
     assert result["rollouts_goal_met"] == (result["rollouts_worst_filter_s"] < 1.0)
+    assert result["trajectories_written_per_s"] > 0 and result["write_s"] <= result["build_s"] + 0.05  # the writes are part of the build (rounded)
 
 
 @pytest.mark.slow
@@ -80,3 +81,36 @@ def test_distributed_benchmark_smoke():
     assert result["wall_s_1proc"] > 0 and result["wall_s_2proc"] > 0
     assert result["speedup"] == pytest.approx(result["wall_s_1proc"] / result["wall_s_2proc"], rel=0.02)
     assert 0 < result["iteration_s_1proc"] < result["wall_s_1proc"]  # phase timings of one iteration, not a rate
+
+
+@pytest.mark.slow
+def test_roofline_benchmark_smoke():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "roofline.py"), "--smoke"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["smoke"] is True and result["peak_gflops"] == max(result["peak_gflops_runs"]) > 0
+    for step in ("rl_step", "sft_step"):
+        assert result[step]["tokens_per_s"] > 0
+        assert result[step]["fraction_of_peak"] == pytest.approx(result[step]["gflops"] / result["peak_gflops"], rel=0.02, abs=1e-4)
+    assert result["goal_met"] == (result["rl_step"]["fraction_of_peak"] >= 0.30)
+
+
+@pytest.mark.slow
+def test_memory_benchmark_smoke():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "memory.py"), "--smoke"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    # the demo loads models and trains on top of the same imports: its peak must be above the bare imports'
+    assert result["demo_peak_rss_mib"] > result["imports_peak_rss_mib"] > 50
+    assert result["demo_over_imports"] == pytest.approx(result["demo_peak_rss_mib"] / result["imports_peak_rss_mib"], rel=0.01)
+
+
+@pytest.mark.slow
+def test_vs_trl_benchmark_smoke():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "vs_trl.py"), "--smoke"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["smoke"] is True and result["k15_s_per_iteration"] > 0 and result["trl_s_per_step"] > 0
+    assert result["speedup_vs_trl"] == pytest.approx(result["trl_s_per_step"] / result["k15_s_per_iteration"], rel=0.01)
+    # the work is reported for both sides: at most 2 prompts x 2 samples x 8 tokens (an untrained model rarely stops sooner)
+    assert 0 < result["k15_generated_tokens_per_iteration"] <= 32 and 0 < result["trl_generated_tokens_per_step"] <= 32

@@ -1,0 +1,133 @@
+"""Training FLOP/s of the tiny model as a fraction of this machine's matmul peak, measured in the same run.
+
+    python benchmarks/roofline.py            # full measurement
+    python benchmarks/roofline.py --smoke    # a few steps: checks the script runs (CI)
+
+Peak: a large fp32 matmul (n x n by n x n, 2n^3 FLOPs), the best of several, with torch's default threads.
+Training: the RL trainer's own optimiser step (`trainer.optimise`: π_θi's log-probs, then forward, backward
+and AdamW on mini-batches of whole groups) on a demo-sized batch (16 prompts x 8 samples, answers of the
+demo's lengths), and the warm-up's SFT step. Training FLOP/s ≈ 6 x parameters x tokens/s (forward 2, backward
+4 per parameter and token; attention's own FLOPs left out, as usual; for the RL step the no-gradient
+forward of π_θi adds 2 more, counted). The last line is the JSON, with `fraction_of_peak` for each.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from types import SimpleNamespace
+
+import torch
+
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+from k15core.models import ModelConfig, build_tiny_model, count_parameters, load_model  # noqa: E402
+
+
+def matmul_peak(n: int, repeats: int) -> float:
+    """FLOP/s of the best of `repeats` n x n fp32 matmuls."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # first-call overheads out of the way
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best
+
+
+def rl_batch(tokenizer, prompts: int, k: int, seed: int = 0):
+    """A demo-shaped batch: `prompts` groups of k answers of the demo's lengths (10-80 tokens), half right."""
+    from k15core.rollout.partial import Trajectory
+    from k15core.tasks.recurrence import RecurrenceTask
+    from k15core.trainer import ScoredBatch
+
+    task = RecurrenceTask(eval_per_level=1)
+    g = torch.Generator().manual_seed(seed)
+    trajs, rewards = [], []
+    for gid, problem in enumerate(task.train_problems(prompts, seed=seed)):
+        prompt_ids = tokenizer(problem.prompt, add_special_tokens=False)["input_ids"]
+        for j in range(k):
+            text = task.solution(problem, task.styles[int(torch.randint(0, len(task.styles), (1,), generator=g))])
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+            t = Trajectory(problem, gid, j, list(prompt_ids))
+            t.add_segment(0, ids, [0.0] * len(ids))
+            trajs.append(t)
+            rewards.append(float(j % 2))
+    return ScoredBatch(trajs, torch.tensor([t.group for t in trajs]), {"total": torch.tensor(rewards)})
+
+
+def rl_step_rate(model, tokenizer, batch, steps: int) -> tuple[float, float]:
+    """(trained tokens/s, FLOP/s) of the trainer's `optimise` on `batch`, over `steps` calls after one warm-up call."""
+    from k15core.trainer import RLConfig, optimise
+
+    run = SimpleNamespace(cfg=RLConfig(), model=model, tokenizer=tokenizer, device=torch.device("cpu"), bf16=False,
+                          optimizer=None, engine=SimpleNamespace(load_weights=lambda m: None))
+    optimise(run, batch, it=0)
+    tokens = sum(len(t.prompt_ids) + len(t.token_ids) for t in batch.trajectories)
+    t0 = time.perf_counter()
+    for i in range(steps):
+        optimise(run, batch, it=i + 1)
+    seconds = time.perf_counter() - t0
+    params = count_parameters(model)
+    # per token: the no-gradient forward of π_θi (2N) and, in each mini-batch, forward + backward (6N)
+    return tokens * steps / seconds, 8 * params * tokens * steps / seconds
+
+
+def sft_step_rate(model, tokenizer, steps: int) -> tuple[float, float]:
+    """(tokens/s, FLOP/s) of the warm-up's SFT step (batch 32 of demo solutions)."""
+    from k15core.sft import SFTConfig, build_warmup_set, make_batches, tokenize_examples
+    from k15core.tasks.recurrence import RecurrenceTask
+
+    cfg = SFTConfig(examples=32 * (steps + 1))
+    tokenized = tokenize_examples(tokenizer, build_warmup_set(RecurrenceTask(eval_per_level=1), cfg))
+    batches = list(make_batches(tokenized, cfg.batch_size, 0, tokenizer.pad_token_id))[: steps + 1]
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step(ids, mask, labels):
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    step(*batches[0])
+    tokens, t0 = 0, time.perf_counter()
+    for ids, mask, labels in batches[1:]:
+        step(ids, mask, labels)
+        tokens += int(mask.sum())
+    seconds = time.perf_counter() - t0
+    return tokens / seconds, 6 * count_parameters(model) * tokens / seconds
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smoke", action="store_true", help="a few small steps: checks the script runs (not a measurement)")
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--n", type=int, default=2048, help="matmul size for the peak")
+    args = ap.parse_args()
+    steps, n, prompts = (1, 256, 2) if args.smoke else (args.steps, args.n, 16)
+    model_dir = build_tiny_model(ModelConfig(), tempfile.mkdtemp())
+    model, tokenizer = load_model(model_dir)
+    # peak before and after the training measurements: the machine's state is the same for both sides
+    peaks = [matmul_peak(n, 3 if args.smoke else 10)]
+    rl_tps, rl_flops = rl_step_rate(model, tokenizer, rl_batch(tokenizer, prompts, 8), steps)
+    sft_tps, sft_flops = sft_step_rate(model, tokenizer, steps)
+    peaks.append(matmul_peak(n, 3 if args.smoke else 10))
+    peak = max(peaks)
+    print(json.dumps({
+        "benchmark": "roofline", "smoke": args.smoke, "machine": platform.machine(), "threads": torch.get_num_threads(),
+        "parameters": count_parameters(model), "matmul_n": n, "peak_gflops": round(peak / 1e9, 2),
+        "peak_gflops_runs": [round(p / 1e9, 2) for p in peaks],
+        "rl_step": {"tokens_per_s": round(rl_tps, 1), "gflops": round(rl_flops / 1e9, 3), "fraction_of_peak": round(rl_flops / peak, 4)},
+        "sft_step": {"tokens_per_s": round(sft_tps, 1), "gflops": round(sft_flops / 1e9, 3), "fraction_of_peak": round(sft_flops / peak, 4)},
+        "goal_fraction": 0.30, "goal_met": rl_flops / peak >= 0.30,
+        "median_peak_gflops": round(statistics.median(peaks) / 1e9, 2),
+    }))
+
+
+if __name__ == "__main__":
+    main()
