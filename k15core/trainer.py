@@ -119,6 +119,9 @@ class RLConfig:
     engine: str = "hf"
     """Rollout engine: 'hf' (Hugging Face generate on the policy; any device) or 'vllm' (CUDA GPUs, the
     `gpu` extra; colocated, asleep while the policy trains)."""
+    compact_rollouts: bool = True
+    """HF engine: drop finished responses from the batch as they end (k15core/rollout/compact.py); off:
+    Hugging Face `generate`, which computes every row until the longest ends. Same distribution."""
     vllm_gpu_memory: float = 0.3
     """vLLM only: share of the GPU's memory its weights and KV cache may take while awake."""
     microbatch_tokens: int = 0

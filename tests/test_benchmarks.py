@@ -114,3 +114,13 @@ def test_vs_trl_benchmark_smoke():
     assert result["speedup_vs_trl"] == pytest.approx(result["trl_s_per_step"] / result["k15_s_per_iteration"], rel=0.01)
     # the work is reported for both sides: at most 2 prompts x 2 samples x 8 tokens (an untrained model rarely stops sooner)
     assert 0 < result["k15_generated_tokens_per_iteration"] <= 32 and 0 < result["trl_generated_tokens_per_step"] <= 32
+
+
+@pytest.mark.slow
+def test_rollout_benchmark_smoke():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "rollout.py"), "--smoke"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["smoke"] is True and set(result["tokens_per_s"]) == {"generate", "generate_logits", "k15"}
+    assert result["speedup_vs_generate"] == pytest.approx(result["tokens_per_s"]["k15"] / result["tokens_per_s"]["generate"], rel=0.02)
+    assert all(side["max"] <= result["max_tokens"] for side in result["lengths"].values())

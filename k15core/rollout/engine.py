@@ -12,6 +12,7 @@ from typing import Protocol
 
 from k15core import dist
 from k15core.errors import K15Error
+from k15core.rollout.compact import compact_continue
 from k15core.rollout.hf import Continuation, continue_ids
 from k15core.rollout.repeat import RepeatRule
 
@@ -25,13 +26,21 @@ class RolloutEngine(Protocol):
 
 
 class HFEngine:
-    """Sampling with Hugging Face `generate` on the policy itself (CPU or GPU)."""
+    """Sampling from a Hugging Face model (CPU or GPU): by default with `compact_continue`, which drops
+    finished responses from the batch (k15core/rollout/compact.py; measured in benchmarks/rollout.py), or
+    with `generate` itself (`compact=False`, the reference path)."""
 
-    def __init__(self, model, tokenizer, temperature: float = 1.0, top_p: float = 1.0, repeat_rule: RepeatRule | None = None, greedy: bool = False):
+    def __init__(self, model, tokenizer, temperature: float = 1.0, top_p: float = 1.0, repeat_rule: RepeatRule | None = None,
+                 greedy: bool = False, compact: bool = True):
         self.model, self.tokenizer = model, tokenizer
-        self.temperature, self.top_p, self.repeat_rule, self.greedy = temperature, top_p, repeat_rule, greedy
+        self.temperature, self.top_p, self.repeat_rule, self.greedy, self.compact = temperature, top_p, repeat_rule, greedy, compact
 
     def continue_ids(self, contexts, max_new_tokens, response_starts):
+        if self.compact:
+            return compact_continue(
+                self.model, contexts, max_new_tokens, eos=self.tokenizer.eos_token_id, pad=self.tokenizer.pad_token_id, greedy=self.greedy,
+                temperature=self.temperature, top_p=self.top_p, repeat_rule=self.repeat_rule, response_starts=response_starts,
+            )
         return continue_ids(
             self.model, self.tokenizer, contexts, max_new_tokens=max_new_tokens, greedy=self.greedy,
             temperature=self.temperature, top_p=self.top_p, repeat_rule=self.repeat_rule, response_starts=response_starts,
@@ -51,7 +60,7 @@ def make_engine(cfg, policy, rollout_model, tokenizer, model_path: str | Path | 
     """The engine `cfg.engine` names (an RLConfig): 'hf' samples from `rollout_model`; 'vllm' loads the model
     folder `model_path` into vLLM (a LoRA adapter folder: its base model) and then `policy`'s current weights."""
     if cfg.engine == "hf":
-        return HFEngine(rollout_model, tokenizer, cfg.temperature, cfg.top_p, repeat_rule)
+        return HFEngine(rollout_model, tokenizer, cfg.temperature, cfg.top_p, repeat_rule, compact=cfg.compact_rollouts)
     if cfg.engine == "vllm":
         from k15core.rollout.vllm_engine import VLLMEngine, base_model_path
 

@@ -1,0 +1,103 @@
+"""Sampling that spends no compute on finished responses: the batch shrinks as they end.
+
+`model.generate` keeps every row of a batch in every step until the longest response ends (a finished row
+is fed padding). Chain-of-thought lengths are long-tailed, a few long answers among many short ones, so
+most of that compute is wasted. `compact_continue` runs the decode loop itself: whenever rows end (EOS,
+their token allowance, or the repeat detector) they leave the batch and the KV cache
+(`DynamicCache.batch_select_indices`), and the next step computes only the rows still going. Rows with
+different allowances share one batch (generate needs one `max_new_tokens` per call).
+
+Same distribution as `generate`: each step samples from softmax(logits / temperature), restricted to the
+top-p nucleus when top_p < 1 (the smallest set of most likely tokens whose probability reaches top_p), no
+top-k; greedy takes the argmax and gives `generate`'s tokens (tested). Each row's positions come from its
+own left padding, as `generate` computes them. Log-probs and entropies are at temperature 1, as in
+`k15core.rollout.hf`. The random stream is consumed differently from `generate`'s, so the same seed gives
+different (equally likely) samples.
+"""
+from __future__ import annotations
+
+import torch
+
+from k15core.rollout.hf import Continuation
+from k15core.rollout.repeat import RepeatRule, detect_repeat
+
+
+def nucleus(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """(B, V) logits with every token outside the top-p nucleus set to -inf (top_p >= 1: unchanged)."""
+    if top_p >= 1.0:
+        return logits
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    probs = sorted_logits.softmax(-1)
+    before = probs.cumsum(-1) - probs  # probability of the more likely tokens
+    drop_sorted = before >= top_p  # the most likely token always stays (before = 0)
+    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def next_tokens(logits: torch.Tensor, greedy: bool, temperature: float, top_p: float) -> torch.Tensor:
+    """(B, V) raw logits -> (B,) chosen token ids."""
+    if greedy:
+        return logits.argmax(-1)
+    scores = nucleus(logits.float() / temperature, top_p)
+    return torch.multinomial(scores.softmax(-1), 1).squeeze(-1)
+
+
+@torch.no_grad()
+def compact_continue(model, contexts: list[list[int]], max_new_tokens: list[int], *, eos: int, pad: int, greedy: bool = False,
+                     temperature: float = 1.0, top_p: float = 1.0, repeat_rule: RepeatRule | None = None,
+                     response_starts: list[int] | None = None) -> list[Continuation]:
+    """Continue each sequence by at most `max_new_tokens[i]` tokens; the contract of `hf.continue_ids`."""
+    from transformers import DynamicCache
+
+    device = next(model.parameters()).device
+    starts = response_starts or [len(c) for c in contexts]
+    out = [Continuation([], [], False, False, []) for _ in contexts]
+    rows = [i for i, n in enumerate(max_new_tokens) if n > 0]  # original index of each batch row, in batch order
+    if not rows:
+        return out
+    was_training = model.training
+    model.eval()
+    width = max(len(contexts[i]) for i in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, i in enumerate(rows):
+        ids[r, width - len(contexts[i]):] = torch.tensor(contexts[i])
+        mask[r, width - len(contexts[i]):] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    cache = DynamicCache()
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True).logits[:, -1]
+    next_position = mask.sum(-1)  # (B,) position of each row's next token
+    new: dict[int, list[int]] = {i: [] for i in rows}
+    while rows:
+        token = next_tokens(logits, greedy, temperature, top_p)
+        logp_all = torch.log_softmax(logits.float(), -1)
+        chosen = logp_all.gather(-1, token[:, None]).squeeze(-1).tolist()
+        entropy = (-(logp_all.exp() * logp_all).sum(-1)).tolist()
+        keep = []
+        for r, (i, t) in enumerate(zip(rows, token.tolist())):
+            new[i].append(t)
+            out[i].logprobs.append(chosen[r])
+            out[i].entropies.append(entropy[r])
+            ended = t == eos or len(new[i]) >= max_new_tokens[i]
+            if not ended and repeat_rule is not None and detect_repeat(contexts[i][starts[i]:] + new[i], repeat_rule):
+                out[i].repeated = True
+                ended = True
+            out[i].eos = t == eos
+            if not ended:
+                keep.append(r)
+        if len(keep) < len(rows):  # finished rows leave the batch and the cache: no more compute on them
+            index = torch.tensor(keep, dtype=torch.long, device=device)
+            cache.batch_select_indices(index)
+            mask, token, next_position = mask[index], token[index], next_position[index]
+            rows = [rows[r] for r in keep]
+        if not rows:
+            break
+        mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=mask.dtype, device=device)], dim=1)
+        logits = model(input_ids=token[:, None], attention_mask=mask, position_ids=next_position[:, None],
+                       past_key_values=cache, use_cache=True).logits[:, -1]
+        next_position = next_position + 1
+    for i, tokens in new.items():
+        out[i].token_ids = tokens
+    model.train(was_training)
+    return out
