@@ -354,25 +354,27 @@ def optimise(run: RLRun, batch: ScoredBatch, it: int) -> dict[str, float]:
     rewards, group = (batch.parts["total"].to(run.device), batch.group.to(run.device)) if batch.trajectories else (torch.zeros(1, device=run.device), torch.full((1,), -1, device=run.device))
     lengths = attention.sum(1).tolist()
     model.train()
-    with torch.no_grad():  # log π_θi, fixed for the whole iteration; and the policy's entropy, for the metrics
-        logp_old, entropy_sum = [], 0.0
-        for rows in pack_rows([[r] for r in range(len(trajs))], lengths, cfg.microbatch_tokens, equal_count=True):
+    random.Random(cfg.seed * 100003 + it).shuffle(group_ids)
+    chunks = np.array_split(np.array(group_ids), max(1, min(cfg.minibatches, len(group_ids))))
+    # log π_θi, fixed for the whole iteration. The first step's rows get it from their own forward (θ = θi
+    # until that step), so only the later steps' rows need a forward of their own: none with one mini-batch.
+    logp_old, entropy_sum = torch.zeros_like(loss_mask), 0.0
+    later = [r for r in range(len(trajs)) if int(group[r]) >= 0 and int(group[r]) not in set(chunks[0].tolist())]
+    with torch.no_grad():
+        for rows in pack_rows([[r] for r in later], lengths, cfg.microbatch_tokens, equal_count=True):
             rows_t = torch.as_tensor(rows or [0], device=run.device)  # none: a forward only to join the collectives
             with autocast(run.device, run.bf16):
                 logp, logits = token_logprobs(model, ids[rows_t], attention[rows_t])
             if rows:
-                logp_old.append(logp)
-                entropy = -(torch.softmax(logits, -1) * torch.log_softmax(logits, -1)).sum(-1)  # (n, T-1)
-                entropy_sum += float((entropy * response_mask[rows_t]).sum()) if batch.trajectories else 0.0
+                logp_old[rows_t] = logp
+                entropy_sum += _entropy_sum(logits, response_mask[rows_t])
             del logits
-        logp_old = torch.cat(logp_old)  # rows in order: pack_rows keeps it
-        response_tokens = float(response_mask.sum()) if batch.trajectories else 0.0
+    response_tokens = float(response_mask.sum()) if batch.trajectories else 0.0
     if cfg.reset_optimizer or run.optimizer is None:
         run.optimizer = torch.optim.AdamW(dist.trainable_parameters(model), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
     loss_fn = LOSSES.get(cfg.loss)
-    random.Random(cfg.seed * 100003 + it).shuffle(group_ids)
     losses, kl_sum, kl_tokens, trained_tokens, t0 = [], 0.0, 0.0, 0, time.perf_counter()
-    for chunk in np.array_split(np.array(group_ids), max(1, min(cfg.minibatches, len(group_ids)))):
+    for step, chunk in enumerate(chunks):
         in_chunk = set(chunk.tolist())
         mine = [[r for r in range(len(trajs)) if int(group[r]) == g] for g in sorted({int(x) for x in group.tolist()} & in_chunk)]
         run.optimizer.zero_grad(set_to_none=True)
@@ -381,8 +383,13 @@ def optimise(run: RLRun, batch: ScoredBatch, it: int) -> dict[str, float]:
             rows_t = torch.as_tensor(rows or [0], device=run.device)  # none: any row, its loss multiplied by 0
             share = len(set(group[rows_t].tolist())) * dist.world_size() / len(chunk) if rows else 0.0  # 1 in one process
             with autocast(run.device, run.bf16):
-                logp, _ = token_logprobs(model, ids[rows_t], attention[rows_t])
+                logp, logits = token_logprobs(model, ids[rows_t], attention[rows_t])
             mask = loss_mask[rows_t]
+            if step == 0 and share > 0:  # the policy has not moved yet: this forward gives log π_θi
+                with torch.no_grad():
+                    logp_old[rows_t] = logp.detach()
+                    entropy_sum += _entropy_sum(logits, response_mask[rows_t])
+            del logits
             with torch.no_grad():  # k3 estimate of KL(π_θ || π_θi) on this mini-batch, before its step
                 d = (logp_old[rows_t] - logp) * mask
                 if share > 0:
@@ -404,11 +411,17 @@ def optimise(run: RLRun, batch: ScoredBatch, it: int) -> dict[str, float]:
     }
 
 
+def _entropy_sum(logits: torch.Tensor, mask: torch.Tensor) -> float:
+    """Sum over the masked positions of the policy's entropy (nats) at each of them."""
+    logp = torch.log_softmax(logits.float(), -1)
+    return float((-(logp.exp() * logp).sum(-1) * mask).sum())
+
+
 def pack_rows(groups: list[list[int]], lengths: list[int], budget: int, equal_count: bool = False) -> list[list[int]]:
     """Micro-batches of rows: whole groups (lists of row indices) in order, as many per micro-batch as fit
     in `budget` tokens (summed sequence lengths; a group larger than the budget goes alone). `budget` 0:
-    one micro-batch. `equal_count`: padded with empty micro-batches to the most any rank has, because each
-    forward of a wrapped model is a collective that every rank must join as often."""
+    one micro-batch. No groups: no micro-batch. `equal_count`: padded with empty micro-batches to the most any
+    rank has, because each forward of a wrapped model is a collective that every rank must join as often."""
     batches: list[list[int]] = []
     current, tokens = [], 0
     for rows in groups:
@@ -417,7 +430,7 @@ def pack_rows(groups: list[list[int]], lengths: list[int], budget: int, equal_co
             batches.append(current)
             current, tokens = [], 0
         current, tokens = current + rows, tokens + size
-    if current or not batches:
+    if current:
         batches.append(current)
     if equal_count:
         batches += [[] for _ in range(max(dist.all_gather(len(batches))) - len(batches))]

@@ -230,7 +230,7 @@ def test_pack_rows_keeps_groups_whole_and_in_order():
     assert pack_rows(groups, lengths, 0) == [[0, 1, 2, 3, 4, 5]]  # no budget: one micro-batch
     assert pack_rows(groups, lengths, 70) == [[0, 1], [2, 3, 4, 5]]  # 20 + 60 > 70: the second group starts a new one
     assert pack_rows(groups, lengths, 30) == [[0, 1], [2, 3], [4, 5]]  # a group over the budget goes alone
-    assert pack_rows([], lengths, 30) == [[]]
+    assert pack_rows([], lengths, 30) == []
     assert [r for b in pack_rows(groups, lengths, 25) for r in b] == [0, 1, 2, 3, 4, 5]
 
 
@@ -280,3 +280,40 @@ def test_token_budget_accumulation_gives_the_same_step(tiny_model_dir):
         off = sum(int((~torch.isclose(weights[k], v, atol=1e-6, rtol=1e-5)).sum()) for k, v in whole_weights.items())
         assert off / sum(v.numel() for v in whole_weights.values()) < 1e-4
     assert any(v.abs().sum() > 0 for v in whole_grads.values())
+
+
+@pytest.mark.parametrize("minibatches", [1, 3])
+def test_log_probs_of_the_old_policy_are_the_policys_own(tiny_model_dir, minibatches):
+    """π_θi's log-probs come from the first step's own forward for its rows and from a no-gradient forward for
+    the rest. With lr = 0 the policy never moves, so every mini-batch must see π_θ = π_θi: KL exactly 0, and
+    the k1.5 loss reduces to REINFORCE with the group-mean baseline."""
+    from types import SimpleNamespace
+
+    from k15core.losses import reinforce_loss
+    from k15core.models import load_model
+    from k15core.rollout.partial import Trajectory
+    from k15core.tasks.base import Problem
+    from k15core.trainer import RLConfig, ScoredBatch, optimise, policy_inputs, token_logprobs
+
+    model, tok = load_model(tiny_model_dir)
+    g = torch.Generator().manual_seed(5)
+    trajs, rewards = [], []
+    for gid in range(6):
+        prompt = torch.randint(3, len(tok), (5,), generator=g).tolist()
+        for j in range(2):
+            t = Trajectory(Problem(id=f"p{gid}", prompt="", reference="0"), gid, j, prompt)
+            n = int(torch.randint(3, 12, (1,), generator=g))
+            t.add_segment(0, torch.randint(3, len(tok), (n,), generator=g).tolist(), [0.0] * n)
+            trajs.append(t)
+            rewards.append(float(j == gid % 2))
+    batch = ScoredBatch(trajs, torch.tensor([t.group for t in trajs]), {"total": torch.tensor(rewards)})
+    run = SimpleNamespace(cfg=RLConfig(minibatches=minibatches, lr=0.0, grad_clip=0.0), model=model, tokenizer=tok, device=torch.device("cpu"),
+                          bf16=False, optimizer=None, engine=SimpleNamespace(load_weights=lambda m: None))
+    stats = optimise(run, batch, it=0)
+    assert stats["kl"] == pytest.approx(0.0, abs=1e-9)
+    ids, attention, loss_mask, _ = policy_inputs(trajs, tok.pad_token_id, 0, True)
+    with torch.no_grad():
+        logp, _ = token_logprobs(model, ids, attention)
+    whole = float(reinforce_loss((logp * loss_mask).sum(1), batch.parts["total"], batch.group))
+    if minibatches == 1:  # one step: its loss is the whole batch's
+        assert stats["loss"] == pytest.approx(whole, rel=1e-4, abs=1e-6)
