@@ -94,7 +94,7 @@ def main() -> None:
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="extra config overrides for every run")
     args = ap.parse_args()
 
-    base = (SMOKE if args.smoke else []) + [f"eval.temperature=1.0", f"eval.samples={args.samples}", "eval.styles=[free]"] + args.overrides
+    base = (SMOKE if args.smoke else []) + ["eval.temperature=1.0", f"eval.samples={args.samples}", "eval.styles=[free]"] + args.overrides
     ws = Workspace.resolve(args.workspace or tempfile.mkdtemp(prefix="k15-bench-"))
     cfg = load_config(CONFIG, base)
     if not stages.warmup_is_current(ws, cfg):

@@ -32,7 +32,7 @@ import torch  # noqa: E402
 
 from k15core.models import ModelConfig, build_tiny_model, load_model  # noqa: E402
 from k15core.rollout.compact import compact_continue  # noqa: E402
-from k15core.rollout.hf import sampling_kwargs  # noqa: E402
+from k15core.rollout.hf import left_pad, sampling_kwargs  # noqa: E402
 from k15core.tasks.recurrence import RecurrenceTask  # noqa: E402
 
 
@@ -49,12 +49,8 @@ def quick_warmup(out: Path, examples: int) -> Path:
 
 
 def run_generate(model, tok, contexts, max_tokens: int, logits: bool) -> list[int]:
-    width = max(map(len, contexts))
-    ids = torch.full((len(contexts), width), tok.pad_token_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for r, c in enumerate(contexts):
-        ids[r, width - len(c):] = torch.tensor(c)
-        mask[r, width - len(c):] = 1
+    ids, mask = left_pad(contexts, tok.pad_token_id)
+    width = ids.shape[1]
     with torch.no_grad():
         res = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_tokens, **sampling_kwargs(False, 1.0, 1.0),
                              eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, return_dict_in_generate=True, output_logits=logits)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from k15core.rollout.hf import Continuation
+from k15core.rollout.hf import Continuation, left_pad
 from k15core.rollout.repeat import RepeatRule, detect_repeat
 
 
@@ -57,13 +57,7 @@ def compact_continue(model, contexts: list[list[int]], max_new_tokens: list[int]
         return out
     was_training = model.training
     model.eval()
-    width = max(len(contexts[i]) for i in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for r, i in enumerate(rows):
-        ids[r, width - len(contexts[i]):] = torch.tensor(contexts[i])
-        mask[r, width - len(contexts[i]):] = 1
-    ids, mask = ids.to(device), mask.to(device)
+    ids, mask = (x.to(device) for x in left_pad([contexts[i] for i in rows], pad))
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     cache = DynamicCache()
     logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True).logits[:, -1]

@@ -36,6 +36,17 @@ class Generation:
         return len(self.token_ids)
 
 
+def left_pad(contexts: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id lists -> left-padded ids (B, T) and attention mask (B, T), T the longest (generation appends on the right)."""
+    width = max(len(c) for c in contexts)
+    ids = torch.full((len(contexts), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(contexts), width), dtype=torch.long)
+    for row, c in enumerate(contexts):
+        ids[row, width - len(c):] = torch.tensor(c, dtype=torch.long)
+        mask[row, width - len(c):] = 1
+    return ids, mask
+
+
 def token_stats(logits: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-prob of each chosen token and the entropy of each next-token distribution, at temperature 1.
 
@@ -187,12 +198,8 @@ def continue_ids(
             for i in chunk:
                 out[i] = Continuation([], [], False, False)
             continue
-        width = max(len(contexts[i]) for i in chunk)
-        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, i in enumerate(chunk):
-            ids[row, width - len(contexts[i]):] = torch.tensor(contexts[i])
-            mask[row, width - len(contexts[i]):] = 1
+        ids, mask = left_pad([contexts[i] for i in chunk], pad)
+        width = ids.shape[1]
         criteria = StoppingCriteriaList()
         if repeat_rule is not None:
             offsets = [width - len(contexts[i]) + starts[i] for i in chunk]  # column where each response starts

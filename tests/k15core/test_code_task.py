@@ -65,7 +65,7 @@ def test_config_selects_a_code_file(tmp_path):
     path = tmp_path / "mine.jsonl"
     rows = [{"prompt": f"Print {i}.", "tests": [{"input": "", "output": f"{i}\n"}], "difficulty": 1, "solution": f"print({i})"} for i in range(4)]
     path.write_text("\n".join(json.dumps(r) for r in rows))
-    cfg = load_config(None, [f"task.name=code", f"task.path={path}"])
+    cfg = load_config(None, ["task.name=code", f"task.path={path}"])
     task = make_task(cfg.task)
     problems = task.train_problems(3, seed=0) + task.eval_problems()
     assert len(task.eval_problems()) == 1 and all(p.task == "code" for p in problems)

@@ -234,6 +234,26 @@ def test_pack_rows_keeps_groups_whole_and_in_order():
     assert [r for b in pack_rows(groups, lengths, 25) for r in b] == [0, 1, 2, 3, 4, 5]
 
 
+def _random_batch(tok, groups: int, k: int, seed: int, prompt_len: int, max_len: int):
+    """A scored batch of random tokens: `groups` prompts x k answers of 3..max_len tokens, rewards alternating
+    within each group (every group has a gradient)."""
+    from k15core.rollout.partial import Trajectory
+    from k15core.tasks.base import Problem
+    from k15core.trainer import ScoredBatch
+
+    g = torch.Generator().manual_seed(seed)
+    trajs, rewards = [], []
+    for gid in range(groups):
+        prompt = torch.randint(3, len(tok), (prompt_len,), generator=g).tolist()
+        for j in range(k):
+            t = Trajectory(Problem(id=f"p{gid}", prompt="", reference="0"), gid, j, prompt)
+            n = int(torch.randint(3, max_len, (1,), generator=g))
+            t.add_segment(0, torch.randint(3, len(tok), (n,), generator=g).tolist(), [0.0] * n)
+            trajs.append(t)
+            rewards.append(float((j + gid) % 2))
+    return ScoredBatch(trajs, torch.tensor([t.group for t in trajs]), {"total": torch.tensor(rewards)})
+
+
 def test_token_budget_accumulation_gives_the_same_step(tiny_model_dir):
     """One optimise step with the whole batch at once vs micro-batches of at most ~2 groups' tokens,
     plain and with gradient checkpointing: the same gradient and the same weights after the step."""
@@ -241,22 +261,11 @@ def test_token_budget_accumulation_gives_the_same_step(tiny_model_dir):
     from types import SimpleNamespace
 
     from k15core.models import load_model
-    from k15core.rollout.partial import Trajectory
-    from k15core.tasks.base import Problem
-    from k15core.trainer import RLConfig, ScoredBatch, optimise
+    from k15core.trainer import RLConfig, optimise
 
     base, tok = load_model(tiny_model_dir)
-    g = torch.Generator().manual_seed(3)
-    trajs, rewards = [], []
-    for gid in range(4):
-        prompt = torch.randint(3, len(tok), (6,), generator=g).tolist()
-        for j in range(3):
-            t = Trajectory(Problem(id=f"p{gid}", prompt="", reference="0"), gid, j, prompt)
-            n = int(torch.randint(3, 15, (1,), generator=g))
-            t.add_segment(0, torch.randint(3, len(tok), (n,), generator=g).tolist(), [0.0] * n)
-            trajs.append(t)
-            rewards.append(float((j + gid) % 2))
-    batch = ScoredBatch(trajs, torch.tensor([t.group for t in trajs]), {"total": torch.tensor(rewards)})
+    batch = _random_batch(tok, groups=4, k=3, seed=3, prompt_len=6, max_len=15)
+    trajs = batch.trajectories
     results = {}
     for name, budget, checkpointing in (("whole", 0, False), ("micro", 40, False), ("micro+ckpt", 40, True)):
         model = copy.deepcopy(base)
@@ -291,22 +300,11 @@ def test_log_probs_of_the_old_policy_are_the_policys_own(tiny_model_dir, minibat
 
     from k15core.losses import reinforce_loss
     from k15core.models import load_model
-    from k15core.rollout.partial import Trajectory
-    from k15core.tasks.base import Problem
-    from k15core.trainer import RLConfig, ScoredBatch, optimise, policy_inputs, token_logprobs
+    from k15core.trainer import RLConfig, optimise, policy_inputs, token_logprobs
 
     model, tok = load_model(tiny_model_dir)
-    g = torch.Generator().manual_seed(5)
-    trajs, rewards = [], []
-    for gid in range(6):
-        prompt = torch.randint(3, len(tok), (5,), generator=g).tolist()
-        for j in range(2):
-            t = Trajectory(Problem(id=f"p{gid}", prompt="", reference="0"), gid, j, prompt)
-            n = int(torch.randint(3, 12, (1,), generator=g))
-            t.add_segment(0, torch.randint(3, len(tok), (n,), generator=g).tolist(), [0.0] * n)
-            trajs.append(t)
-            rewards.append(float(j == gid % 2))
-    batch = ScoredBatch(trajs, torch.tensor([t.group for t in trajs]), {"total": torch.tensor(rewards)})
+    batch = _random_batch(tok, groups=6, k=2, seed=5, prompt_len=5, max_len=12)
+    trajs = batch.trajectories
     run = SimpleNamespace(cfg=RLConfig(minibatches=minibatches, lr=0.0, grad_clip=0.0), model=model, tokenizer=tok, device=torch.device("cpu"),
                           bf16=False, optimizer=None, engine=SimpleNamespace(load_weights=lambda m: None))
     stats = optimise(run, batch, it=0)
