@@ -92,9 +92,9 @@ def test_helpers_across_two_processes(tmp_path):
 @pytest.mark.slow
 def test_two_processes_take_the_single_process_step(tmp_path):
     """One optimiser step of the trainer's `optimise`: 1 process on all 4 groups, 2 processes on 2 each
-    (DDP, then FSDP2). The weights after the step agree; a step on only one rank's half would not."""
+    (DDP, then FSDP2). The gradients and the weights after the step agree."""
     runs, grads = {}, {}
-    for name, nproc, strategy in (("single", 1, "none"), ("ddp", 2, "ddp"), ("fsdp2", 2, "fsdp2"), ("unsynced", 2, "none")):
+    for name, nproc, strategy in (("single", 1, "none"), ("ddp", 2, "ddp"), ("fsdp2", 2, "fsdp2")):
         out = tmp_path / name
         out.mkdir()
         torchrun(nproc, "optimise", strategy, str(out))
@@ -107,9 +107,7 @@ def test_two_processes_take_the_single_process_step(tmp_path):
         # Adam's first step is lr * g / (|g| + eps): where |g| is ~1e-7, float noise in the gradient's last bits
         # moves a weight by up to lr. So the weights must agree everywhere but a handful of such elements.
         assert off_fraction(runs[name], runs["single"]) < 1e-4, name
-    # without DDP/FSDP2 each rank steps on its own half: rank 0's gradient and weights differ from the single process's
-    assert any(not torch.allclose(grads["unsynced"][k], v, atol=1e-7, rtol=1e-4) for k, v in grads["single"].items())
-    assert off_fraction(runs["unsynced"], runs["single"]) > 0.05
+    # (that 2 processes without gradient sync end elsewhere is checked on whole iterations, below)
     # the step moved the weights (lr 1e-3): the comparison above is not between untouched copies
     from safetensors.torch import load_file
 
