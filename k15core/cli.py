@@ -492,7 +492,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except K15Error as err:
-        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun every rank gets rank 0's error: say it once
+        from k15core import dist
+
+        if dist.launch_rank() == 0:  # under torchrun every rank gets rank 0's error: say it once
             print(f"error: {err.problem}", file=sys.stderr)
             if err.fix:
                 print(f"  fix: {err.fix}", file=sys.stderr)

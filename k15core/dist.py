@@ -42,6 +42,11 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def launch_rank() -> int:
+    """This process's rank as torchrun set it (0 without torchrun); valid before `init` and after `cleanup`."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def init(backend: str | None = None) -> None:
     """Start the process group from torchrun's environment; a no-op in a single process or if started."""
     if not launched() or td.is_initialized():

@@ -14,7 +14,7 @@ from k15core import dist
 from k15core.config import Config, config_from_dict
 from k15core.errors import K15Error
 from k15core.evaluate import EvalRow, eval_metrics, evaluate
-from k15core.models import SMOLLM2, build_tiny_model, find_smollm2_gguf, import_gguf, load_model, pick_device, save_model
+from k15core.models import SMOLLM2, build_tiny_model, find_smollm2_gguf, import_gguf, load_model, pick_device
 from k15core.sft import SFTResult, build_warmup_set, train_sft
 from k15core.store import Store
 from k15core.tasks import make_task
@@ -192,10 +192,9 @@ def run_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path | No
            progress: bool = True, on_iteration=None, overrides: list[str] = ()):
     """Train with RL; save the final policy as models/<out_name>. Returns (run, last metrics).
     Under torchrun: every rank calls it, rank 0 alone with the store (see `prepare_rl`) and writes the model."""
-    from k15core.trainer import train
+    from k15core.trainer import save_policy, train
 
     run, cfg = prepare_rl(ws, store, cfg, model_dir, resume=resume, name=out_name, overrides=overrides)
     metrics = train(run, rl_checkpoint_dir(ws, run.state.run_id), on_iteration=on_iteration, progress=progress)
-    weights = dist.full_state_dict(run.model) if dist.active() else None  # a collective: every rank joins
-    dist.on_main(save_model, dist.unwrap(run.model), run.tokenizer, ws.model_dir(out_name), state_dict=weights)
+    save_policy(run, ws.model_dir(out_name))
     return run, metrics

@@ -371,7 +371,7 @@ def optimise(run: RLRun, batch: ScoredBatch, it: int) -> dict[str, float]:
             del logits
     response_tokens = float(response_mask.sum()) if batch.trajectories else 0.0
     if cfg.reset_optimizer or run.optimizer is None:
-        run.optimizer = torch.optim.AdamW(dist.trainable_parameters(model), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
+        run.optimizer = new_optimizer(run)
     loss_fn = LOSSES.get(cfg.loss)
     losses, kl_sum, kl_tokens, trained_tokens, t0 = [], 0.0, 0.0, 0, time.perf_counter()
     for step, chunk in enumerate(chunks):
@@ -409,6 +409,11 @@ def optimise(run: RLRun, batch: ScoredBatch, it: int) -> dict[str, float]:
         "entropy": dist.all_reduce_sum(entropy_sum) / max(dist.all_reduce_sum(response_tokens), 1.0),
         "train_tokens_per_s": dist.all_reduce_sum(trained_tokens / max(seconds, 1e-9)),
     }
+
+
+def new_optimizer(run: RLRun) -> torch.optim.Optimizer:
+    """AdamW over the policy's trainable parameters (the sharded ones under FSDP2: `dist.trainable_parameters`)."""
+    return torch.optim.AdamW(dist.trainable_parameters(run.model), lr=run.cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
 
 
 def _entropy_sum(logits: torch.Tensor, mask: torch.Tensor) -> float:
@@ -535,7 +540,6 @@ def save_checkpoint(run: RLRun, directory: Path) -> None:
     name, the replay buffer holds every rank's groups, and the sampler is the same on every rank. So a run
     saved by N processes resumes with any number (`load_checkpoint`).
     """
-    weights = dist.full_state_dict(run.model) if dist.active() else None  # None: the module saves its own
     keep_optimizer = not run.cfg.reset_optimizer and run.optimizer is not None
     state = {
         "state": dataclasses.asdict(run.state),
@@ -547,12 +551,20 @@ def save_checkpoint(run: RLRun, directory: Path) -> None:
         "python_rng": random.getstate(),
         "world_size": dist.world_size(),
     }
-    dist.on_main(_write_checkpoint, run, directory, weights, state)
-
-
-def _write_checkpoint(run: RLRun, directory: Path, weights: dict, state: dict) -> None:
     tmp = directory.with_name(directory.name + ".tmp")
-    save_model(dist.unwrap(run.model), run.tokenizer, tmp / "policy", state_dict=weights)
+    save_policy(run, tmp / "policy")
+    dist.on_main(_finish_checkpoint, tmp, directory, state)
+
+
+def save_policy(run: RLRun, out_dir: Path) -> None:
+    """The policy in the Hugging Face layout. Every rank calls it (the full weights of a wrapped model are a
+    collective); rank 0 writes."""
+    weights = dist.full_state_dict(run.model) if dist.active() else None  # None: the module saves its own
+    dist.on_main(save_model, dist.unwrap(run.model), run.tokenizer, out_dir, state_dict=weights)
+
+
+def _finish_checkpoint(tmp: Path, directory: Path, state: dict) -> None:
+    """Write the trainer state beside the policy in `tmp`, then swap `tmp` in for `directory`."""
     torch.save(state, tmp / "trainer_state.pt")
     if directory.exists():
         import shutil
@@ -579,7 +591,7 @@ def load_checkpoint(run: RLRun, directory: Path) -> None:
     run.problems = saved["problems"]
     run.sampler.pool = [run.problems.get(p.id, p) for p in run.sampler.pool]
     if saved["optimizer"] is not None:
-        run.optimizer = torch.optim.AdamW(dist.trainable_parameters(run.model), lr=run.cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
+        run.optimizer = new_optimizer(run)
         dist.load_optimizer_state(run.model, run.optimizer, saved["optimizer"])
     rng_states = saved["torch_rng"] if isinstance(saved["torch_rng"], list) else [saved["torch_rng"]]
     if len(rng_states) == dist.world_size():
