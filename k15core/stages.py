@@ -141,12 +141,14 @@ def prepare_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path 
     Under torchrun every rank calls this; only rank 0 has a `store` (None elsewhere) and reads or writes
     it, the others get its answers through `dist.on_main`. Every rank loads the weights from the files.
     """
-    from k15core.trainer import RLRun, load_checkpoint
+    from k15core.trainer import RLRun, check_choices, load_checkpoint
 
+    check_choices(cfg.rl)
     if resume:
         previous = dist.on_main(_resumable_run, ws, store)
         saved_cfg = {k: v for k, v in previous["config"].items() if k in Config.__dataclass_fields__}
         cfg = config_from_dict(saved_cfg, overrides)
+        check_choices(cfg.rl)
         task = make_task(cfg.task)
         ckpt = rl_checkpoint_dir(ws, previous["id"])
         policy, rollout_model, tokenizer = load_policy(ckpt / "policy", None, cfg)

@@ -35,7 +35,7 @@ from k15core.errors import K15Error
 from k15core.losses import LOSSES
 from k15core.models import autocast, save_model
 from k15core.rewards import LengthPenaltySchedule, total_reward
-from k15core.rollout.engine import make_engine
+from k15core.rollout.engine import ENGINES, make_engine
 from k15core.rollout.partial import Group, ReplayBuffer, Trajectory, rollout_step
 from k15core.rollout.repeat import RepeatRule
 from k15core.sampling import CurriculumPhase, PromptSampler, SuccessTracker
@@ -148,6 +148,16 @@ class TrainState:
     run_id: int = 0
 
 
+def check_choices(cfg: RLConfig) -> None:
+    """A K15Error naming the key and its allowed values for any RLConfig choice that is not one of them
+    (checked before any model is loaded or any run is recorded)."""
+    allowed = {"loss": LOSSES.names(), "strategy": dist.STRATEGIES, "engine": ENGINES, "bf16": ("auto", "on", "off"),
+               "sampler": PromptSampler.STRATEGIES, "logz": ("mean", "logmeanexp")}
+    for key, values in allowed.items():
+        if getattr(cfg, key) not in values:
+            raise K15Error(f"rl.{key} is {getattr(cfg, key)!r}, which is not one of: {', '.join(values)}", f"e.g. --set rl.{key}={values[0]}")
+
+
 class StopTraining(KeyboardInterrupt):
     """Raised by the SIGTERM handler (a KeyboardInterrupt, so every caller treats it like Ctrl-C):
     `train` checkpoints, marks the run stopped and re-raises."""
@@ -189,12 +199,9 @@ class RLRun:
         """`model` is the policy to train (possibly DDP/FSDP2-wrapped: `dist.prepare_model`), `rollout_model`
         the one the HF engine samples from (default: the policy itself), `model_path` the folder it was
         loaded from (the vLLM engine starts from it). `store` is None on ranks other than 0."""
-        if cfg.loss not in LOSSES.names():
-            raise K15Error(f"unknown loss {cfg.loss!r}", f"use one of: {', '.join(LOSSES.names())}")
+        check_choices(cfg)
         self.cfg, self.task, self.model, self.tokenizer, self.store = cfg, task, model, tokenizer, store
         self.device = next(model.parameters()).device
-        if cfg.bf16 not in ("auto", "on", "off"):
-            raise K15Error(f"rl.bf16 must be auto, on or off, not {cfg.bf16!r}")
         self.bf16 = cfg.bf16 == "on" or (cfg.bf16 == "auto" and self.device.type == "cuda" and torch.cuda.is_bf16_supported())
         phases = [CurriculumPhase(p.start_iteration, list(p.levels)) for p in cfg.curriculum]
         self.sampler = PromptSampler(pool, cfg.sampler, phases, cfg.priority_floor, SuccessTracker(prior=cfg.success_prior), cfg.seed)

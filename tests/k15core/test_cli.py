@@ -98,3 +98,11 @@ def test_workspace_from_environment(capsys, tmp_path, monkeypatch):
 def test_console_script_is_installed():
     out = subprocess.run([sys.executable, "-m", "k15core.cli", "config"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "sft.lr" in out.stdout
+
+
+@pytest.mark.parametrize("key, value", [("strategy", "zero3"), ("engine", "sglang"), ("bf16", "half"), ("loss", "ppo")])
+def test_bad_rl_choice_stops_train_before_anything_is_recorded(capsys, ws_with_data, tiny_model_dir, key, value):
+    before = _stored(ws_with_data)
+    code, text = run_cli(capsys, "train", "--workspace", str(ws_with_data.root), "--model", str(tiny_model_dir), "--set", f"rl.{key}={value}")
+    assert code == 2 and f"rl.{key} is '{value}', which is not one of" in text and "Traceback" not in text
+    assert _stored(ws_with_data) == before  # no run recorded, no prompt added
