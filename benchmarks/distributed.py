@@ -82,6 +82,7 @@ def main() -> None:
         for _ in range(rounds):
             for n, (nproc, th) in sides.items():
                 walls[n].append(k15(ws, nproc, th, train_args))
+                print(f"round {len(walls[n])}/{rounds}: {nproc} process(es) x {th} thread(s): {walls[n][-1]:.1f} s", file=sys.stderr, flush=True)
                 store = Store(ws / "k15.db")
                 run_id = store.runs(kind="rl")[-1]["id"]
                 per_iter[n].append(iteration_seconds(store, run_id))

@@ -50,6 +50,7 @@ def main() -> None:
         sets = [a for s in (SMOKE if args.smoke else []) for a in ("--set", s)]
         demo = [sys.executable, "-m", "k15core.cli", "demo", "--no-studio", "--quiet", "--workspace", ws, *sets]
         t0 = time.perf_counter()
+        print(f"running k15 demo{' (smoke)' if args.smoke else ' (about 10 minutes on 2 cores)'} ...", file=sys.stderr, flush=True)
         demo_mib, demo_s = child_peak_mib(demo, env)
     print(json.dumps({
         "benchmark": "memory", "smoke": args.smoke, "demo_peak_rss_mib": round(demo_mib, 1), "demo_minutes": round(demo_s / 60, 2),

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -101,6 +102,7 @@ def main() -> None:
                 got = fn()
                 seconds = time.perf_counter() - t0
                 rates[name].append(sum(got) / seconds)
+                print(f"round {r + 1}/{rounds} {name}: {rates[name][-1]:.0f} tokens/s", file=sys.stderr, flush=True)
                 lengths[name] += got
         tps = {name: statistics.median(v) for name, v in rates.items()}
 
