@@ -16,13 +16,14 @@ Choices the report leaves open (spec §13), made here:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
 from k15core.registry import Registry
 
-LOSSES: Registry[Callable[..., torch.Tensor]] = Registry("loss")
+LOSSES: Registry["PolicyLoss"] = Registry("loss")
 
 
 def group_mean(values: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
@@ -58,6 +59,16 @@ def k15_baseline(rewards: torch.Tensor, group: torch.Tensor, tau: float, logz: s
     raise ValueError(f"logz must be 'mean' or 'logmeanexp', got {logz!r}")
 
 
+def k15_advantage(rewards: torch.Tensor, group: torch.Tensor, tau: float, logz: str = "mean") -> torch.Tensor:
+    """(N,) -> (N,): A_j = r_j − τ log Z, with τ log Z estimated per group by `k15_baseline` (a constant)."""
+    return (rewards - k15_baseline(rewards, group, tau, logz)).detach()
+
+
+def k15_per_sample(logp: torch.Tensor, logp_old: torch.Tensor, advantage: torch.Tensor, tau: float) -> torch.Tensor:
+    """(N,) -> (N,): −A_j · log π_θ(y_j, z_j | x) + (τ/2) (log π_θ − log π_θi)², one term per response."""
+    return -advantage * logp + 0.5 * tau * (logp - logp_old.detach()).pow(2)
+
+
 def k15_loss(
     logp: torch.Tensor,
     logp_old: torch.Tensor,
@@ -80,10 +91,7 @@ def k15_loss(
     Its gradient is minus the report's update direction (3). At θ = θ_i the second term has zero
     gradient and the loss is REINFORCE with the group-mean baseline.
     """
-    advantage = (rewards - k15_baseline(rewards, group, tau, logz)).detach()
-    log_ratio = logp - logp_old.detach()
-    per_sample = -advantage * logp + 0.5 * tau * log_ratio.pow(2)
-    return mean_over_groups(per_sample, group)
+    return mean_over_groups(k15_per_sample(logp, logp_old, k15_advantage(rewards, group, tau, logz), tau), group)
 
 
 def reinforce_loss(logp: torch.Tensor, rewards: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
@@ -91,6 +99,23 @@ def reinforce_loss(logp: torch.Tensor, rewards: torch.Tensor, group: torch.Tenso
     logp, rewards, group: (N,) -> scalar. Equals `k15_loss` with τ = 0."""
     advantage = (rewards - group_mean(rewards, group)).detach()
     return mean_over_groups(-advantage * logp, group)
+
+
+def grpo_advantage(rewards: torch.Tensor, group: torch.Tensor, std_eps: float = 1e-6) -> torch.Tensor:
+    """(N,) -> (N,): A_j = (r_j − mean_group r) / (std_group r + std_eps), population std within the group."""
+    mean = group_mean(rewards, group)
+    std = group_mean((rewards - mean).pow(2), group).sqrt()
+    return ((rewards - mean) / (std + std_eps)).detach()
+
+
+def grpo_per_sample(token_logp: torch.Tensor, token_logp_old: torch.Tensor, mask: torch.Tensor, advantage: torch.Tensor,
+                    clip_eps: float = 0.2) -> torch.Tensor:
+    """(N, T) token inputs and A (N,) -> (N,): the clipped surrogate averaged over each response's unmasked tokens."""
+    ratio = torch.exp(token_logp - token_logp_old.detach())  # (N, T)
+    a = advantage[:, None]
+    surrogate = torch.minimum(ratio * a, ratio.clamp(1 - clip_eps, 1 + clip_eps) * a)  # (N, T)
+    mask = mask.to(token_logp.dtype)
+    return -(surrogate * mask).sum(1) / mask.sum(1).clamp(min=1)
 
 
 def grpo_loss(
@@ -109,14 +134,7 @@ def grpo_loss(
         per token: −min(ρ A, clip(ρ, 1 − ε, 1 + ε) A),  ρ = exp(logp − logp_old)
     averaged over each response's unmasked tokens, then over responses within a group, then groups.
     """
-    mean = group_mean(rewards, group)
-    std = group_mean((rewards - mean).pow(2), group).sqrt()  # population std within the group
-    advantage = ((rewards - mean) / (std + std_eps)).detach()[:, None]  # (N, 1)
-    ratio = torch.exp(token_logp - token_logp_old.detach())  # (N, T)
-    surrogate = torch.minimum(ratio * advantage, ratio.clamp(1 - clip_eps, 1 + clip_eps) * advantage)  # (N, T)
-    mask = mask.to(token_logp.dtype)
-    per_sample = -(surrogate * mask).sum(1) / mask.sum(1).clamp(min=1)  # (N,)
-    return mean_over_groups(per_sample, group)
+    return mean_over_groups(grpo_per_sample(token_logp, token_logp_old, mask, grpo_advantage(rewards, group, std_eps), clip_eps), group)
 
 
 def dpo_loss(
@@ -140,20 +158,37 @@ def dpo_loss(
     return -torch.nn.functional.logsigmoid(margins).mean(), margins.detach()
 
 
-# The registry: each entry takes token-level inputs, so the trainer calls every loss the same way.
+# The registry. Every loss above is mean_groups (1/k) Σ_j term_j, where term_j needs only response j's own
+# log-probs and its advantage A_j, and A_j needs only the group's rewards. So each entry is split in those two
+# parts: the trainer computes the advantages once for the whole batch, then sums weighted terms over
+# micro-batches of any rows (sorted by length, groups split: less padding), and gets the same loss and gradient.
+# Called whole, an entry is the loss itself:
 #   token_logp, token_logp_old, mask (N, T); rewards, group (N,); cfg: an object with `tau`, `logz`, `clip_eps`.
 
-@LOSSES.register("k15")
-def _k15(token_logp, token_logp_old, mask, rewards, group, cfg) -> torch.Tensor:
-    mask = mask.to(token_logp.dtype)
-    return k15_loss((token_logp * mask).sum(1), (token_logp_old * mask).sum(1), rewards, group, cfg.tau, cfg.logz)
+@dataclass(frozen=True)
+class PolicyLoss:
+    advantage: Callable[..., torch.Tensor]
+    """(rewards, group, cfg) -> A (N,), a constant."""
+    per_sample: Callable[..., torch.Tensor]
+    """(token_logp, token_logp_old, mask, advantage, cfg) -> (N,) the term each response adds."""
+
+    def __call__(self, token_logp, token_logp_old, mask, rewards, group, cfg) -> torch.Tensor:
+        return mean_over_groups(self.per_sample(token_logp, token_logp_old, mask, self.advantage(rewards, group, cfg), cfg), group)
 
 
-@LOSSES.register("reinforce")
-def _reinforce(token_logp, token_logp_old, mask, rewards, group, cfg) -> torch.Tensor:
-    return reinforce_loss((token_logp * mask.to(token_logp.dtype)).sum(1), rewards, group)
+def _sequence(token_logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (token_logp * mask.to(token_logp.dtype)).sum(1)
 
 
-@LOSSES.register("grpo")
-def _grpo(token_logp, token_logp_old, mask, rewards, group, cfg) -> torch.Tensor:
-    return grpo_loss(token_logp, token_logp_old, mask, rewards, group, cfg.clip_eps)
+LOSSES.register("k15")(PolicyLoss(
+    advantage=lambda rewards, group, cfg: k15_advantage(rewards, group, cfg.tau, cfg.logz),
+    per_sample=lambda tl, old, mask, adv, cfg: k15_per_sample(_sequence(tl, mask), _sequence(old, mask), adv, cfg.tau),
+))
+LOSSES.register("reinforce")(PolicyLoss(
+    advantage=lambda rewards, group, cfg: (rewards - group_mean(rewards, group)).detach(),
+    per_sample=lambda tl, old, mask, adv, cfg: -adv * _sequence(tl, mask),
+))
+LOSSES.register("grpo")(PolicyLoss(
+    advantage=lambda rewards, group, cfg: grpo_advantage(rewards, group),
+    per_sample=lambda tl, old, mask, adv, cfg: grpo_per_sample(tl, old, mask, adv, cfg.clip_eps),
+))

@@ -89,49 +89,46 @@ def test_helpers_across_two_processes(tmp_path):
     assert r0["sum"] == r1["sum"] == 3.0 and r0["mean"] == 1.5
 
 
-@pytest.mark.slow
-def test_two_processes_take_the_single_process_step(tmp_path):
-    """One optimiser step of the trainer's `optimise`: 1 process on all 4 groups, 2 processes on 2 each
-    (DDP, then FSDP2). The gradients and the weights after the step agree."""
-    runs, grads = {}, {}
-    for name, nproc, strategy in (("single", 1, "none"), ("ddp", 2, "ddp"), ("fsdp2", 2, "fsdp2")):
-        out = tmp_path / name
-        out.mkdir()
-        torchrun(nproc, "optimise", strategy, str(out))
-        runs[name] = torch.load(out / "weights.pt")
-        grads[name] = torch.load(out / "grads.pt")
-    assert set(grads["single"]) and set(grads["ddp"]) == set(grads["fsdp2"]) == set(grads["single"])
-    for name in ("ddp", "fsdp2"):
-        for key, value in grads["single"].items():
-            assert torch.allclose(grads[name][key], value, atol=1e-7, rtol=1e-4), (name, "grad", key)
-        # Adam's first step is lr * g / (|g| + eps): where |g| is ~1e-7, float noise in the gradient's last bits
-        # moves a weight by up to lr. So the weights must agree everywhere but a handful of such elements.
-        assert off_fraction(runs[name], runs["single"]) < 1e-4, name
-    # (that 2 processes without gradient sync end elsewhere is checked on whole iterations, below)
-    # the step moved the weights (lr 1e-3): the comparison above is not between untouched copies
-    from safetensors.torch import load_file
-
-    initial = load_file(tmp_path / "single" / "model" / "model.safetensors")
-    moved = [k for k in initial if k in runs["single"] and not torch.allclose(initial[k], runs["single"][k])]
-    assert len(moved) > len(initial) // 2
-
-
 def _load_run(out: Path) -> tuple[dict, dict]:
     return json.loads((out / "records.json").read_text()), torch.load(out / "weights.pt")
 
 
 @pytest.mark.slow
-def test_two_processes_train_whole_iterations_like_one(tmp_path):
-    """Two RL iterations through the trainer's own `train` (prompt draw, group ids, sampler updates, metrics,
+def test_two_processes_take_the_single_process_step_and_train_like_one(tmp_path):
+    """One launch per setup (1 process; 2 with DDP; 2 with FSDP2; 2 that do not sync), two checks:
+
+    One optimiser step of the trainer's `optimise`: 1 process on all 4 groups, 2 processes on 2 each. The
+    gradients and the weights after the step agree.
+
+    Two RL iterations through the trainer's own `train` (prompt draw, group ids, sampler updates, metrics,
     store, checkpoints), rollouts scripted so they do not depend on the rank: 1 process with 4 prompts per
-    iteration vs 2 processes with 2 each. Same trajectories, same metrics, same weights (DDP and FSDP2);
-    2 processes that do not average their gradients end elsewhere."""
-    runs = {}
-    for name, nproc, strategy in (("single", 1, "none"), ("ddp", 2, "ddp"), ("fsdp2", 2, "fsdp2"), ("unsynced", 2, "none")):
-        out = tmp_path / name
-        out.mkdir()
-        torchrun(nproc, "train", strategy, str(out))
-        runs[name] = _load_run(out)
+    iteration vs 2 processes with 2 each. Same trajectories, same metrics, same weights; 2 processes that do
+    not average their gradients end elsewhere."""
+    from safetensors.torch import load_file
+
+    for name, nproc, strategy, jobs in (("single", 1, "none", "optimise+train"), ("ddp", 2, "ddp", "optimise+train"),
+                                        ("fsdp2", 2, "fsdp2", "optimise+train"), ("unsynced", 2, "none", "train")):
+        torchrun(nproc, jobs, strategy, str(tmp_path / name))
+
+    # one step
+    step = {name: (torch.load(tmp_path / name / "optimise" / "weights.pt"), torch.load(tmp_path / name / "optimise" / "grads.pt"))
+            for name in ("single", "ddp", "fsdp2")}
+    single_weights, single_grads = step["single"]
+    assert set(single_grads) and set(step["ddp"][1]) == set(step["fsdp2"][1]) == set(single_grads)
+    for name in ("ddp", "fsdp2"):
+        weights, grads = step[name]
+        for key, value in single_grads.items():
+            assert torch.allclose(grads[key], value, atol=1e-7, rtol=1e-4), (name, "grad", key)
+        # Adam's first step is lr * g / (|g| + eps): where |g| is ~1e-7, float noise in the gradient's last bits
+        # moves a weight by up to lr. So the weights must agree everywhere but a handful of such elements.
+        assert off_fraction(weights, single_weights) < 1e-4, name
+    # the step moved the weights (lr 1e-3): the comparison above is not between untouched copies
+    initial = load_file(tmp_path / "single" / "optimise" / "model" / "model.safetensors")
+    moved = [k for k in initial if k in single_weights and not torch.allclose(initial[k], single_weights[k])]
+    assert len(moved) > len(initial) // 2
+
+    # whole iterations
+    runs = {name: _load_run(tmp_path / name / "train") for name in ("single", "ddp", "fsdp2", "unsynced")}
     single, single_weights = runs["single"]
 
     def rows(records):
@@ -142,9 +139,7 @@ def test_two_processes_train_whole_iterations_like_one(tmp_path):
 
     assert len(rows(single)) == 2 * 4 * 4 and len({r[0] for r in rows(single)}) == 8  # 2 iterations x 4 groups x k=4
     assert metrics(single)[(1, "rl/same_reward_groups")] < 1  # groups mix rewards: the loss has a gradient
-    from safetensors.torch import load_file
-
-    initial = load_file(tmp_path / "single" / "model" / "model.safetensors")
+    initial = load_file(tmp_path / "single" / "train" / "model" / "model.safetensors")
     assert all(not torch.allclose(initial[k], single_weights[k]) for k in initial)  # every weight moved
     for name in ("ddp", "fsdp2"):
         records, weights = runs[name]

@@ -1,7 +1,8 @@
 """Run under torchrun by tests/distributed/test_dist.py. `primitives OUT`: the dist helpers' answers per rank.
 `optimise STRATEGY OUT`: one k1.5 optimiser step (the trainer's own `optimise`) on this rank's share of a
-fixed batch; rank 0 saves the resulting full weights. `train STRATEGY OUT`: two whole RL iterations (the
-trainer's `train`, store and checkpoints included) with rollouts that do not depend on the rank."""
+fixed batch; rank 0 saves the resulting full weights in OUT/optimise. `train STRATEGY OUT`: two whole RL
+iterations (the trainer's `train`, store and checkpoints included) with rollouts that do not depend on the
+rank, saved in OUT/train. `optimise+train STRATEGY OUT`: both, in one launch."""
 from __future__ import annotations
 
 import json
@@ -131,7 +132,8 @@ if __name__ == "__main__":
     with dist.process_group():
         if sys.argv[1] == "primitives":
             primitives(Path(sys.argv[2]))
-        elif sys.argv[1] == "train":
-            train_iterations(sys.argv[2], Path(sys.argv[3]))
-        else:
-            optimise_step(sys.argv[2], Path(sys.argv[3]))
+        else:  # "optimise", "train" or "optimise+train" (one launch for both: process start-up is most of the cost)
+            for job in sys.argv[1].split("+"):
+                out = Path(sys.argv[3]) / job
+                out.mkdir(parents=True, exist_ok=True)
+                (optimise_step if job == "optimise" else train_iterations)(sys.argv[2], out)

@@ -222,16 +222,45 @@ def test_sigterm_checkpoints_and_train_resume_finishes(tmp_path, tiny_model_dir)
     assert len(store.runs(kind="rl")) == 1  # resumed the same run, not a new one
 
 
-def test_pack_rows_keeps_groups_whole_and_in_order():
-    from k15core.trainer import pack_rows
+def test_length_microbatches_minimise_padding_plus_overhead():
+    from k15core.trainer import length_microbatches
 
-    lengths = [10, 10, 30, 30, 5, 5]
-    groups = [[0, 1], [2, 3], [4, 5]]
-    assert pack_rows(groups, lengths, 0) == [[0, 1, 2, 3, 4, 5]]  # no budget: one micro-batch
-    assert pack_rows(groups, lengths, 70) == [[0, 1], [2, 3, 4, 5]]  # 20 + 60 > 70: the second group starts a new one
-    assert pack_rows(groups, lengths, 30) == [[0, 1], [2, 3], [4, 5]]  # a group over the budget goes alone
-    assert pack_rows([], lengths, 30) == []
-    assert [r for b in pack_rows(groups, lengths, 25) for r in b] == [0, 1, 2, 3, 4, 5]
+    lengths = [10, 50, 12, 48, 11, 49]
+    assert length_microbatches([], lengths) == []
+    # no overhead: every cut that lowers padding is made (rows of equal length need no cut)
+    assert length_microbatches(range(6), lengths) == [[1], [5], [3], [2], [4], [0]]
+    # overhead 20: the long rows 50/49/48 share one micro-batch (150 padded, 3 tokens of padding < 20 per cut)
+    # and the short ones another: 150 + 36 + 2 x 20 = 226, less than one batch (300 + 20) or any other split
+    assert length_microbatches(range(6), lengths, overhead=20) == [[1, 5, 3], [2, 4, 0]]
+    # a huge overhead keeps one micro-batch, longest first
+    assert length_microbatches(range(6), lengths, overhead=10**9) == [[1, 5, 3, 2, 4, 0]]
+    # a budget of 100 padded tokens: at most two long rows together; a row over the budget goes alone
+    batches = length_microbatches(range(6), lengths, budget=100, overhead=10**9)
+    assert all(len(b) * max(lengths[r] for r in b) <= 100 for b in batches) and sorted(r for b in batches for r in b) == list(range(6))
+    assert length_microbatches([0, 1], [10, 500], budget=100, overhead=10**9) == [[1], [0]]
+
+
+def test_length_microbatches_is_optimal_on_random_cases():
+    """The dynamic programme against brute force over every way of cutting the sorted rows."""
+    import itertools
+    import random
+
+    from k15core.trainer import length_microbatches
+
+    rng = random.Random(0)
+    for _ in range(40):
+        lengths = [rng.randint(1, 60) for _ in range(rng.randint(1, 8))]
+        overhead, budget = rng.choice([0, 5, 40]), rng.choice([0, 120])
+        order = sorted(range(len(lengths)), key=lambda r: (-lengths[r], r))
+
+        def cost(batches):
+            if budget and any(len(b) > 1 and len(b) * max(lengths[r] for r in b) > budget for b in batches):
+                return float("inf")
+            return sum(len(b) * max(lengths[r] for r in b) + overhead for b in batches)
+
+        brute = min(cost([order[i:j] for i, j in zip((0, *cuts), (*cuts, len(order)))])
+                    for n in range(len(order)) for cuts in itertools.combinations(range(1, len(order)), n))
+        assert cost(length_microbatches(range(len(lengths)), lengths, budget, overhead)) == brute
 
 
 def _random_batch(tok, groups: int, k: int, seed: int, prompt_len: int, max_len: int):
@@ -255,8 +284,8 @@ def _random_batch(tok, groups: int, k: int, seed: int, prompt_len: int, max_len:
 
 
 def test_token_budget_accumulation_gives_the_same_step(tiny_model_dir):
-    """One optimise step with the whole batch at once vs micro-batches of at most ~2 groups' tokens,
-    plain and with gradient checkpointing: the same gradient and the same weights after the step."""
+    """One optimise step with the whole batch at once vs micro-batches of at most 40 padded tokens (plain and
+    with gradient checkpointing) and vs rows cut by length: the same gradient and the same weights after the step."""
     import copy
     from types import SimpleNamespace
 
@@ -267,20 +296,22 @@ def test_token_budget_accumulation_gives_the_same_step(tiny_model_dir):
     batch = _random_batch(tok, groups=4, k=3, seed=3, prompt_len=6, max_len=15)
     trajs = batch.trajectories
     results = {}
-    for name, budget, checkpointing in (("whole", 0, False), ("micro", 40, False), ("micro+ckpt", 40, True)):
+    # whole: one micro-batch; micro: a 40-token budget; by-length: a cut wherever padding drops (groups cut across)
+    for name, budget, overhead, checkpointing in (("whole", 0, 10**9, False), ("micro", 40, 10**9, False), ("micro+ckpt", 40, 10**9, True),
+                                                  ("by-length", 0, 0, False)):
         model = copy.deepcopy(base)
         if checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        run = SimpleNamespace(cfg=RLConfig(minibatches=1, lr=1e-3, grad_clip=0.0, microbatch_tokens=budget), model=model, tokenizer=tok,
+        run = SimpleNamespace(cfg=RLConfig(minibatches=1, lr=1e-3, grad_clip=0.0, microbatch_tokens=budget, microbatch_overhead=overhead), model=model, tokenizer=tok,
                               device=torch.device("cpu"), bf16=False, optimizer=None, engine=SimpleNamespace(load_weights=lambda m: None))
         stats = optimise(run, batch, it=0)
         results[name] = (stats, {k: p.grad.clone() for k, p in model.named_parameters()}, {k: v.clone() for k, v in model.state_dict().items()})
-    from k15core.trainer import pack_rows
+    from k15core.trainer import length_microbatches
 
     lengths = [len(t.prompt_ids) + len(t.token_ids) for t in trajs]
-    assert len(pack_rows([[3 * i, 3 * i + 1, 3 * i + 2] for i in range(4)], lengths, 40)) >= 3  # really split
+    assert len(length_microbatches(range(len(trajs)), lengths, 40, 10**9)) >= 3  # really split, groups cut across
     whole_stats, whole_grads, whole_weights = results["whole"]
-    for name in ("micro", "micro+ckpt"):
+    for name in ("micro", "micro+ckpt", "by-length"):
         stats, grads, weights = results[name]
         assert stats["loss"] == pytest.approx(whole_stats["loss"], rel=1e-4, abs=1e-6)
         assert stats["kl"] == pytest.approx(whole_stats["kl"], abs=1e-6)
