@@ -8,8 +8,10 @@ Training: the RL trainer's own optimiser step (`trainer.optimise`: π_θi's log-
 and AdamW on mini-batches of whole groups) on a demo-sized batch (16 prompts x 8 samples, answers of the
 demo's lengths), and the warm-up's SFT step. Training FLOP/s = 6 x parameters x trained tokens/s (forward 2, backward 4 per
 parameter and token; attention's own FLOPs left out, as usual). The RL step's extra work is not counted:
-the no-gradient forward of π_θi for the rows of its second mini-batch, and the padding of each row to the
-batch's longest (`padding_fraction`). The last line is the JSON, with `fraction_of_peak` for each.
+the no-gradient forward of π_θi for the rows of its second mini-batch, and the padding of each micro-batch's
+rows to its longest (`padding_fraction`). The RL step is measured at the default `rl.microbatch_overhead`
+and at each of --overheads (rows sorted by length and cut into micro-batches where that saves more padding
+than the overhead; 10**9 never cuts), in alternating rounds. The last line is the JSON.
 """
 from __future__ import annotations
 
@@ -62,19 +64,27 @@ def rl_batch(tokenizer, prompts: int, k: int, seed: int = 0):
     return ScoredBatch(trajs, torch.tensor([t.group for t in trajs]), {"total": torch.tensor(rewards)})
 
 
-def rl_step_rate(model, tokenizer, batch, steps: int) -> tuple[float, float]:
-    """(trained tokens/s, FLOP/s) of the trainer's `optimise` on `batch`, over `steps` calls after one warm-up call."""
+def rl_step_seconds(model, tokenizer, batch, steps: int, overhead: int) -> float:
+    """Seconds per call of the trainer's `optimise` on `batch` with `rl.microbatch_overhead=overhead`, over
+    `steps` calls after one warm-up call."""
     from k15core.trainer import RLConfig, optimise
 
-    run = SimpleNamespace(cfg=RLConfig(), model=model, tokenizer=tokenizer, device=torch.device("cpu"), bf16=False,
-                          optimizer=None, engine=SimpleNamespace(load_weights=lambda m: None))
+    run = SimpleNamespace(cfg=RLConfig(microbatch_overhead=overhead), model=model, tokenizer=tokenizer, device=torch.device("cpu"),
+                          bf16=False, optimizer=None, engine=SimpleNamespace(load_weights=lambda m: None))
     optimise(run, batch, it=0)
-    tokens = sum(len(t.prompt_ids) + len(t.token_ids) for t in batch.trajectories)
     t0 = time.perf_counter()
     for i in range(steps):
         optimise(run, batch, it=i + 1)
-    seconds = time.perf_counter() - t0
-    return tokens * steps / seconds, 6 * count_parameters(model) * tokens * steps / seconds
+    return (time.perf_counter() - t0) / steps
+
+
+def padded_fraction(lengths: list[int], overhead: int) -> tuple[float, int]:
+    """(padding / padded tokens, micro-batches) of the length-sorted split of all rows (one mini-batch's view)."""
+    from k15core.trainer import length_microbatches
+
+    batches = length_microbatches(range(len(lengths)), lengths, 0, overhead)
+    padded = sum(len(b) * max(lengths[r] for r in b) for b in batches)
+    return 1 - sum(lengths) / padded, len(batches)
 
 
 def sft_step_rate(model, tokenizer, steps: int) -> tuple[float, float]:
@@ -107,15 +117,34 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="a few small steps: checks the script runs (not a measurement)")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--n", type=int, default=2048, help="matmul size for the peak")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds over the micro-batch settings")
+    ap.add_argument("--overheads", type=int, nargs="*", default=[10**9, 1024, 64, 0],
+                    help="rl.microbatch_overhead values measured beside the default (10**9: one micro-batch, no split)")
     args = ap.parse_args()
-    steps, n, prompts = (1, 256, 2) if args.smoke else (args.steps, args.n, 16)
+    steps, n, prompts, rounds = (1, 256, 2, 1) if args.smoke else (args.steps, args.n, 16, args.rounds)
+    from k15core.trainer import RLConfig
+
+    default = RLConfig().microbatch_overhead
+    overheads = list(dict.fromkeys([default, *args.overheads]))
     model_dir = build_tiny_model(ModelConfig(), tempfile.mkdtemp())
     model, tokenizer = load_model(model_dir)
     # peak before and after the training measurements: the machine's state is the same for both sides
     peaks = [matmul_peak(n, 3 if args.smoke else 10)]
     batch = rl_batch(tokenizer, prompts, 8)
     lengths = [len(t.prompt_ids) + len(t.token_ids) for t in batch.trajectories]
-    rl_tps, rl_flops = rl_step_rate(model, tokenizer, batch, steps)
+    tokens, params = sum(lengths), count_parameters(model)
+    seconds: dict[int, list[float]] = {o: [] for o in overheads}
+    for _ in range(rounds):  # alternated, so machine noise hits every setting alike
+        for o in overheads:
+            seconds[o].append(rl_step_seconds(model, tokenizer, batch, steps, o))
+    by_overhead = {}
+    for o in overheads:
+        tps = tokens / statistics.median(seconds[o])
+        pad, n_batches = padded_fraction(lengths, o)
+        by_overhead[str(o)] = {"tokens_per_s": round(tps, 1), "fraction_of_peak": None, "padding_fraction": round(pad, 3), "microbatches": n_batches,
+                               "seconds_per_step": [round(x, 3) for x in seconds[o]]}
+    rl_tps = tokens / statistics.median(seconds[default])
+    rl_flops = 6 * params * rl_tps
     sft_tps, sft_flops = sft_step_rate(model, tokenizer, steps)
     peaks.append(matmul_peak(n, 3 if args.smoke else 10))
     peak = max(peaks)
@@ -123,8 +152,10 @@ def main() -> None:
         "benchmark": "roofline", "smoke": args.smoke, "machine": platform.machine(), "threads": torch.get_num_threads(),
         "parameters": count_parameters(model), "matmul_n": n, "peak_gflops": round(peak / 1e9, 2),
         "peak_gflops_runs": [round(p / 1e9, 2) for p in peaks],
-        "rl_step": {"tokens_per_s": round(rl_tps, 1), "gflops": round(rl_flops / 1e9, 3), "fraction_of_peak": round(rl_flops / peak, 4),
-                    "padding_fraction": round(1 - sum(lengths) / (len(lengths) * max(lengths)), 3)},
+        "rl_step": {"microbatch_overhead": default, "tokens_per_s": round(rl_tps, 1), "gflops": round(rl_flops / 1e9, 3),
+                    "fraction_of_peak": round(rl_flops / peak, 4), "padding_fraction": by_overhead[str(default)]["padding_fraction"],
+                    "speedup_vs_one_microbatch": round(statistics.median(seconds[10**9]) / statistics.median(seconds[default]), 3) if 10**9 in seconds else None},
+        "rl_step_by_microbatch_overhead": {o: v | {"fraction_of_peak": round(6 * params * v["tokens_per_s"] / peak, 4)} for o, v in by_overhead.items()},
         "sft_step": {"tokens_per_s": round(sft_tps, 1), "gflops": round(sft_flops / 1e9, 3), "fraction_of_peak": round(sft_flops / peak, 4)},
         "goal_fraction": 0.30, "goal_met": rl_flops / peak >= 0.30,
         "median_peak_gflops": round(statistics.median(peaks) / 1e9, 2),

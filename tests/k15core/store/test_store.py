@@ -151,3 +151,33 @@ def test_schema_version_mismatch(tmp_path):
     raw.close()
     with pytest.raises(K15Error, match="schema version 999"):
         Store(path)
+
+
+def test_iteration_range_filter_matches_brute_force_and_walks_the_id_index(tmp_path):
+    """Iteration ranges are answered with id bounds (so the newest-first scan stops early): the rows must be
+    exactly those a plain filter gives, also when two runs interleave and a run records an iteration late."""
+    from sqlalchemy import select
+
+    from k15core.store.db import TrajectoryFilter
+    from k15core.store.schema import trajectories as T
+
+    store = Store(tmp_path / "k15.db")
+    a, b = store.create_run("a", "rl", {}), store.create_run("b", "rl", {})
+    for it in range(6):  # the runs write in turn
+        store.record_iteration(a, it, {}, [_traj(10 * it + j) for j in range(3)])
+        store.record_iteration(b, it, {}, [_traj(100 + 10 * it + j) for j in range(2)])
+    store.record_iteration(a, 1, {}, [_traj(999)])  # iteration 1 again, after everything: its id is the newest
+    everything = store.find_trajectories(TrajectoryFilter(), limit=10_000)
+    assert len(everything) == 6 * 5 + 1
+    for run in (a, b):
+        for lo, hi in ((None, None), (0, 0), (1, 1), (2, 4), (None, 2), (3, None), (5, 9), (7, 9), (4, 1)):
+            got = store.find_trajectories(TrajectoryFilter(run_id=run, iteration_min=lo, iteration_max=hi), limit=10_000)
+            want = [r for r in everything if r["run_id"] == run and (lo is None or r["iteration"] >= lo) and (hi is None or r["iteration"] <= hi)]
+            assert [r["id"] for r in got] == [r["id"] for r in want], (run, lo, hi)
+            assert store.count_matching(TrajectoryFilter(run_id=run, iteration_min=lo, iteration_max=hi)) == len(want)
+    # the plan: the (run_id, id) index, newest first, no sort of the whole range
+    f = TrajectoryFilter(run_id=a, iteration_min=2, iteration_max=4, text="Answer")
+    q = select(T.c.id).where(*store.where(f)).order_by(T.c.id.desc()).limit(200)
+    sql = str(q.compile(compile_kwargs={"literal_binds": True}))
+    plan = " | ".join(row[-1] for row in sqlite3.connect(tmp_path / "k15.db").execute(f"EXPLAIN QUERY PLAN {sql}"))
+    assert "ix_trajectories_run_id" in plan and "TEMP B-TREE" not in plan, plan
