@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(pc)
     _curate_options(pc, n=8)
     pc.add_argument("--policy", choices=["flag", "exclude"], default="flag", help="flag (default) or also exclude hackable prompts")
+    pc.add_argument("--min-correct", type=int, default=1, help="correct guesses that flag a prompt (default 1, the report's 'any'); "
+                    "for a small answer space raise it: one digit right in 8 guesses happens by chance 57%% of the time, 3 of 8 3.8%%")
     pc.set_defaults(func=cmd_curate)
     pc = csub.add_parser("formats", help="flag multiple-choice, true/false, proof and free-form prompts (no model needed)")
     _common(pc)
@@ -422,6 +424,8 @@ def cmd_curate(args) -> int:
 
     if args.n < 1:
         raise K15Error(f"--n must be at least 1, got {args.n}", "e.g. --n 10")
+    if args.curate_command == "hackable" and not 1 <= args.min_correct <= args.n:
+        raise K15Error(f"--min-correct must be between 1 and --n ({args.n}), got {args.min_correct}", "e.g. --min-correct 3")
     cfg, ws = _setup(args)
     store = ws.store()
     problems = store_problems(store, args.task)[: args.limit]
@@ -433,7 +437,8 @@ def cmd_curate(args) -> int:
         if args.curate_command == "difficulty":
             report = curate_difficulty(store, problems, sample, n=args.n, redo=args.redo, progress=bar.update)
         else:
-            report = curate_hackable(store, problems, sample, n=args.n, policy=args.policy, redo=args.redo, progress=bar.update)
+            report = curate_hackable(store, problems, sample, n=args.n, policy=args.policy, redo=args.redo, progress=bar.update,
+                                     min_correct=args.min_correct)
     what = (f"difficulty histogram {dict(sorted(report.histogram.items()))}" if args.curate_command == "difficulty"
             else f"{report.flagged} flagged easy to hack ({args.policy})")
     print(f"curate {args.curate_command}: {report.curated} prompts scored, {report.skipped} already done (--redo scores them again), "

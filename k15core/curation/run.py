@@ -195,11 +195,14 @@ def curate_duplicates(store, problems: list[Problem], *, threshold: float = 0.8,
 
 
 def curate_hackable(store, problems: list[Problem], sample: SampleFn, *, n: int = 8, policy: str = "flag", redo: bool = False,
-                    chunk: int = 32, author: str = "k15 curate", progress=None) -> CurationReport:
-    """Ask for the bare answer n times (the task's shortest style, no reasoning); any correct guess flags the
-    prompt `hackable` (policy "flag"), and with policy "exclude" also excludes it."""
+                    chunk: int = 32, author: str = "k15 curate", progress=None, min_correct: int = 1) -> CurationReport:
+    """Ask for the bare answer n times (the task's shortest style, no reasoning); `min_correct` correct guesses
+    (default 1: any, as in the report) flag the prompt `hackable` (policy "flag"), and with policy "exclude"
+    also exclude it."""
     if policy not in ("flag", "exclude"):
         raise ValueError(f"policy must be 'flag' or 'exclude', got {policy!r}")
+    if not 1 <= min_correct <= n:
+        raise ValueError(f"min_correct must be between 1 and n = {n}, got {min_correct}")
     t0, report = time.perf_counter(), CurationReport(prompts=len(problems))
     todo = _to_curate(store, problems, "hackable", redo, report)
     by_prefix: dict[str, list[Problem]] = {}
@@ -212,7 +215,7 @@ def curate_hackable(store, problems: list[Problem], sample: SampleFn, *, n: int 
             latest = _latest_sources(store, [p.id for p in part])
             for p, texts in zip(part, guesses):
                 task = TASKS.get(p.task)()
-                hackable = is_easy_to_hack([task.verify(t, p.reference) for t in texts])
+                hackable = is_easy_to_hack([task.verify(t, p.reference) for t in texts], min_correct)
                 _record_verdict(store, report, latest, p.id, "hackable", hackable, hackable, policy, author)
             if progress is not None:
                 progress(len(part))

@@ -36,6 +36,17 @@ def test_one_correct_guess_in_eight_flags_and_none_does_not():
         is_easy_to_hack([])
 
 
+def test_min_correct_raises_the_bar_and_chance_says_why():
+    from k15core.curation.hackable import chance_flagged
+
+    assert not is_easy_to_hack([1, 1] + [0] * 6, min_correct=3) and is_easy_to_hack([1, 1, 1] + [0] * 5, min_correct=3)
+    with pytest.raises(ValueError):
+        is_easy_to_hack([1], min_correct=0)
+    assert chance_flagged(8, 10) == pytest.approx(1 - 0.9**8)  # 57%: the report's rule on a one-digit answer
+    assert chance_flagged(8, 10, 3) == pytest.approx(1 - 0.9**8 - 8 * 0.1 * 0.9**7 - 28 * 0.01 * 0.9**6)  # 3.8%
+    assert chance_flagged(8, 1000) < 0.01 and chance_flagged(8, 10, 9) == pytest.approx(0.0)
+
+
 @pytest.fixture
 def store_with_prompts(tmp_path):
     store = Store(tmp_path / "k15.db")
@@ -95,6 +106,9 @@ def test_curate_hackable_flags_any_correct_guess_and_can_exclude(store_with_prom
     assert rerun.skipped == 6 and rerun.events == 0 and len(calls) == 1  # nothing sampled again
     with pytest.raises(ValueError):
         curate_hackable(store, problems, scripted(script, calls), policy="drop")
+    strict = curate_hackable(store, problems, scripted(script, calls), n=8, redo=True, min_correct=2)  # 1 of 8 no longer flags
+    states = store.prompt_labels()
+    assert strict.flagged == 1 and not states[problems[0].id].hackable and states[problems[1].id].hackable
 
 
 def test_curate_commands_with_a_real_model(tmp_path, tiny_model_dir, capsys):
@@ -113,6 +127,8 @@ def test_curate_commands_with_a_real_model(tmp_path, tiny_model_dir, capsys):
     assert {e["source"] for e in store.label_events()} == {"auto"}
     assert main(["curate", "difficulty", *common, "--n", "3"]) == 0  # rerun: only the fifth prompt is new
     assert "1 prompts scored, 4 already done" in capsys.readouterr().out
+    assert main(["curate", "hackable", *common, "--n", "2", "--min-correct", "3"]) == 2  # said before any model loads
+    assert "--min-correct must be between 1 and --n (2), got 3" in capsys.readouterr().err
     assert main(["curate", "hackable", *common, "--n", "2", "--policy", "flag"]) == 0
     assert "5 prompts scored" in capsys.readouterr().out
     assert all(e["source"] == "auto" for e in store.label_events() if e["field"] == "hackable") and len(
