@@ -3,7 +3,9 @@
     python benchmarks/long2short.py --workspace WS     # 3 seeds; reuses WS's warm-up and RL models
     python benchmarks/long2short.py --smoke            # a tiny model and budget: checks the script runs
     python benchmarks/long2short.py --layer assets/configs/overthink.yaml --workspace WS2
-                                                       # the long CoT over-thinks (re-checks its last step)
+                                                       # the long CoT over-thinks (checks every step again)
+    python benchmarks/long2short.py --workspace WS --seeds 1 --save s1.json   (one process per seed, in parallel,
+    python benchmarks/long2short.py --combine s0.json s1.json s2.json          once WS has its warm-up and short models)
 
 The long model of seed s is the demo's RL policy trained with rl.seed=s (`rl-default-s<s>`, the name
 benchmarks/demo_learning.py gives it; trained here when the workspace lacks it). The short baseline is
@@ -117,7 +119,15 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="tiny model and budget (a check that the script runs, not a measurement)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="extra config overrides for every run")
     ap.add_argument("--layer", dest="layers", action="append", default=[], help="a YAML preset applied on top of the demo config for every run")
+    ap.add_argument("--save", help="also write each seed's full result (every model's rows) to this JSON file")
+    ap.add_argument("--combine", nargs="+", metavar="FILE", help="print the summary of results saved by --save (e.g. seeds run in "
+                    "parallel processes on one workspace, after its warm-up and short models exist); runs nothing")
     args = ap.parse_args()
+    if args.combine:
+        saved = [json.loads(Path(f).read_text()) for f in args.combine]
+        results = sorted((r for s in saved for r in s["results"]), key=lambda r: r["seed"])
+        print(json.dumps(summary(results, saved[0]["layers"])))
+        return
     base = (SMOKE if args.smoke else []) + args.overrides
     seeds = args.seeds[:1] if args.smoke else args.seeds
     samples = 1 if args.smoke else args.samples
@@ -131,6 +141,8 @@ def main() -> None:
         if not ws.has_model("short"):
             l2s.run_short_baseline(ws, store, cfg, "short", progress=False)
         results = [one_seed(ws, s, base, args.layers, samples, args.smoke) for s in seeds]
+        if args.save:
+            Path(args.save).write_text(json.dumps({"layers": args.layers, "results": results}))
         print(json.dumps(summary(results, args.layers)))
 
 

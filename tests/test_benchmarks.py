@@ -60,10 +60,12 @@ def test_studio_queries_benchmark_smoke():
 
 @pytest.mark.slow
 def test_long2short_benchmark_smoke(tmp_path):
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "long2short.py"), "--smoke", "--workspace", str(tmp_path / "ws")]
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "long2short.py"), "--smoke", "--workspace", str(tmp_path / "ws"), "--save", str(tmp_path / "s0.json")]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
+    combine = [sys.executable, str(ROOT / "benchmarks" / "long2short.py"), "--combine", str(tmp_path / "s0.json")]
+    assert json.loads(subprocess.run(combine, capture_output=True, text=True, timeout=120, cwd=ROOT, check=True).stdout) == result  # the saved rows give the same summary
     assert result["benchmark"] == "long2short" and result["seeds"] == [0]
     # the smoke model is untrained: a method that cannot run says why instead of vanishing
     assert {"long", "short", "merge", "rl"} <= set(result["methods"]) and set(result["methods"]) | set(result["errors"]) >= {"rejection", "dpo"}

@@ -27,16 +27,17 @@ Styles, shortest first (each ends with ``Answer: d``):
     short   Answer: d
     medium  '>', one item per step, then the answer (the seed digits are read from the prompt)
     long    x=.. y=.. z=.. (the seed copied first), one item per step, then the answer
-    recheck long, then the last step written again ("check a=4+5=09") before the answer
+    recheck long, then every step written again ("check d=2+3=05 c=5+7=12 ...") before the answer
 
 Medium and long are equally correct once learned; long is 12 tokens longer. That is what the
 length penalty can act on: without it RL has no reason to prefer either, with it the shorter
 correct style wins (report §2.3.3).
 
 `recheck` is not in the demo's warm-up mix. It is the over-long chain of thought of report §2.4 in
-miniature: 15 more tokens than long that add nothing (the check repeats a step already written), so a
-model that writes it can be made shorter without losing accuracy. `assets/configs/overthink.yaml`
-warms up on it instead of long, for the long2short benchmark.
+miniature: the model verifies its whole solution again, 6 + 9 x steps tokens that add nothing (15 on
+level 1, 60 on level 5: the check copies steps already written), so a model that writes it can be made
+shorter without losing accuracy. `assets/configs/overthink.yaml` warms up on it instead of long, for the
+long2short benchmark.
 """
 from __future__ import annotations
 
@@ -111,5 +112,5 @@ class RecurrenceTask(GeneratedTask):
             return ("" if style == "long" else ">") + " ".join(items) + "\n" + answer
         if style == "recheck":
             work = self.solution(problem, "long").split("\n")[0]
-            return f"{work}\ncheck {work.split()[-1]}\n{answer}"
+            return f"{work}\ncheck {' '.join(work.split()[3:])}\n{answer}"
         raise ValueError(f"unknown style {style!r}; known: {self.styles}")

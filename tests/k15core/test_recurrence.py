@@ -51,13 +51,15 @@ def test_verifier_edge_cases():
     assert TASK.verify("no answer", "4") == 0.0
 
 
-def test_recheck_repeats_the_last_step_and_adds_fifteen_tokens():
+def test_recheck_writes_every_step_again():
     p = make_problem([3, 7, 2], 6, 5)
     long, recheck = TASK.solution(p, "long"), TASK.solution(p, "recheck")
     work, check, answer = recheck.split("\n")
     assert work == long.split("\n")[0] and answer == long.split("\n")[1]
-    assert check == "check " + work.split()[-1] == "check a=1+4=05"
-    assert len(recheck) - len(long) == 15
+    assert check == "check f=2+3=05 e=5+7=12 d=2+2=04 c=4+5=09 b=9+2=11 a=1+4=05"
+    assert len(recheck) - len(long) == 6 + 9 * 6  # "check " and each step with its space: 60 tokens on level 5
+    one = make_problem([3, 7, 2], 1, 1)
+    assert len(TASK.solution(one, "recheck")) - len(TASK.solution(one, "long")) == 15
     assert TASK.verify(recheck, p.reference) == 1.0
 
 
