@@ -131,7 +131,8 @@ class RLConfig:
     """The cost of one more forward and backward, in padded tokens. Each step's rows are sorted by length and cut
     into the micro-batches that minimise padded tokens + this per micro-batch (`length_microbatches`): a split
     is made only where it saves more padding than it costs. Same gradient; 0 splits wherever padding drops,
-    a huge value keeps one micro-batch (the old behaviour). 256 measured best on a 2-core CPU (README, Speed)."""
+    a huge value keeps one micro-batch (the old behaviour). On a 2-core CPU 256 and 64 are within noise of each
+    other and 1.7x faster than one micro-batch; 0 (a forward per row) is slower (benchmarks/roofline.py)."""
     bf16: str = "auto"
     """bf16 autocast of the policy's forward passes: 'auto' (on CUDA GPUs that support it), 'on' or 'off'.
     (On a CPU without native bf16 it is emulated, slowly: measured in benchmarks/warmup.py.)"""
