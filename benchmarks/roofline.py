@@ -137,25 +137,25 @@ def main() -> None:
     for _ in range(rounds):  # alternated, so machine noise hits every setting alike
         for o in overheads:
             seconds[o].append(rl_step_seconds(model, tokenizer, batch, steps, o))
+    sft_tps, sft_flops = sft_step_rate(model, tokenizer, steps)
+    peaks.append(matmul_peak(n, 3 if args.smoke else 10))
+    peak = max(peaks)
     by_overhead = {}
     for o in overheads:
         tps = tokens / statistics.median(seconds[o])
         pad, n_batches = padded_fraction(lengths, o)
-        by_overhead[str(o)] = {"tokens_per_s": round(tps, 1), "fraction_of_peak": None, "padding_fraction": round(pad, 3), "microbatches": n_batches,
-                               "seconds_per_step": [round(x, 3) for x in seconds[o]]}
+        by_overhead[str(o)] = {"tokens_per_s": round(tps, 1), "fraction_of_peak": round(6 * params * tps / peak, 4), "padding_fraction": round(pad, 3),
+                               "microbatches": n_batches, "seconds_per_step": [round(x, 3) for x in seconds[o]]}
     rl_tps = tokens / statistics.median(seconds[default])
     rl_flops = 6 * params * rl_tps
-    sft_tps, sft_flops = sft_step_rate(model, tokenizer, steps)
-    peaks.append(matmul_peak(n, 3 if args.smoke else 10))
-    peak = max(peaks)
     print(json.dumps({
         "benchmark": "roofline", "smoke": args.smoke, "machine": platform.machine(), "threads": torch.get_num_threads(),
-        "parameters": count_parameters(model), "matmul_n": n, "peak_gflops": round(peak / 1e9, 2),
+        "parameters": params, "matmul_n": n, "peak_gflops": round(peak / 1e9, 2),
         "peak_gflops_runs": [round(p / 1e9, 2) for p in peaks],
         "rl_step": {"microbatch_overhead": default, "tokens_per_s": round(rl_tps, 1), "gflops": round(rl_flops / 1e9, 3),
                     "fraction_of_peak": round(rl_flops / peak, 4), "padding_fraction": by_overhead[str(default)]["padding_fraction"],
                     "speedup_vs_one_microbatch": round(statistics.median(seconds[10**9]) / statistics.median(seconds[default]), 3) if 10**9 in seconds else None},
-        "rl_step_by_microbatch_overhead": {o: v | {"fraction_of_peak": round(6 * params * v["tokens_per_s"] / peak, 4)} for o, v in by_overhead.items()},
+        "rl_step_by_microbatch_overhead": by_overhead,
         "sft_step": {"tokens_per_s": round(sft_tps, 1), "gflops": round(sft_flops / 1e9, 3), "fraction_of_peak": round(sft_flops / peak, 4)},
         "goal_fraction": 0.30, "goal_met": rl_flops / peak >= 0.30,
         "median_peak_gflops": round(statistics.median(peaks) / 1e9, 2),

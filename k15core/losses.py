@@ -94,11 +94,15 @@ def k15_loss(
     return mean_over_groups(k15_per_sample(logp, logp_old, k15_advantage(rewards, group, tau, logz), tau), group)
 
 
+def reinforce_advantage(rewards: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
+    """(N,) -> (N,): r_j − r̄, the group-mean baseline (a constant)."""
+    return (rewards - group_mean(rewards, group)).detach()
+
+
 def reinforce_loss(logp: torch.Tensor, rewards: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
     """REINFORCE with the group-mean baseline: mean_groups (1/k) Σ_j −(r_j − r̄) log π_θ(y_j | x).
     logp, rewards, group: (N,) -> scalar. Equals `k15_loss` with τ = 0."""
-    advantage = (rewards - group_mean(rewards, group)).detach()
-    return mean_over_groups(-advantage * logp, group)
+    return mean_over_groups(-reinforce_advantage(rewards, group) * logp, group)
 
 
 def grpo_advantage(rewards: torch.Tensor, group: torch.Tensor, std_eps: float = 1e-6) -> torch.Tensor:
@@ -185,7 +189,7 @@ LOSSES.register("k15")(PolicyLoss(
     per_sample=lambda tl, old, mask, adv, cfg: k15_per_sample(_sequence(tl, mask), _sequence(old, mask), adv, cfg.tau),
 ))
 LOSSES.register("reinforce")(PolicyLoss(
-    advantage=lambda rewards, group, cfg: (rewards - group_mean(rewards, group)).detach(),
+    advantage=lambda rewards, group, cfg: reinforce_advantage(rewards, group),
     per_sample=lambda tl, old, mask, adv, cfg: -adv * _sequence(tl, mask),
 ))
 LOSSES.register("grpo")(PolicyLoss(
