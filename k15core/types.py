@@ -30,3 +30,6 @@ class TrajectoryRecord:
     """Free label, e.g. the forced style in an evaluation ('free', 'short', 'long')."""
     entropies: list[float] = field(default_factory=list, repr=False)
     """Entropy (nats) of the sampling policy at each response token; empty when not recorded."""
+    group: int | None = None
+    """The RL group (the k samples of one drawn prompt, unique over the run) it was trained in; None for
+    samples that were never trained on (evaluation, curation)."""
