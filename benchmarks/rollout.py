@@ -31,9 +31,12 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from k15core.models import ModelConfig, build_tiny_model, load_model  # noqa: E402
+from k15core.config import ModelConfig  # noqa: E402
+
+from k15core.models import build_tiny_model, load_model  # noqa: E402
 from k15core.rollout.compact import compact_continue  # noqa: E402
-from k15core.rollout.hf import left_pad, sampling_kwargs  # noqa: E402
+from k15core.rollout.hf import sampling_kwargs  # noqa: E402
+from k15core.tokens import left_pad  # noqa: E402
 from k15core.tasks.recurrence import RecurrenceTask  # noqa: E402
 
 

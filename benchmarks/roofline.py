@@ -28,7 +28,9 @@ import torch
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-from k15core.models import ModelConfig, build_tiny_model, count_parameters, load_model  # noqa: E402
+from k15core.config import ModelConfig  # noqa: E402
+
+from k15core.models import build_tiny_model, count_parameters, load_model  # noqa: E402
 
 
 def matmul_peak(n: int, repeats: int) -> float:
@@ -47,7 +49,7 @@ def rl_batch(tokenizer, prompts: int, k: int, seed: int = 0):
     """A demo-shaped batch: `prompts` groups of k answers of the demo's lengths (10-80 tokens), half right."""
     from k15core.rollout.partial import Trajectory
     from k15core.tasks.recurrence import RecurrenceTask
-    from k15core.trainer import ScoredBatch
+    from k15core.types import ScoredBatch
 
     task = RecurrenceTask(eval_per_level=1)
     g = torch.Generator().manual_seed(seed)
@@ -61,13 +63,15 @@ def rl_batch(tokenizer, prompts: int, k: int, seed: int = 0):
             t.add_segment(0, ids, [0.0] * len(ids))
             trajs.append(t)
             rewards.append(float(j % 2))
-    return ScoredBatch(trajs, torch.tensor([t.group for t in trajs]), {"total": torch.tensor(rewards)})
+    total = torch.tensor(rewards)
+    return ScoredBatch(trajs, torch.tensor([t.group for t in trajs]), correct=total, length=torch.zeros_like(total), repeat=torch.zeros_like(total), total=total)
 
 
 def rl_step_seconds(model, tokenizer, batch, steps: int, overhead: int) -> float:
     """Seconds per call of the trainer's `optimise` on `batch` with `rl.microbatch_overhead=overhead`, over
     `steps` calls after one warm-up call."""
-    from k15core.trainer import RLConfig, optimise
+    from k15core.config import RLConfig
+    from k15core.policy_step import optimise
 
     run = SimpleNamespace(cfg=RLConfig(microbatch_overhead=overhead), model=model, tokenizer=tokenizer, device=torch.device("cpu"),
                           bf16=False, optimizer=None, engine=SimpleNamespace(load_weights=lambda m: None))
@@ -80,7 +84,7 @@ def rl_step_seconds(model, tokenizer, batch, steps: int, overhead: int) -> float
 
 def padded_fraction(lengths: list[int], overhead: int) -> tuple[float, int]:
     """(padding / padded tokens, micro-batches) of the length-sorted split of all rows (one mini-batch's view)."""
-    from k15core.trainer import length_microbatches
+    from k15core.policy_step import length_microbatches
 
     batches = length_microbatches(range(len(lengths)), lengths, 0, overhead)
     padded = sum(len(b) * max(lengths[r] for r in b) for b in batches)
@@ -89,7 +93,8 @@ def padded_fraction(lengths: list[int], overhead: int) -> tuple[float, int]:
 
 def sft_step_rate(model, tokenizer, steps: int) -> tuple[float, float]:
     """(tokens/s, FLOP/s) of the warm-up's SFT step (batch 32 of demo solutions)."""
-    from k15core.sft import SFTConfig, build_warmup_set, make_batches, tokenize_examples
+    from k15core.config import SFTConfig
+    from k15core.sft import build_warmup_set, make_batches, tokenize_examples
     from k15core.tasks.recurrence import RecurrenceTask
 
     cfg = SFTConfig(examples=32 * (steps + 1))
@@ -122,7 +127,7 @@ def main() -> None:
                     help="rl.microbatch_overhead values measured beside the default (10**9: one micro-batch, no split)")
     args = ap.parse_args()
     steps, n, prompts, rounds = (1, 256, 2, 1) if args.smoke else (args.steps, args.n, 16, args.rounds)
-    from k15core.trainer import RLConfig
+    from k15core.config import RLConfig
 
     default = RLConfig().microbatch_overhead
     overheads = list(dict.fromkeys([default, *args.overheads]))

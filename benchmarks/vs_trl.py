@@ -33,7 +33,9 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from k15core.models import ModelConfig, build_tiny_model, load_model  # noqa: E402
+from k15core.config import ModelConfig  # noqa: E402
+
+from k15core.models import build_tiny_model, load_model  # noqa: E402
 from k15core.tasks.recurrence import RecurrenceTask  # noqa: E402
 
 

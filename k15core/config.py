@@ -1,34 +1,67 @@
-"""Typed configuration: dataclasses grouped by concern, loaded from YAML with `key=value` overrides.
+"""Every config of k15, in one place: typed dataclasses grouped by concern, each field with its default and
+its meaning (shown by `k15 config`), each choice checked against the registry it selects from when the
+config is built, so a bad value stops a command before any model is loaded or any run is recorded.
 
-Every field has a default and a docstring (shown by `k15 config`). Loading is strict: an unknown key
-or a value of the wrong type is a `K15Error` that names the key and what it expects, so a typo never
-silently falls back to a default.
+YAML files mirror this nesting (`model:`, `task:`, `sft:`, `eval:`, `rl:`, `long2short:`; presets in
+assets/configs/). The keys of `rl:` stay flat, grouped below by concern in comments: every preset, notebook
+and stored run uses those names, and a flat section reads like the configs of TRL or cleanrl.
+Reading and checking files: `k15core.configfile`.
 
 >>> cfg = load_config(overrides=["sft.lr=0.001", "eval.styles=[free, long]"])
 >>> cfg.sft.lr, cfg.eval.styles
 (0.001, ['free', 'long'])
+>>> load_config(overrides=["rl.loss=grop"])
+Traceback (most recent call last):
+k15core.errors.K15Error: rl.loss is 'grop', which is not one of: grpo, k15, reinforce
+  fix: unknown loss; e.g. --set rl.loss=grpo
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
-import difflib
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from k15core.errors import K15Error
-from k15core.long2short.train import Long2ShortConfig
-from k15core.models import ModelConfig
-from k15core.sft import SFTConfig
-from k15core.trainer import RLConfig
+from k15core import configfile
+from k15core.dist import STRATEGIES
+from k15core.losses import LOGZ_ESTIMATES, LOSSES
+from k15core.models import BF16_MODES
+from k15core.rollout.engine import ENGINES
+from k15core.sampling import SAMPLERS
+from k15core.tasks import TASKS
 
 # The preset `k15 demo` runs when no --config is given (present in a source checkout / editable install).
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "assets" / "configs" / "demo.yaml"
 
+
+@dataclass
+class ModelConfig:
+    """The policy model: a local Hugging Face directory, or the tiny default built in the workspace."""
+
+    path: str = ""
+    """Directory of a Hugging Face causal LM. Empty: the tiny default model in the workspace."""
+    hidden_size: int = 256
+    """Tiny model only: width of the residual stream."""
+    num_layers: int = 4
+    """Tiny model only: number of decoder layers."""
+    num_heads: int = 4
+    """Tiny model only: attention heads."""
+    num_kv_heads: int = 2
+    """Tiny model only: key/value heads (grouped-query attention)."""
+    intermediate_size: int = 688
+    """Tiny model only: MLP width."""
+    max_positions: int = 512
+    """Tiny model only: longest prompt + response in tokens."""
+    init_seed: int = 0
+    """Tiny model only: seed of the random initialisation."""
+    lora: bool = False
+    """Train LoRA adapters (peft) instead of all weights."""
+    lora_r: int = 8
+    """LoRA rank."""
+    lora_alpha: int = 16
+    """LoRA scaling numerator (the update is scaled by alpha / r)."""
+    lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    """Module names that get LoRA adapters."""
 
 @dataclass
 class TaskConfig:
@@ -46,6 +79,9 @@ class TaskConfig:
     """Prompt file (JSONL/CSV/Parquet) of a file-based task ('math', 'code'); empty: the sample in assets/tasks/."""
     gym_dataset: str = "basic_arithmetic"
     """reasoning-gym generator of the 'gym' task (e.g. basic_arithmetic, gsm_symbolic, countdown, chain_sum)."""
+
+    def __post_init__(self):
+        TASKS.check("task.name", self.name)
 
 
 @dataclass
@@ -65,6 +101,198 @@ class EvalConfig:
     seed: int = 0
     """Seed of sampled evaluation."""
 
+@dataclass
+class SFTConfig:
+    """Long-CoT warm-up (supervised fine-tuning)."""
+
+    examples: int = 24000
+    """Problems in the warm-up set (each written in one style drawn from `style_mix`)."""
+    epochs: int = 1
+    """Passes over the warm-up set."""
+    batch_size: int = 32
+    """Examples per optimiser step."""
+    lr: float = 1e-3
+    """Peak learning rate (AdamW), reached after `warmup_steps`, then cosine decay."""
+    min_lr_ratio: float = 0.05
+    """The cosine schedule ends at lr * min_lr_ratio."""
+    warmup_steps: int = 30
+    """Linear learning-rate warm-up steps."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    grad_clip: float = 1.0
+    """Clip the global gradient norm to this value (0 disables)."""
+    style_mix: dict[str, float] = field(default_factory=lambda: {"short": 0.4, "medium": 0.2, "long": 0.4})
+    """Share of each solution style in the warm-up set (for levels not in `style_mix_by_level`)."""
+    style_mix_by_level: dict[int, dict[str, float]] = field(default_factory=dict)
+    """Style shares for particular difficulty levels, e.g. {5: {short: 0.7, medium: 0.1, long: 0.2}}."""
+    bf16: str = "auto"
+    """bf16 autocast: 'auto' (only where the hardware runs bf16 natively), 'on' or 'off'."""
+    seed: int = 0
+    """Seed for the warm-up set and the batch order."""
+    checkpoint_every: int = 0
+    """Save a checkpoint every N steps as well as at the end (0: only at the end)."""
+
+    def __post_init__(self):
+        BF16_MODES.check("sft.bf16", self.bf16)
+
+
+@dataclass
+class PhaseConfig:
+    """One curriculum phase."""
+
+    start_iteration: int = 0
+    """First iteration of the phase."""
+    levels: list[int] = field(default_factory=list)
+    """Difficulty levels drawn in the phase (empty: all)."""
+
+@dataclass
+class RLConfig:
+    """The RL phase. Values marked (choice) are not given by the report."""
+
+    # -- Sampling: which prompts each iteration trains on (report §2.3.4)
+    iterations: int = 40
+    """RL iterations."""
+    prompts_per_iter: int = 16
+    """Groups (prompts) per iteration, buffered continuations included. (choice)"""
+    pool_size: int = 2000
+    """Training prompts drawn from the task for RL (never overlapping the held-out set)."""
+    sampler: str = "prioritised"
+    """'prioritised' (P ∝ 1 − success rate), 'curriculum' or 'uniform'."""
+    curriculum: list[PhaseConfig] = field(default_factory=list)
+    """Phases [{start_iteration, levels}] for 'curriculum' (and 'prioritised' within them)."""
+    priority_floor: float = 0.0
+    """Prioritised sampling: minimum weight, so solved prompts can still be drawn (0: the report's rule)."""
+    success_prior: float = 0.5
+    """Success rate assumed for prompts never sampled."""
+
+    # -- Rollout: the k samples of each prompt (§2.6)
+    k: int = 8
+    """Samples per prompt. (choice)"""
+    temperature: float = 1.0
+    """Rollout sampling temperature. (choice)"""
+    top_p: float = 1.0
+    """Rollout nucleus sampling. (choice)"""
+    max_response_tokens: int = 96
+    """Longest response; longer ones are cut and marked truncated."""
+    segment_tokens: int = 0
+    """Partial rollouts: most tokens one response may generate per iteration (0: no limit)."""
+    repeat_ngram: int = 8
+    """Repeat detector: longest repeated n-gram looked for."""
+    repeat_min_repeats: int = 4
+    """Repeat detector: back-to-back repetitions that count as a loop."""
+    engine: str = "hf"
+    """Rollout engine: 'hf' (Hugging Face generate on the policy; any device) or 'vllm' (CUDA GPUs, the
+    `gpu` extra; colocated, asleep while the policy trains)."""
+    compact_rollouts: bool = True
+    """HF engine: drop finished responses from the batch as they end (k15core/rollout/compact.py); off:
+    Hugging Face `generate`, which computes every row until the longest ends. Same distribution."""
+    vllm_gpu_memory: float = 0.3
+    """vLLM only: share of the GPU's memory its weights and KV cache may take while awake."""
+
+    # -- Reward: correctness plus the length and repeat terms (§2.3.3)
+    length_penalty: float = 0.0
+    """Weight w of the length reward (0: off)."""
+    length_penalty_warmup: int = 0
+    """Iterations without the length penalty before it switches on."""
+    repeat_penalty: float = 0.5
+    """Reward subtracted from a response stopped by the repeat detector."""
+
+    # -- Loss (§2.3.2)
+    loss: str = "k15"
+    """Policy loss: 'k15' (the report's), 'grpo' or 'reinforce' (baselines)."""
+    tau: float = 0.05
+    """τ of the k1.5 loss: weight of the squared log-ratio to π_θi. (choice)"""
+    logz: str = "mean"
+    """Estimate of τ log Z: 'mean' (the report's practical choice) or 'logmeanexp'."""
+    clip_eps: float = 0.2
+    """GRPO only: the PPO clip range."""
+    mask_old_segments: bool = True
+    """Partial rollouts: leave tokens generated in earlier iterations out of the loss."""
+
+    # -- Optimiser step
+    lr: float = 5e-5
+    """AdamW learning rate. (choice: the optimiser is reset every iteration, so its first steps are
+    sign-like and move every weight by about lr; at 1e-4 that noise wore down the warm-up's long-CoT
+    skill on the demo task (long answers 98% -> 84% right on level 5), at 5e-5 it did not.)"""
+    minibatches: int = 2
+    """Optimiser steps per iteration (each on whole groups). (choice)"""
+    reset_optimizer: bool = True
+    """A fresh optimiser every iteration, as the report does."""
+    grad_clip: float = 1.0
+    """Clip the global gradient norm (0 disables)."""
+    microbatch_tokens: int = 0
+    """Gradient accumulation by token budget: each optimiser step runs over micro-batches of at most this many
+    padded tokens (rows x longest row; 0: no cap). Same gradient, less memory."""
+    microbatch_overhead: int = 256
+    """The cost of one more forward and backward, in padded tokens. Each step's rows are sorted by length and cut
+    into the micro-batches that minimise padded tokens + this per micro-batch (`length_microbatches`): a split
+    is made only where it saves more padding than it costs. Same gradient; 0 splits wherever padding drops,
+    a huge value keeps one micro-batch (the old behaviour). On a 2-core CPU 256 and 64 are within noise of each
+    other and 1.7x faster than one micro-batch; 0 (a forward per row) is slower (benchmarks/roofline.py)."""
+    bf16: str = "auto"
+    """bf16 autocast of the policy's forward passes: 'auto' (on CUDA GPUs that support it), 'on' or 'off'.
+    (On a CPU without native bf16 it is emulated, slowly: measured in benchmarks/warmup.py.)"""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass instead of keeping them (less memory, about 30% more compute)."""
+
+    # -- The run
+    strategy: str = "ddp"
+    """Under torchrun: 'ddp' (each rank holds all the weights) or 'fsdp2' (weights sharded across ranks;
+    the rollout engine keeps a plain copy). Ignored in one process."""
+    checkpoint_every: int = 10
+    """Save a checkpoint every N iterations (also at the end, and on Ctrl-C / SIGTERM in one process)."""
+    seed: int = 0
+    """Seed of the prompt pool, the sampler and the rollouts."""
+
+    def __post_init__(self):
+        LOSSES.check("rl.loss", self.loss)
+        SAMPLERS.check("rl.sampler", self.sampler)
+        ENGINES.check("rl.engine", self.engine)
+        STRATEGIES.check("rl.strategy", self.strategy)
+        BF16_MODES.check("rl.bf16", self.bf16)
+        LOGZ_ESTIMATES.check("rl.logz", self.logz)
+
+@dataclass
+class Long2ShortConfig:
+    """Long2short: shortest rejection sampling, DPO, and the models they start from."""
+
+    prompts: int = 512
+    """Training prompts sampled from the long model. (choice)"""
+    samples: int = 8
+    """Responses sampled per prompt (the report's n = 8)."""
+    temperature: float = 1.0
+    """Sampling temperature. (choice)"""
+    max_new_tokens: int = 96
+    """Longest sampled response, in tokens."""
+    ratio: float = 1.5
+    """DPO: a correct response at least this many times as long as the chosen one is rejected."""
+    inclusive: bool = True
+    """DPO: 'at least' (>=) the ratio; false: strictly longer (>)."""
+    max_pairs: int = 4
+    """DPO: most pairs per prompt, longest rejected first (0: all). (choice)"""
+    beta: float = 0.1
+    """DPO β. (choice)"""
+    dpo_lr: float = 1e-5
+    """DPO learning rate (AdamW, constant). (choice: on the demo's seed-0 long model, with dpo_nll = 1,
+    2e-5 shortened answers by 11% but lost 22 points of accuracy, 5e-6 kept accuracy and shortened
+    nothing; 1e-5 is between the two)"""
+    dpo_epochs: int = 2
+    """Passes over the DPO pairs. (choice)"""
+    dpo_batch_size: int = 16
+    """Pairs per DPO step."""
+    dpo_nll: float = 1.0
+    """DPO: weight of an added negative log-likelihood of the chosen response, per token (0: plain DPO).
+    (choice; "RPO", Pang et al. 2024: plain DPO can lower the chosen answer's probability along with the
+    rejected one's, since both share most tokens, and the freed mass goes to answers neither of them is.
+    On the demo's seed-0 long model plain DPO fell from 85% to 26% accuracy; with this term, 63%.)"""
+    rs_lr: float = 1e-4
+    """Rejection sampling: peak learning rate of the fine-tuning on the shortest correct responses. (choice)"""
+    rs_epochs: int = 2
+    """Rejection sampling: passes over those responses. (choice)"""
+    rs_batch_size: int = 16
+    """Rejection sampling: examples per step."""
+    seed: int = 0
+    """Seed of the prompt draw, the sampling and the batch order."""
 
 @dataclass
 class Config:
@@ -81,143 +309,20 @@ class Config:
         return dataclasses.asdict(self)
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check `value` against the annotation `tp` (int, float, str, bool, list[X], dict[str, X], dataclass)."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    bad = K15Error(
-        f"config key {key!r} must be {_type_name(tp)}, got {value!r} ({type(value).__name__})",
-        f"write e.g. {key}={_example(tp)}",
-    )
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise bad
-        return _build(tp, value, key + ".")
-    if origin is list:
-        if not isinstance(value, list):
-            raise bad
-        return [_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise bad
-        if args[0] is int:  # a config saved as JSON (a run's stored config) has string keys: "5" -> 5
-            value = {int(k) if isinstance(k, str) and k.lstrip("-").isdigit() else k: v for k, v in value.items()}
-        return {_coerce(k, args[0], f"{key} key"): _coerce(v, args[1], f"{key}.{k}") for k, v in value.items()}
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise bad
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad
-        return value
-    if tp is float:
-        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                raise bad from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise bad
-        return value
-    raise TypeError(f"config field {key} has an unsupported annotation {tp}")
-
-
-def _example(tp: Any) -> str:
-    return {int: "3", float: "0.001", str: "text", bool: "true"}.get(tp, "[...]" if typing.get_origin(tp) is list else "{...}")
-
-
-def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key in data:
-        if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f"did you mean '{prefix}{close[0]}'? " if close else ""
-            raise K15Error(f"unknown config key '{prefix}{key}'", f"{hint}known keys here: {', '.join(prefix + n for n in names)}")
-    return cls(**{k: _coerce(v, hints[k], prefix + k) for k, v in data.items()})
-
-
-def _set_path(data: dict, dotted: str, value: Any) -> None:
-    parts = dotted.split(".")
-    node = data
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise K15Error(f"config key {dotted!r} goes through {part!r}, which is not a group", "check the key")
-    node[parts[-1]] = value
-
-
-def _read_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        loaded = yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise K15Error(f"cannot read config file {str(path)!r}: {err.strerror}", "check the path") from err
-    except yaml.YAMLError as err:
-        raise K15Error(f"config file {str(path)!r} is not valid YAML: {err}", "fix the YAML syntax") from err
-    if loaded is not None and not isinstance(loaded, dict):
-        raise K15Error(f"config file {str(path)!r} must hold a mapping of groups (model:, sft:, ...)", "see assets/configs/")
-    return loaded or {}
-
-
-def _deep_update(base: dict, layer: dict) -> dict:
-    for key, value in layer.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _deep_update(base[key], value)
-        else:
-            base[key] = value
-    return base
-
-
 def load_config(path: str | Path | None = None, overrides: list[str] = (), layers: list[str | Path] = ()) -> Config:
     """Defaults, then the YAML file at `path` (if any), then each YAML file in `layers` (a preset on top of
     a config, e.g. long2short RL's), then `key=value` overrides (values parsed as YAML)."""
-    data: dict[str, Any] = _read_yaml(path) if path else {}
+    data: dict[str, Any] = configfile.read_yaml(path) if path else {}
     for layer in layers:
-        _deep_update(data, _read_yaml(layer))
+        configfile.deep_update(data, configfile.read_yaml(layer))
     return config_from_dict(data, overrides)
 
 
 def config_from_dict(data: dict[str, Any], overrides: list[str] = ()) -> Config:
     """A Config from nested dicts (a YAML file's, or a saved run's `to_dict()`) with `key=value` overrides on top."""
-    data = copy.deepcopy(data)
-    for item in overrides:
-        if "=" not in item:
-            raise K15Error(f"override {item!r} is not of the form key=value", "e.g. --set sft.lr=0.001")
-        key, raw = item.split("=", 1)
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        _set_path(data, key.strip(), value)
-    return _build(Config, data)
+    return configfile.build(Config, configfile.apply_overrides(data, overrides))
 
 
-def describe(cls: type = Config, prefix: str = "") -> list[tuple[str, str, str]]:
-    """(key, default, help) for every field, from the dataclass field docstrings in the source."""
-    import ast
-    import inspect
-
-    docs: dict[str, str] = {}
-    tree = ast.parse(inspect.getsource(cls))
-    body = tree.body[0].body
-    for node, nxt in zip(body, body[1:] + [None]):
-        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(getattr(nxt, "value", None), ast.Constant):
-            docs[node.target.id] = str(nxt.value.value)
-    out = []
-    default = cls()
-    for f in dataclasses.fields(cls):
-        value = getattr(default, f.name)
-        if dataclasses.is_dataclass(value):
-            out += describe(type(value), prefix + f.name + ".")
-        else:
-            out.append((prefix + f.name, repr(value), docs.get(f.name, "")))
-    return out
+def describe(cls: type = None, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(key, default, help) for every config field (of `cls`, default: the whole Config)."""
+    return configfile.describe(cls or Config, prefix)

@@ -32,9 +32,9 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as td
 
-T = TypeVar("T")
+from k15core.registry import Registry
 
-STRATEGIES = ("none", "ddp", "fsdp2")
+T = TypeVar("T")
 
 
 def launched() -> bool:
@@ -182,18 +182,27 @@ def barrier() -> None:
         td.barrier()
 
 
-def wrap_model(model: torch.nn.Module, strategy: str) -> torch.nn.Module:
-    """The model to train: unchanged ('none', or a single process), DDP, or FSDP2 (each decoder layer
-    and then the whole model `fully_shard`ed, parameters as DTensors, one shard per rank)."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown distribution strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
-    if strategy == "none" or not active():
-        return model
-    if strategy == "ddp":
-        from torch.nn.parallel import DistributedDataParallel
+STRATEGIES: Registry = Registry("distribution strategy")
+"""How the policy is spread over the ranks under torchrun: name -> wrap(model) -> the model to train."""
 
-        dev = device()
-        return DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+
+@STRATEGIES.register("none")
+def _no_wrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model
+
+
+@STRATEGIES.register("ddp")
+def _ddp(model: torch.nn.Module) -> torch.nn.Module:
+    """Each rank holds all the weights; gradients are averaged in the backward pass."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    dev = device()
+    return DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+
+
+@STRATEGIES.register("fsdp2")
+def _fsdp2(model: torch.nn.Module) -> torch.nn.Module:
+    """Each decoder layer and then the whole model `fully_shard`ed: parameters as DTensors, one shard per rank."""
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
@@ -202,6 +211,12 @@ def wrap_model(model: torch.nn.Module, strategy: str) -> torch.nn.Module:
         fully_shard(layer, mesh=mesh)
     fully_shard(model, mesh=mesh)
     return model
+
+
+def wrap_model(model: torch.nn.Module, strategy: str) -> torch.nn.Module:
+    """The model to train: wrapped by the `STRATEGIES` entry `strategy`; unchanged in a single process."""
+    wrap = STRATEGIES.get(strategy)
+    return wrap(model) if active() else model
 
 
 def prepare_model(model: torch.nn.Module, strategy: str, plain_copy: bool = True) -> tuple[torch.nn.Module, torch.nn.Module]:

@@ -51,6 +51,25 @@ class PromptLabels:
 
 DEFAULT = PromptLabels()
 
+OVERLAID = ("reference", "difficulty")
+"""The fields where a person's label replaces the task's own value for everyone who uses the prompt: the
+trainer (what it rewards, how it buckets), curation (what it scores against) and the studio (what it shows)."""
+
+
+def labelled(state: PromptLabels, field: str, task_value: Any) -> Any:
+    """The value `field` (one of `OVERLAID`) has for a prompt: the labelled one if a person set it, else the task's.
+
+    >>> labelled(PromptLabels(reference="42"), "reference", "41"), labelled(DEFAULT, "difficulty", 3)
+    ('42', 3)
+    """
+    value = getattr(state, field)
+    return task_value if value is None or value == "" else value
+
+
+def overlay(problem, state: PromptLabels):
+    """A copy of the problem (any dataclass with `reference` and `difficulty`) with the labelled values applied."""
+    return dataclasses.replace(problem, **{f: labelled(state, f, getattr(problem, f)) for f in OVERLAID})
+
 DECISIONS = {"keep": ("status", "kept"), "exclude": ("status", "excluded"), "flag": ("status", "flagged"),
              **{f"d{d}": ("difficulty", d) for d in range(1, 6)}}
 """A reviewer's one-key decisions (the studio's focus view, the notebooks' labeller) as the (field, value) they write."""

@@ -24,6 +24,8 @@ import torch
 from k15core.registry import Registry
 
 LOSSES: Registry["PolicyLoss"] = Registry("loss")
+LOGZ_ESTIMATES: Registry[Callable[..., torch.Tensor]] = Registry("estimate of τ log Z")
+"""name -> (rewards (N,), group (N,), tau) -> (N,) the estimate of τ log Z for each sample's group."""
 
 
 def group_mean(values: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
@@ -49,14 +51,14 @@ def mean_over_groups(per_sample: torch.Tensor, group: torch.Tensor) -> torch.Ten
     return (per_sample * weights).sum()
 
 
+LOGZ_ESTIMATES.register("mean")(lambda rewards, group, tau: group_mean(rewards, group))
+LOGZ_ESTIMATES.register("logmeanexp")(group_logmeanexp)
+
+
 def k15_baseline(rewards: torch.Tensor, group: torch.Tensor, tau: float, logz: str = "mean") -> torch.Tensor:
     """The estimate of τ log Z for each sample's group: the group's mean reward (the report's
     practical choice) or the log-mean-exp (`logz="logmeanexp"`, consistent; tends to the mean as τ → ∞)."""
-    if logz == "mean":
-        return group_mean(rewards, group)
-    if logz == "logmeanexp":
-        return group_logmeanexp(rewards, group, tau)
-    raise ValueError(f"logz must be 'mean' or 'logmeanexp', got {logz!r}")
+    return LOGZ_ESTIMATES.get(logz)(rewards, group, tau)
 
 
 def k15_advantage(rewards: torch.Tensor, group: torch.Tensor, tau: float, logz: str = "mean") -> torch.Tensor:

@@ -39,7 +39,7 @@ METRICS: dict[str, str] = {
     "rl/entropy": "RL: mean entropy (nats) of pi_theta_i's next-token distribution over response tokens.",
     "time/rollout_tokens_per_s": "RL: tokens generated per second in the rollout phase.",
     "time/train_tokens_per_s": "RL: tokens (prompt + response) per second through the training forward and backward passes.",
-    "time/{phase}_s": "RL: seconds spent in a phase of the iteration: steer, rollout, reward, train, store.",
+    "time/{phase}_s": "RL: seconds spent in a phase of the iteration: steer, rollout, reward, train, sync (the new weights to the rollout engine), store.",
 }
 
 

@@ -10,46 +10,20 @@ from __future__ import annotations
 import json
 import os
 import string
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import torch
 
 from k15core.errors import K15Error
+from k15core.registry import Registry
+
+if TYPE_CHECKING:
+    from k15core.config import ModelConfig
 
 SPECIAL_TOKENS = ["<pad>", "<eos>", "<unk>"]
 # Every printable ASCII character is one token: digits, operators, letters, space and newline.
 CHARS = [c for c in string.printable if c not in "\x0b\x0c\r\t"]
-
-
-@dataclass
-class ModelConfig:
-    """The policy model: a local Hugging Face directory, or the tiny default built in the workspace."""
-
-    path: str = ""
-    """Directory of a Hugging Face causal LM. Empty: the tiny default model in the workspace."""
-    hidden_size: int = 256
-    """Tiny model only: width of the residual stream."""
-    num_layers: int = 4
-    """Tiny model only: number of decoder layers."""
-    num_heads: int = 4
-    """Tiny model only: attention heads."""
-    num_kv_heads: int = 2
-    """Tiny model only: key/value heads (grouped-query attention)."""
-    intermediate_size: int = 688
-    """Tiny model only: MLP width."""
-    max_positions: int = 512
-    """Tiny model only: longest prompt + response in tokens."""
-    init_seed: int = 0
-    """Tiny model only: seed of the random initialisation."""
-    lora: bool = False
-    """Train LoRA adapters (peft) instead of all weights."""
-    lora_r: int = 8
-    """LoRA rank."""
-    lora_alpha: int = 16
-    """LoRA scaling numerator (the update is scaled by alpha / r)."""
-    lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
-    """Module names that get LoRA adapters."""
 
 
 def build_char_tokenizer():
@@ -209,6 +183,19 @@ def pick_device() -> torch.device:
 def autocast(device: torch.device, enabled: bool):
     """bf16 autocast on `device` (weights stay fp32: the optimiser updates full-precision masters)."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+BF16_MODES: Registry = Registry("bf16 setting")
+"""The one bf16 rule of every stage (`sft.bf16`, `rl.bf16`): name -> (device -> use bf16 autocast?)."""
+BF16_MODES.register("on")(lambda device: True)
+BF16_MODES.register("off")(lambda device: False)
+BF16_MODES.register("auto")(lambda device: bf16_supported(device))
+
+
+def use_bf16(setting: str, device: torch.device) -> bool:
+    """Whether a stage whose bf16 setting is `setting` autocasts to bf16 on `device`: 'auto' only where bf16
+    runs natively (emulated bf16 on an AVX2 CPU is many times slower than fp32: benchmarks/warmup.py)."""
+    return BF16_MODES.get(setting)(device)
 
 
 def bf16_supported(device: torch.device) -> bool:

@@ -5,6 +5,10 @@
 ... def double(x): return 2 * x
 >>> LOSSES.get("double")(3)
 6
+>>> LOSSES.check("rl.loss", "triple")
+Traceback (most recent call last):
+k15core.errors.K15Error: rl.loss is 'triple', which is not one of: double
+  fix: unknown loss; e.g. --set rl.loss=double
 """
 from __future__ import annotations
 
@@ -35,3 +39,11 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return sorted(self._items)
+
+    def check(self, key: str, name: str) -> None:
+        """A K15Error naming the config `key` and the registered names unless `name` is one of them (configs call
+        this in `__post_init__`, so a bad choice stops a command before anything is loaded or recorded)."""
+        if name not in self._items:
+            names = self.names()
+            raise K15Error(f"{key} is {name!r}, which is not one of: {', '.join(names)}",
+                           f"unknown {self.kind}; e.g. --set {key}={names[0] if names else '...'}")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from k15core.errors import K15Error
+from k15core.registry import Registry
 from k15core.tasks.base import Problem
 
 
@@ -80,12 +81,29 @@ def easy_then_hard(iterations: int, easy: list[int] = (1, 2, 3), hard: list[int]
     return [{"start_iteration": 0, "levels": list(easy)}, {"start_iteration": max(1, iterations // 3), "levels": list(hard)}]
 
 
-class PromptSampler:
-    """Draws the prompts of each iteration from a pool, by one of the strategies `uniform`,
-    `curriculum`, `prioritised` (prioritised within the current curriculum phase when phases are
-    given). Its state (success rates, RNG) is saved in checkpoints."""
+def uniform_weights(success: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """(n,) success rates -> (n,) equal probabilities (the rates are not looked at)."""
+    return np.full(len(success), 1.0 / len(success))
 
-    STRATEGIES = ("uniform", "curriculum", "prioritised")
+
+@dataclass(frozen=True)
+class SamplingRule:
+    """One sampler: whether it keeps to the curriculum's phases, and its draw probabilities."""
+
+    follows_curriculum: bool
+    probabilities: object
+    """(success rates (n,), floor) -> probabilities (n,)."""
+
+
+SAMPLERS: Registry[SamplingRule] = Registry("sampler")
+SAMPLERS.register("uniform")(SamplingRule(False, uniform_weights))
+SAMPLERS.register("curriculum")(SamplingRule(True, uniform_weights))
+SAMPLERS.register("prioritised")(SamplingRule(True, prioritised_weights))
+
+
+class PromptSampler:
+    """Draws the prompts of each iteration from a pool, by one of the `SAMPLERS` (prioritised draws within
+    the current curriculum phase when phases are given). Its state (success rates, RNG) is saved in checkpoints."""
 
     def __init__(
         self,
@@ -96,8 +114,7 @@ class PromptSampler:
         tracker: SuccessTracker | None = None,
         seed: int = 0,
     ):
-        if strategy not in self.STRATEGIES:
-            raise K15Error(f"unknown sampler {strategy!r}", f"use one of: {', '.join(self.STRATEGIES)}")
+        self.rule = SAMPLERS.get(strategy)
         if not pool:
             raise K15Error("the RL prompt pool is empty", "give the task more training problems (rl.pool_size) or import prompts")
         self.pool = list(pool)
@@ -110,7 +127,7 @@ class PromptSampler:
 
     def candidates(self, iteration: int) -> list[Problem]:
         """The prompts that may be drawn at `iteration`: not excluded, and in the curriculum phase."""
-        levels = curriculum_levels(self.phases, iteration) if self.strategy != "uniform" else []
+        levels = curriculum_levels(self.phases, iteration) if self.rule.follows_curriculum else []
         out = [p for p in self.pool if p.id not in self.excluded and (not levels or p.difficulty in levels)]
         if not out:
             raise K15Error(
@@ -120,9 +137,7 @@ class PromptSampler:
         return out
 
     def probabilities(self, candidates: list[Problem]) -> np.ndarray:
-        if self.strategy == "prioritised":
-            return prioritised_weights(np.array([self.tracker.get(p.id) for p in candidates]), self.floor)
-        return np.full(len(candidates), 1.0 / len(candidates))
+        return self.rule.probabilities(np.array([self.tracker.get(p.id) for p in candidates]), self.floor)
 
     def draw(self, n: int, iteration: int) -> list[Problem]:
         candidates = self.candidates(iteration)

@@ -13,47 +13,17 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from k15core.errors import K15Error
-from k15core.models import bf16_supported, save_model
+from k15core.config import SFTConfig
+from k15core.models import save_model, use_bf16
+from k15core.tokens import right_pad, span_mask
 from k15core.tasks.base import Task
-
-
-@dataclass
-class SFTConfig:
-    """Long-CoT warm-up (supervised fine-tuning)."""
-
-    examples: int = 24000
-    """Problems in the warm-up set (each written in one style drawn from `style_mix`)."""
-    epochs: int = 1
-    """Passes over the warm-up set."""
-    batch_size: int = 32
-    """Examples per optimiser step."""
-    lr: float = 1e-3
-    """Peak learning rate (AdamW), reached after `warmup_steps`, then cosine decay."""
-    min_lr_ratio: float = 0.05
-    """The cosine schedule ends at lr * min_lr_ratio."""
-    warmup_steps: int = 30
-    """Linear learning-rate warm-up steps."""
-    weight_decay: float = 0.0
-    """AdamW weight decay."""
-    grad_clip: float = 1.0
-    """Clip the global gradient norm to this value (0 disables)."""
-    style_mix: dict[str, float] = field(default_factory=lambda: {"short": 0.4, "medium": 0.2, "long": 0.4})
-    """Share of each solution style in the warm-up set (for levels not in `style_mix_by_level`)."""
-    style_mix_by_level: dict[int, dict[str, float]] = field(default_factory=dict)
-    """Style shares for particular difficulty levels, e.g. {5: {short: 0.7, medium: 0.1, long: 0.2}}."""
-    bf16: str = "auto"
-    """bf16 autocast: 'auto' (only where the hardware runs bf16 natively), 'on' or 'off'."""
-    seed: int = 0
-    """Seed for the warm-up set and the batch order."""
-    checkpoint_every: int = 0
-    """Save a checkpoint every N steps as well as at the end (0: only at the end)."""
 
 
 @dataclass
@@ -110,16 +80,9 @@ def make_batches(tokenized: list[tuple[list[int], int]], batch_size: int, seed: 
         batches += [idx[b: b + batch_size] for b in range(0, len(idx), batch_size)]
     rng.shuffle(batches)
     for idx in batches:
-        width = max(len(tokenized[i][0]) for i in idx)
-        ids = torch.full((len(idx), width), pad_id, dtype=torch.long)  # (B, T)
-        labels = torch.full((len(idx), width), -100, dtype=torch.long)  # (B, T)
-        mask = torch.zeros((len(idx), width), dtype=torch.long)  # (B, T)
-        for row, i in enumerate(idx):
-            seq, n_prompt = tokenized[i]
-            ids[row, : len(seq)] = torch.tensor(seq)
-            labels[row, n_prompt: len(seq)] = torch.tensor(seq[n_prompt:])
-            mask[row, : len(seq)] = 1
-        yield ids, mask, labels
+        ids, mask = right_pad([tokenized[i][0] for i in idx], pad_id)  # (B, T) each
+        responses = span_mask([(tokenized[i][1], len(tokenized[i][0])) for i in idx], ids.shape[1])  # (B, T)
+        yield ids, mask, ids.masked_fill(responses == 0, -100)
 
 
 def response_token_loss(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -135,12 +98,6 @@ def lr_at(step: int, total: int, cfg: SFTConfig) -> float:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     progress = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
-
-
-def use_bf16(setting: str, device: torch.device) -> bool:
-    if setting not in ("auto", "on", "off"):
-        raise K15Error(f"sft.bf16 must be 'auto', 'on' or 'off', got {setting!r}", "set sft.bf16=auto")
-    return setting == "on" or (setting == "auto" and bf16_supported(device))
 
 
 @dataclass

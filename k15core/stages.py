@@ -141,14 +141,13 @@ def prepare_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path 
     Under torchrun every rank calls this; only rank 0 has a `store` (None elsewhere) and reads or writes
     it, the others get its answers through `dist.on_main`. Every rank loads the weights from the files.
     """
-    from k15core.trainer import RLRun, check_choices, load_checkpoint
+    from k15core.checkpoint import load_checkpoint
+    from k15core.trainer import RLRun
 
-    check_choices(cfg.rl)
     if resume:
         previous = dist.on_main(_resumable_run, ws, store)
         saved_cfg = {k: v for k, v in previous["config"].items() if k in Config.__dataclass_fields__}
-        cfg = config_from_dict(saved_cfg, overrides)
-        check_choices(cfg.rl)
+        cfg = config_from_dict(saved_cfg, overrides)  # checked as it is built, like every config
         task = make_task(cfg.task)
         ckpt = rl_checkpoint_dir(ws, previous["id"])
         policy, rollout_model, tokenizer = load_policy(ckpt / "policy", None, cfg)
@@ -194,7 +193,8 @@ def run_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path | No
            progress: bool = True, on_iteration=None, overrides: list[str] = ()):
     """Train with RL; save the final policy as models/<out_name>. Returns (run, last metrics).
     Under torchrun: every rank calls it, rank 0 alone with the store (see `prepare_rl`) and writes the model."""
-    from k15core.trainer import save_policy, train
+    from k15core.checkpoint import save_policy
+    from k15core.trainer import train
 
     run, cfg = prepare_rl(ws, store, cfg, model_dir, resume=resume, name=out_name, overrides=overrides)
     metrics = train(run, rl_checkpoint_dir(ws, run.state.run_id), on_iteration=on_iteration, progress=progress)

@@ -1,7 +1,25 @@
-"""Typed records that travel between the engine's parts (no positional tuples, no string-keyed dicts)."""
+"""Typed records that travel between the engine's parts (no positional tuples, no string-keyed dicts).
+
+One name per concept of a sampled response:
+- `Continuation`: what a rollout engine added to one sequence in one call (a segment, not yet a response);
+- `rollout.partial.Trajectory`: one RL response while it is generated, segment by segment, and trained on;
+- `TrajectoryRecord`: a response as the run store keeps it (RL and evaluation alike);
+- `Generation`: one finished response of `rollout.hf.generate` (evaluation, curation, long2short sampling).
+And the batch of one RL iteration: `ScoredBatch` (after the verifier) -> `PolicyInputs` (the padded tensors).
+Shapes: N responses, T the padded length of prompt + response.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from k15core.rollout.partial import Trajectory
+
+REWARD_PARTS = ("correct", "length", "repeat")
+"""The named terms of a response's reward (stored as its `reward_parts`); their sum is `total`."""
 
 
 @dataclass
@@ -33,3 +51,105 @@ class TrajectoryRecord:
     group: int | None = None
     """The RL group (the k samples of one drawn prompt, unique over the run) it was trained in; None for
     samples that were never trained on (evaluation, curation)."""
+
+
+@dataclass
+class Continuation:
+    """What one call of `continue_ids` added to one sequence."""
+
+    token_ids: list[int]
+    """New tokens (EOS included when the model emitted it)."""
+    logprobs: list[float]
+    """log pi(token | context) at temperature 1 for each new token."""
+    eos: bool
+    """The model emitted EOS."""
+    repeated: bool
+    """Stopped early by the repeat detector."""
+    entropies: list[float] = field(default_factory=list)
+    """Entropy (nats) of pi(. | context) at temperature 1 for each new token (the studio colours tokens by it)."""
+
+
+@dataclass
+class Generation:
+    """One finished response that `rollout.hf.generate` sampled for a prompt (evaluation, curation, long2short)."""
+
+    prompt_index: int
+    """Index into the `prompts` list passed to `generate`."""
+    sample_index: int
+    """0..k-1: which of the k samples of this prompt."""
+    text: str
+    """The response text (prefix included, EOS excluded)."""
+    token_ids: list[int] = field(repr=False)
+    """Response tokens (prefix included, EOS included when the response finished)."""
+    logprobs: list[float] = field(repr=False)
+    """log pi(token | context) per response token; 0.0 for prefilled prefix tokens (not sampled)."""
+    entropies: list[float] = field(repr=False)
+    """Entropy (nats) of pi(. | context) at each response token; 0.0 for prefilled prefix tokens."""
+    finished: bool
+    """True if the model emitted EOS."""
+    truncated: bool
+    """True if the response hit `max_new_tokens` without EOS."""
+
+    @property
+    def length(self) -> int:
+        return len(self.token_ids)
+
+
+@dataclass
+class ScoredBatch:
+    """The finished groups of one iteration with their rewards (report §2.3): response i is `trajectories[i]`."""
+
+    trajectories: list[Trajectory]
+    group: torch.Tensor
+    """(N,) long: the group (the k samples of one drawn prompt) of each response."""
+    correct: torch.Tensor
+    """(N,) float: the verifier's verdict, 1 or 0."""
+    length: torch.Tensor
+    """(N,) float: the length reward (§2.3.3), already weighted by the schedule (0 while it is off)."""
+    repeat: torch.Tensor
+    """(N,) float: minus the repeat penalty for a response the repeat detector stopped, else 0."""
+    total: torch.Tensor
+    """(N,) float: the reward the loss sees, correct + length + repeat."""
+    texts: list[str] = field(default_factory=list)
+    """The decoded response of each (decoded once, for the verifier and the store)."""
+
+    @staticmethod
+    def concat(batches: list[ScoredBatch]) -> ScoredBatch:
+        """One batch of several (the ranks' batches in rank order)."""
+        if len(batches) == 1:
+            return batches[0]
+        return ScoredBatch(
+            [t for b in batches for t in b.trajectories], *(torch.cat([getattr(b, k) for b in batches]) for k in ("group", *REWARD_PARTS, "total")),
+            texts=[x for b in batches for x in b.texts],
+        )
+
+
+@dataclass
+class PolicyInputs:
+    """Right-padded prompt + response tokens of N responses and the masks of a training pass."""
+
+    ids: torch.Tensor
+    """(N, T) long: prompt + response ids, right-padded."""
+    attention: torch.Tensor
+    """(N, T) long: 1 on real tokens."""
+    loss_mask: torch.Tensor
+    """(N, T-1) float: 1 where position t predicts a response token the loss trains on."""
+    response_mask: torch.Tensor
+    """(N, T-1) float: 1 where position t predicts any response token (trained or kept as context)."""
+
+    def to(self, device) -> PolicyInputs:
+        return PolicyInputs(*(x.to(device) for x in (self.ids, self.attention, self.loss_mask, self.response_mask)))
+
+
+@dataclass
+class TrainState:
+    """Everything about an RL run's progress besides the weights that `--resume` needs to continue exactly."""
+
+    iteration: int = 0
+    """Iterations completed."""
+    next_group: int = 0
+    """The id the next drawn group gets (group ids are unique over the run)."""
+    label_seq: int = 0
+    """Last label event applied."""
+    run_id: int = 0
+

@@ -50,7 +50,7 @@ def prompt_table(store: Store, text: str = "", status: str = "all", level: int |
             continue
         s = stats.get(p["id"])
         rows.append([
-            p["id"], p["text"], p["difficulty"], st.difficulty or p["difficulty"], st.pass_rate, None if s is None else round(s["success"], 3),
+            p["id"], p["text"], p["difficulty"], L.labelled(st, "difficulty", p["difficulty"]), st.pass_rate, None if s is None else round(s["success"], 3),
             0 if s is None else s["samples"], st.hackable, st.format_issue or "", _duplicate_text(st.duplicate_of), ", ".join(st.tags), row_status,
             st.events,
         ])
@@ -80,10 +80,10 @@ def focus_view(store: Store, prompt_id: str | None) -> dict:
         f'{f" · labelled difficulty {st.difficulty}" if st.difficulty else ""} · {e(rate)}'
         f'{" · <b>hackable</b>" if st.hackable else ""}{f" · <b>{e(st.format_issue)}</b>" if st.format_issue else ""}{f" · duplicate of <code>{e(_duplicate_text(st.duplicate_of))}</code>" if st.duplicate_of else ""} · task {e(p["task"])}'
         f'<pre class="k15-prompt">{e(p["text"])}</pre>'
-        f'reference answer: <code>{e(st.reference or p["reference"])}</code>{corrected}</div>'
+        f'reference answer: <code>{e(L.labelled(st, "reference", p["reference"]))}</code>{corrected}</div>'
     )
     history = store.label_events(prompt_ids=[prompt_id])
-    return {"id": prompt_id, "card": card, "reference": st.reference or p["reference"], "tags": ", ".join(st.tags), "note": st.note,
+    return {"id": prompt_id, "card": card, "reference": L.labelled(st, "reference", p["reference"]), "tags": ", ".join(st.tags), "note": st.note,
             "history": _history_frame(history)}
 
 
@@ -190,8 +190,8 @@ def export_curated(store: Store, directory: Path, fmt: str) -> Path:
     for p in store.prompts():
         st, s = states.get(p["id"], L.DEFAULT), stats.get(p["id"])
         records.append({
-            "id": p["id"], "prompt": p["text"], "reference": st.reference or p["reference"], "task": p["task"], "level": p["difficulty"],
-            "difficulty": st.difficulty or p["difficulty"], "status": st.status or "not reviewed", "excluded": st.excluded,
+            "id": p["id"], "prompt": p["text"], "reference": L.labelled(st, "reference", p["reference"]), "task": p["task"], "level": p["difficulty"],
+            "difficulty": L.labelled(st, "difficulty", p["difficulty"]), "status": st.status or "not reviewed", "excluded": st.excluded,
             "hackable": st.hackable, "format_issue": st.format_issue, "duplicate_of": st.duplicate_of, "tags": list(st.tags), "note": st.note, "pass_rate": st.pass_rate, "training_success": None if s is None else s["success"],
             "training_samples": 0 if s is None else s["samples"], "label_events": st.events, "source": p["source"],
         })

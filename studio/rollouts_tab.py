@@ -12,6 +12,7 @@ import statistics
 import gradio as gr
 import pandas as pd
 
+from k15core import labels as L
 from k15core import tasks as task_registry
 from k15core.inspection import suspicious_groups
 from k15core.store import Store
@@ -167,8 +168,8 @@ def open_group(ctx, trajectory_id: int | None, colour_by: str) -> tuple[str, pd.
     if not group:
         return f"<p>No sample with id {int(trajectory_id)}.</p>", empty, ""
     prompt = ctx.store.prompt(group[0]["prompt_id"])
-    labels = ctx.store.prompt_labels([group[0]["prompt_id"]]).get(group[0]["prompt_id"])
-    reference = (labels.reference if labels and labels.reference else None) or (prompt["reference"] if prompt else None)
+    state = ctx.store.prompt_labels([group[0]["prompt_id"]]).get(group[0]["prompt_id"], L.DEFAULT)
+    reference = L.labelled(state, "reference", prompt["reference"] if prompt else None)
     run = ctx.store.run(group[0]["run_id"])
     for t in group:
         t["task"] = prompt["task"] if prompt else (run or {}).get("config", {}).get("task", {}).get("name")

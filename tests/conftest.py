@@ -27,7 +27,8 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A tiny model (smaller than the default, for speed) saved in the Hugging Face layout."""
-    from k15core.models import ModelConfig, build_tiny_model
+    from k15core.config import ModelConfig
+    from k15core.models import build_tiny_model
 
     out = tmp_path_factory.mktemp("tiny")
     build_tiny_model(ModelConfig(hidden_size=64, num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=128), out)

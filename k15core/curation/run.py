@@ -45,14 +45,15 @@ class CurationReport:
 
 
 def store_problems(store, task_name: str | None = None) -> list[Problem]:
-    """The store's prompts as problems, with labelled references applied (a corrected answer is the one scored)."""
+    """The store's prompts as problems, with labelled references and difficulties applied (`labels.overlay`, as the
+    trainer does: a corrected answer is the one scored)."""
     states = store.prompt_labels()
     out = []
     for p in store.prompts():
         if task_name and p["task"] != task_name:
             continue
-        ref = states.get(p["id"], L.DEFAULT).reference or p["reference"]
-        out.append(Problem(id=p["id"], prompt=p["text"], reference=ref, difficulty=p["difficulty"], task=p["task"]))
+        task_problem = Problem(id=p["id"], prompt=p["text"], reference=p["reference"], difficulty=p["difficulty"], task=p["task"])
+        out.append(L.overlay(task_problem, states.get(p["id"], L.DEFAULT)))
     return out
 
 

@@ -19,55 +19,13 @@ from pathlib import Path
 
 import torch
 
+from k15core.config import Long2ShortConfig, SFTConfig
 from k15core.errors import K15Error
 from k15core.long2short.selection import Sample, dpo_pairs, shortest_correct
 from k15core.losses import dpo_loss
-from k15core.sft import SFTConfig, SFTExample, train_sft
+from k15core.sft import SFTExample, train_sft
 from k15core.tasks.base import Problem, Task
-from k15core.trainer import token_logprobs
-
-
-@dataclass
-class Long2ShortConfig:
-    """Long2short: shortest rejection sampling, DPO, and the models they start from."""
-
-    prompts: int = 512
-    """Training prompts sampled from the long model. (choice)"""
-    samples: int = 8
-    """Responses sampled per prompt (the report's n = 8)."""
-    temperature: float = 1.0
-    """Sampling temperature. (choice)"""
-    max_new_tokens: int = 96
-    """Longest sampled response, in tokens."""
-    ratio: float = 1.5
-    """DPO: a correct response at least this many times as long as the chosen one is rejected."""
-    inclusive: bool = True
-    """DPO: 'at least' (>=) the ratio; false: strictly longer (>)."""
-    max_pairs: int = 4
-    """DPO: most pairs per prompt, longest rejected first (0: all). (choice)"""
-    beta: float = 0.1
-    """DPO β. (choice)"""
-    dpo_lr: float = 1e-5
-    """DPO learning rate (AdamW, constant). (choice: on the demo's seed-0 long model, with dpo_nll = 1,
-    2e-5 shortened answers by 11% but lost 22 points of accuracy, 5e-6 kept accuracy and shortened
-    nothing; 1e-5 is between the two)"""
-    dpo_epochs: int = 2
-    """Passes over the DPO pairs. (choice)"""
-    dpo_batch_size: int = 16
-    """Pairs per DPO step."""
-    dpo_nll: float = 1.0
-    """DPO: weight of an added negative log-likelihood of the chosen response, per token (0: plain DPO).
-    (choice; "RPO", Pang et al. 2024: plain DPO can lower the chosen answer's probability along with the
-    rejected one's, since both share most tokens, and the freed mass goes to answers neither of them is.
-    On the demo's seed-0 long model plain DPO fell from 85% to 26% accuracy; with this term, 63%.)"""
-    rs_lr: float = 1e-4
-    """Rejection sampling: peak learning rate of the fine-tuning on the shortest correct responses. (choice)"""
-    rs_epochs: int = 2
-    """Rejection sampling: passes over those responses. (choice)"""
-    rs_batch_size: int = 16
-    """Rejection sampling: examples per step."""
-    seed: int = 0
-    """Seed of the prompt draw, the sampling and the batch order."""
+from k15core.tokens import next_token_mask, right_pad, token_logprobs
 
 
 def sample_groups(model, tokenizer, task: Task, problems: list[Problem], cfg: Long2ShortConfig, progress: bool = True) -> list[list[Sample]]:
@@ -115,15 +73,9 @@ def _pair_sequences(tokenizer, prompt: str, chosen: Sample, rejected: Sample):
 
 def sequence_logprobs(model, sequences: list[tuple[list[int], list[int]]], pad_id: int, device) -> torch.Tensor:
     """Sum of log π(response token | prefix) over each (prompt ids, response ids) pair -> (N,)."""
-    width = max(len(p) + len(r) for p, r in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    attention = torch.zeros_like(ids)
-    mask = torch.zeros((len(sequences), width - 1))
-    for row, (p, r) in enumerate(sequences):
-        ids[row, : len(p) + len(r)] = torch.tensor(p + r)
-        attention[row, : len(p) + len(r)] = 1
-        mask[row, len(p) - 1: len(p) + len(r) - 1] = 1  # position t predicts token t + 1
-    token_logp, _ = token_logprobs(model, ids.to(device), attention.to(device))  # the RL trainer's, shared
+    ids, attention = right_pad([p + r for p, r in sequences], pad_id)
+    mask = next_token_mask([(len(p), len(p) + len(r)) for p, r in sequences], ids.shape[1])
+    token_logp, _ = token_logprobs(model, ids.to(device), attention.to(device))
     return (token_logp * mask.to(device)).sum(1)
 
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import torch
 
-from k15core.rollout.hf import Continuation, left_pad
 from k15core.rollout.repeat import RepeatRule, detect_repeat
+from k15core.tokens import left_pad, token_stats
+from k15core.types import Continuation
 
 
 def nucleus(logits: torch.Tensor, top_p: float) -> torch.Tensor:
@@ -65,9 +66,7 @@ def compact_continue(model, contexts: list[list[int]], max_new_tokens: list[int]
     new: dict[int, list[int]] = {i: [] for i in rows}
     while rows:
         token = next_tokens(logits, greedy, temperature, top_p)
-        logp_all = torch.log_softmax(logits.float(), -1)
-        chosen = logp_all.gather(-1, token[:, None]).squeeze(-1).tolist()
-        entropy = (-(logp_all.exp() * logp_all).sum(-1)).tolist()
+        chosen, entropy = (x.tolist() for x in token_stats(logits, token))  # (B,) each
         keep = []
         for r, (i, t) in enumerate(zip(rows, token.tolist())):
             new[i].append(t)

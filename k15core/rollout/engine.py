@@ -3,7 +3,7 @@
 The trainer only ever calls `continue_ids` (generate the next segment of many responses) and
 `load_weights` (after an optimiser step, the hybrid deployment of report §2.6.3: generate, train,
 push the new weights into the engine). The vLLM engine for GPUs (`k15core.rollout.vllm_engine`)
-implements the same two methods; `make_engine` picks one by `rl.engine`.
+implements the same two methods; `make_engine` picks one from the `ENGINES` registry by `rl.engine`.
 """
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from typing import Protocol
 
 from k15core import dist
 from k15core.errors import K15Error
+from k15core.registry import Registry
 from k15core.rollout.compact import compact_continue
-from k15core.rollout.hf import Continuation, continue_ids
+from k15core.rollout.hf import continue_ids
+from k15core.types import Continuation
 from k15core.rollout.repeat import RepeatRule
 
 
@@ -53,21 +55,31 @@ class HFEngine:
             self.model.load_state_dict(dist.full_state_dict(model))
 
 
-ENGINES = ("hf", "vllm")
+ENGINES: Registry = Registry("rollout engine")
+"""name -> factory(cfg, policy, rollout_model, tokenizer, model_path, repeat_rule) -> RolloutEngine."""
+
+
+@ENGINES.register("hf")
+def _hf_engine(cfg, policy, rollout_model, tokenizer, model_path, repeat_rule) -> RolloutEngine:
+    """Samples from `rollout_model` (the policy itself, or its plain copy under FSDP2)."""
+    return HFEngine(rollout_model, tokenizer, cfg.temperature, cfg.top_p, repeat_rule, compact=cfg.compact_rollouts)
+
+
+@ENGINES.register("vllm")
+def _vllm_engine(cfg, policy, rollout_model, tokenizer, model_path, repeat_rule) -> RolloutEngine:
+    """Loads the model folder `model_path` into vLLM (a LoRA adapter folder: its base model), then `policy`'s
+    current weights (a LoRA policy or a resumed checkpoint differs from the folder's). vLLM is imported here
+    only, so CPU installs never touch it."""
+    from k15core.rollout.vllm_engine import VLLMEngine, base_model_path
+
+    if model_path is None:
+        raise K15Error("rl.engine 'vllm' needs the policy's model folder to start from", "pass model_path (k15 train does)")
+    engine = VLLMEngine(base_model_path(model_path), tokenizer.eos_token_id, cfg.temperature, cfg.top_p, repeat_rule,
+                        seed=cfg.seed, gpu_memory_utilization=cfg.vllm_gpu_memory)
+    engine.load_weights(policy)
+    return engine
 
 
 def make_engine(cfg, policy, rollout_model, tokenizer, model_path: str | Path | None, repeat_rule: RepeatRule) -> RolloutEngine:
-    """The engine `cfg.engine` names (an RLConfig): 'hf' samples from `rollout_model`; 'vllm' loads the model
-    folder `model_path` into vLLM (a LoRA adapter folder: its base model) and then `policy`'s current weights."""
-    if cfg.engine == "hf":
-        return HFEngine(rollout_model, tokenizer, cfg.temperature, cfg.top_p, repeat_rule, compact=cfg.compact_rollouts)
-    if cfg.engine == "vllm":
-        from k15core.rollout.vllm_engine import VLLMEngine, base_model_path
-
-        if model_path is None:
-            raise K15Error("rl.engine 'vllm' needs the policy's model folder to start from", "pass model_path (k15 train does)")
-        engine = VLLMEngine(base_model_path(model_path), tokenizer.eos_token_id, cfg.temperature, cfg.top_p, repeat_rule,
-                            seed=cfg.seed, gpu_memory_utilization=cfg.vllm_gpu_memory)
-        engine.load_weights(policy)  # a LoRA policy or a resumed checkpoint differs from the folder's weights
-        return engine
-    raise K15Error(f"unknown rollout engine {cfg.engine!r}", f"rl.engine is one of: {', '.join(ENGINES)}")
+    """The `ENGINES` entry `cfg.engine` names (an RLConfig), built for this policy."""
+    return ENGINES.get(cfg.engine)(cfg, policy, rollout_model, tokenizer, model_path, repeat_rule)

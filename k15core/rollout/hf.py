@@ -7,54 +7,10 @@ by the token limit.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 
-
-@dataclass
-class Generation:
-    prompt_index: int
-    """Index into the `prompts` list passed to `generate`."""
-    sample_index: int
-    """0..k-1: which of the k samples of this prompt."""
-    text: str
-    """The response text (prefix included, EOS excluded)."""
-    token_ids: list[int] = field(repr=False)
-    """Response tokens (prefix included, EOS included when the response finished)."""
-    logprobs: list[float] = field(repr=False)
-    """log pi(token | context) per response token; 0.0 for prefilled prefix tokens (not sampled)."""
-    entropies: list[float] = field(repr=False)
-    """Entropy (nats) of pi(. | context) at each response token; 0.0 for prefilled prefix tokens."""
-    finished: bool
-    """True if the model emitted EOS."""
-    truncated: bool
-    """True if the response hit `max_new_tokens` without EOS."""
-
-    @property
-    def length(self) -> int:
-        return len(self.token_ids)
-
-
-def left_pad(contexts: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token id lists -> left-padded ids (B, T) and attention mask (B, T), T the longest (generation appends on the right)."""
-    width = max(len(c) for c in contexts)
-    ids = torch.full((len(contexts), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(contexts), width), dtype=torch.long)
-    for row, c in enumerate(contexts):
-        ids[row, width - len(c):] = torch.tensor(c, dtype=torch.long)
-        mask[row, width - len(c):] = 1
-    return ids, mask
-
-
-def token_stats(logits: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-prob of each chosen token and the entropy of each next-token distribution, at temperature 1.
-
-    logits: (B, T, V) raw scores; tokens: (B, T) chosen ids -> ((B, T) log-probs, (B, T) entropies in nats).
-    """
-    logp_all = torch.log_softmax(logits.float(), dim=-1)  # (B, T, V)
-    entropy = -(logp_all.exp() * logp_all).sum(-1)  # (B, T)
-    return logp_all.gather(-1, tokens.unsqueeze(-1)).squeeze(-1), entropy
+from k15core.tokens import left_pad, token_stats
+from k15core.types import Continuation, Generation
 
 
 def sampling_kwargs(greedy: bool, temperature: float, top_p: float) -> dict:
@@ -133,22 +89,6 @@ def generate(
             progress(len(chunk))
     model.train(was_training)
     return out
-
-
-@dataclass
-class Continuation:
-    """What one call of `continue_ids` added to one sequence."""
-
-    token_ids: list[int]
-    """New tokens (EOS included when the model emitted it)."""
-    logprobs: list[float]
-    """log pi(token | context) at temperature 1 for each new token."""
-    eos: bool
-    """The model emitted EOS."""
-    repeated: bool
-    """Stopped early by the repeat detector."""
-    entropies: list[float] = field(default_factory=list)
-    """Entropy (nats) of pi(. | context) at temperature 1 for each new token (the studio colours tokens by it)."""
 
 
 @torch.no_grad()

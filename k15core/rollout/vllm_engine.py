@@ -31,7 +31,7 @@ from pathlib import Path
 
 from k15core import dist
 from k15core.errors import K15Error
-from k15core.rollout.hf import Continuation
+from k15core.types import Continuation
 from k15core.rollout.repeat import RepeatRule, detect_repeat
 
 INSTALL_HINT = "install the GPU extra on a CUDA machine: pip install -e '.[gpu]' (see README, Going big)"

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from k15core import dist
+from k15core.errors import K15Error
 
 WORKER = Path(__file__).with_name("worker.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +53,7 @@ def test_single_process_helpers_are_identities():
     assert dist.broadcast({"a": 1}) == {"a": 1} and dist.all_reduce_mean(3.0) == 3.0
     model = torch.nn.Linear(2, 2)
     assert dist.wrap_model(model, "ddp") is model  # nothing to wrap without a process group
-    with pytest.raises(ValueError, match="unknown distribution strategy"):
+    with pytest.raises(K15Error, match="unknown distribution strategy"):
         dist.wrap_model(model, "zero3")
 
 

@@ -46,8 +46,11 @@ def fixed_batch(groups: int, k: int, vocab: int):
 
 
 def optimise_step(strategy: str, out: Path) -> None:
-    from k15core.models import ModelConfig, build_tiny_model, load_model
-    from k15core.trainer import RLConfig, ScoredBatch, optimise
+    from k15core.config import ModelConfig
+    from k15core.models import build_tiny_model, load_model
+    from k15core.config import RLConfig
+    from k15core.policy_step import optimise
+    from k15core.types import ScoredBatch
 
     torch.manual_seed(0)
     model_dir = out / "model"
@@ -58,7 +61,8 @@ def optimise_step(strategy: str, out: Path) -> None:
     trajs, rewards = fixed_batch(groups=4, k=2, vocab=len(tokenizer))
     mine = [t for t in trajs if t.group in dist.shard(sorted({t.group for t in trajs}))]
     sel = torch.tensor([trajs.index(t) for t in mine])
-    batch = ScoredBatch(mine, torch.tensor([t.group for t in mine]), {"total": rewards[sel]})
+    total = rewards[sel]
+    batch = ScoredBatch(mine, torch.tensor([t.group for t in mine]), correct=total, length=torch.zeros_like(total), repeat=torch.zeros_like(total), total=total)
     run = SimpleNamespace(cfg=RLConfig(minibatches=1, lr=1e-3, grad_clip=0.0), model=dist.wrap_model(model, strategy), tokenizer=tokenizer,
                           device=torch.device("cpu"), bf16=False, optimizer=None, engine=SimpleNamespace(load_weights=lambda m: None))
     stats = optimise(run, batch, it=0)
@@ -84,7 +88,7 @@ class ScriptedEngine:
         import hashlib
         from collections import Counter
 
-        from k15core.rollout.hf import Continuation
+        from k15core.types import Continuation
 
         seen, out = Counter(), []
         for context, start in zip(contexts, response_starts):
@@ -104,7 +108,8 @@ class ScriptedEngine:
 def train_iterations(strategy: str, out: Path) -> None:
     from k15core import stages
     from k15core.config import load_config
-    from k15core.models import ModelConfig, build_tiny_model
+    from k15core.config import ModelConfig
+    from k15core.models import build_tiny_model
     from k15core.trainer import train
     from k15core.workspace import Workspace
 

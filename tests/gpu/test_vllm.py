@@ -21,7 +21,7 @@ def engine_and_model(tiny_model_dir):
 
 
 def test_vllm_logprobs_match_the_hf_model(engine_and_model):
-    from k15core.trainer import token_logprobs
+    from k15core.tokens import token_logprobs
 
     engine, model, tok = engine_and_model
     prompts = [tok("Seq 372, steps: 4\n", add_special_tokens=False)["input_ids"], tok("Seq 019, steps: 2\n", add_special_tokens=False)["input_ids"]]
@@ -36,7 +36,7 @@ def test_vllm_logprobs_match_the_hf_model(engine_and_model):
 
 def test_vllm_samples_from_pushed_weights(engine_and_model):
     """After `load_weights`, vLLM's log-probs are the changed model's (and no longer the old one's)."""
-    from k15core.trainer import token_logprobs
+    from k15core.tokens import token_logprobs
 
     engine, model, tok = engine_and_model
     with torch.no_grad():

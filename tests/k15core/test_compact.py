@@ -33,7 +33,7 @@ def test_greedy_gives_generates_tokens_and_logprobs(tiny_model_dir, rule):
 def test_sampled_logprobs_are_the_models(tiny_model_dir):
     """Each sampled token's log-prob is what the model gives that token in context (rows ending at
     different steps, so the batch shrinks while others go on)."""
-    from k15core.trainer import token_logprobs
+    from k15core.tokens import token_logprobs
 
     model, tok = load_model(tiny_model_dir)
     ctx = _contexts(tok, 6)

@@ -231,3 +231,14 @@ def test_curate_duplicates_records_pairs_and_resets_when_fixed(tmp_path):
     remaining = [p for p in store_problems(store) if p.id != "p1"]  # its twin gone from the set: no longer a duplicate
     curate_duplicates(store, remaining)
     assert store.prompt_labels()["p2"].duplicate_of is None
+
+
+def test_store_problems_apply_a_persons_reference_and_difficulty_as_the_trainer_does(store_with_prompts):
+    store, problems = store_with_prompts
+    first, second = problems[0], problems[1]
+    store.set_label(first.id, "reference", "7", author="ann", source="studio")
+    store.set_label(second.id, "difficulty", 5 if second.difficulty != 5 else 1, author="ann", source="studio")
+    again = {p.id: p for p in store_problems(store)}
+    assert again[first.id].reference == "7" and again[first.id].difficulty == first.difficulty
+    assert again[second.id].difficulty == (5 if second.difficulty != 5 else 1) and again[second.id].reference == second.reference
+    assert {p.id: p for p in problems}[problems[2].id] == again[problems[2].id]  # unlabelled: the task's own values

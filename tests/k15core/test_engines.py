@@ -10,7 +10,7 @@ from k15core.errors import K15Error
 from k15core.rollout.engine import HFEngine, make_engine
 from k15core.rollout.repeat import RepeatRule, detect_repeat
 from k15core.rollout.vllm_engine import base_model_path, cut_at_repeat, vllm_available
-from k15core.trainer import RLConfig
+from k15core.config import RLConfig
 
 
 def test_cut_at_repeat_stops_where_the_rule_first_fires():

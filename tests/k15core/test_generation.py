@@ -52,7 +52,8 @@ def _teacher_forced_entropies(model, tok, context_ids: list[int], response_ids: 
 
 
 def test_entropies_match_a_forward_pass_in_both_engines(tiny_model_dir):
-    from k15core.rollout.hf import continue_ids, token_stats
+    from k15core.rollout.hf import continue_ids
+    from k15core.tokens import token_stats
 
     uniform = torch.zeros(1, 1, 7)
     logp, ent = token_stats(uniform, torch.tensor([[3]]))

@@ -100,3 +100,20 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path):
     columns = [row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(trajectories)")]
     assert "entropies" in columns  # 2 -> 3 ran after 1 -> 2
     assert "ix_trajectories_run_id" in [row[1] for row in sqlite3.connect(path).execute("PRAGMA index_list(trajectories)")]
+
+
+def test_labelled_values_replace_the_tasks_and_an_undone_label_restores_it():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class P:
+        id: str
+        reference: str
+        difficulty: int
+
+    base = P("p", "41", 2)
+    assert labels.overlay(base, labels.DEFAULT) == base
+    assert labels.overlay(base, labels.PromptLabels(reference="42")) == P("p", "42", 2)
+    assert labels.overlay(base, labels.PromptLabels(difficulty=5)) == P("p", "41", 5)
+    undone = labels.fold([{"prompt_id": "p", "field": "reference", "value": "42"}, {"prompt_id": "p", "field": "reference", "value": None}])["p"]
+    assert labels.labelled(undone, "reference", "41") == "41"

@@ -10,7 +10,8 @@ from k15core.errors import K15Error
 from k15core.long2short.merge import merge_models, merge_state_dicts
 from k15core.long2short.selection import Sample, dpo_pairs, shortest_correct
 from k15core.losses import dpo_loss
-from k15core.models import ModelConfig, build_tiny_model, load_model
+from k15core.config import ModelConfig
+from k15core.models import build_tiny_model, load_model
 
 
 def samples(*spec):

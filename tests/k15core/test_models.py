@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from k15core.errors import K15Error
-from k15core.models import ModelConfig, build_char_tokenizer, count_parameters, load_model, save_model
+from k15core.config import ModelConfig
+from k15core.models import build_char_tokenizer, count_parameters, load_model, save_model
 
 
 def test_tokenizer_keeps_every_character(tiny_model_dir):

@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from k15core.errors import K15Error
-from k15core.sampling import CurriculumPhase, PromptSampler, SuccessTracker, prioritised_weights
+from k15core.sampling import SAMPLERS, CurriculumPhase, PromptSampler, SuccessTracker, prioritised_weights
 from k15core.tasks.base import Problem
 
 
@@ -47,7 +47,7 @@ def test_curriculum_goes_from_easy_to_hard():
 
 
 def test_excluded_prompts_are_never_drawn():
-    for strategy in PromptSampler.STRATEGIES:
+    for strategy in SAMPLERS.names():
         sampler = PromptSampler(pool(6), strategy, seed=0)
         sampler.excluded = {"p0", "p3"}
         assert not {"p0", "p3"} & {p.id for p in sampler.draw(2000, 0)}

@@ -8,7 +8,8 @@ import torch
 
 from k15core.errors import K15Error
 from k15core.models import load_model
-from k15core.sft import SFTConfig, SFTExample, build_warmup_set, lr_at, make_batches, tokenize_examples, train_sft
+from k15core.config import SFTConfig
+from k15core.sft import SFTExample, build_warmup_set, lr_at, make_batches, tokenize_examples, train_sft
 from k15core.tasks.arithmetic import ArithmeticTask
 
 

@@ -12,7 +12,8 @@ from k15core.config import load_config
 from k15core.models import load_model
 from k15core.rollout.hf import continue_ids
 from k15core.rollout.partial import Group, Trajectory, rollout_step
-from k15core.trainer import optimise, policy_inputs, rl_iteration, score
+from k15core.policy_step import optimise, policy_inputs
+from k15core.trainer import rl_iteration, score
 from k15core.tasks.recurrence import RecurrenceTask
 
 SMALL_RL = [
@@ -64,11 +65,12 @@ def test_old_segments_are_out_of_the_loss_and_get_zero_gradient(tiny_model_dir):
     t = Trajectory(p, 0, 0, list(ids))
     t.add_segment(0, [10, 11, 12], [0.0] * 3)
     t.add_segment(1, [13, 14], [0.0] * 2)
-    _, _, loss_mask, response_mask = policy_inputs([t], tok.pad_token_id, it=1, mask_old=True)
+    inputs = policy_inputs([t], tok.pad_token_id, it=1, mask_old=True)
+    loss_mask, response_mask = inputs.loss_mask, inputs.response_mask
     P = len(ids)
     assert response_mask[0].nonzero().flatten().tolist() == list(range(P - 1, P + 4))
     assert loss_mask[0].nonzero().flatten().tolist() == [P + 2, P + 3]  # only the iteration-1 tokens
-    _, _, keep_all, _ = policy_inputs([t], tok.pad_token_id, it=1, mask_old=False)
+    keep_all = policy_inputs([t], tok.pad_token_id, it=1, mask_old=False).loss_mask
     assert keep_all.sum() == 5
 
 
@@ -101,10 +103,10 @@ def test_optimise_changes_the_policy_only_with_a_learning_signal(workspace, tiny
     groups, _ = rollout(run, 0)
     batch = score(run, [g for g in groups if g.done] or groups, 0)
     before = [p.detach().clone() for p in run.model.parameters()]
-    batch.parts["total"] = torch.zeros_like(batch.parts["total"])  # every reward equal: no signal
+    batch.total = torch.zeros_like(batch.total)  # every reward equal: no signal
     optimise(run, batch, 0)
     assert all(torch.equal(a, b) for a, b in zip(before, run.model.parameters()))
-    batch.parts["total"] = torch.tensor([1.0, 0.0] * (len(batch.trajectories) // 2))
+    batch.total = torch.tensor([1.0, 0.0] * (len(batch.trajectories) // 2))
     optimise(run, batch, 0)
     assert any(not torch.equal(a, b) for a, b in zip(before, run.model.parameters()))
 
@@ -223,7 +225,7 @@ def test_sigterm_checkpoints_and_train_resume_finishes(tmp_path, tiny_model_dir)
 
 
 def test_length_microbatches_minimise_padding_plus_overhead():
-    from k15core.trainer import length_microbatches
+    from k15core.policy_step import length_microbatches
 
     lengths = [10, 50, 12, 48, 11, 49]
     assert length_microbatches([], lengths) == []
@@ -245,7 +247,7 @@ def test_length_microbatches_is_optimal_on_random_cases():
     import itertools
     import random
 
-    from k15core.trainer import length_microbatches
+    from k15core.policy_step import length_microbatches
 
     rng = random.Random(0)
     for _ in range(40):
@@ -268,7 +270,7 @@ def _random_batch(tok, groups: int, k: int, seed: int, prompt_len: int, max_len:
     within each group (every group has a gradient)."""
     from k15core.rollout.partial import Trajectory
     from k15core.tasks.base import Problem
-    from k15core.trainer import ScoredBatch
+    from k15core.types import ScoredBatch
 
     g = torch.Generator().manual_seed(seed)
     trajs, rewards = [], []
@@ -280,7 +282,8 @@ def _random_batch(tok, groups: int, k: int, seed: int, prompt_len: int, max_len:
             t.add_segment(0, torch.randint(3, len(tok), (n,), generator=g).tolist(), [0.0] * n)
             trajs.append(t)
             rewards.append(float((j + gid) % 2))
-    return ScoredBatch(trajs, torch.tensor([t.group for t in trajs]), {"total": torch.tensor(rewards)})
+    total = torch.tensor(rewards)
+    return ScoredBatch(trajs, torch.tensor([t.group for t in trajs]), correct=total, length=torch.zeros_like(total), repeat=torch.zeros_like(total), total=total)
 
 
 def test_token_budget_accumulation_gives_the_same_step(tiny_model_dir):
@@ -290,7 +293,8 @@ def test_token_budget_accumulation_gives_the_same_step(tiny_model_dir):
     from types import SimpleNamespace
 
     from k15core.models import load_model
-    from k15core.trainer import RLConfig, optimise
+    from k15core.config import RLConfig
+    from k15core.policy_step import optimise
 
     base, tok = load_model(tiny_model_dir)
     batch = _random_batch(tok, groups=4, k=3, seed=3, prompt_len=6, max_len=15)
@@ -306,7 +310,7 @@ def test_token_budget_accumulation_gives_the_same_step(tiny_model_dir):
                               device=torch.device("cpu"), bf16=False, optimizer=None, engine=SimpleNamespace(load_weights=lambda m: None))
         stats = optimise(run, batch, it=0)
         results[name] = (stats, {k: p.grad.clone() for k, p in model.named_parameters()}, {k: v.clone() for k, v in model.state_dict().items()})
-    from k15core.trainer import length_microbatches
+    from k15core.policy_step import length_microbatches
 
     lengths = [len(t.prompt_ids) + len(t.token_ids) for t in trajs]
     assert len(length_microbatches(range(len(trajs)), lengths, 40, 10**9)) >= 3  # really split, groups cut across
@@ -331,7 +335,9 @@ def test_log_probs_of_the_old_policy_are_the_policys_own(tiny_model_dir, minibat
 
     from k15core.losses import reinforce_loss
     from k15core.models import load_model
-    from k15core.trainer import RLConfig, optimise, policy_inputs, token_logprobs
+    from k15core.config import RLConfig
+    from k15core.policy_step import optimise, policy_inputs
+    from k15core.tokens import token_logprobs
 
     model, tok = load_model(tiny_model_dir)
     batch = _random_batch(tok, groups=6, k=2, seed=5, prompt_len=5, max_len=12)
@@ -340,9 +346,10 @@ def test_log_probs_of_the_old_policy_are_the_policys_own(tiny_model_dir, minibat
                           bf16=False, optimizer=None, engine=SimpleNamespace(load_weights=lambda m: None))
     stats = optimise(run, batch, it=0)
     assert stats["kl"] == pytest.approx(0.0, abs=1e-9)
-    ids, attention, loss_mask, _ = policy_inputs(trajs, tok.pad_token_id, 0, True)
+    inputs = policy_inputs(trajs, tok.pad_token_id, 0, True)
+    ids, attention, loss_mask = inputs.ids, inputs.attention, inputs.loss_mask
     with torch.no_grad():
         logp, _ = token_logprobs(model, ids, attention)
-    whole = float(reinforce_loss((logp * loss_mask).sum(1), batch.parts["total"], batch.group))
+    whole = float(reinforce_loss((logp * loss_mask).sum(1), batch.total, batch.group))
     if minibatches == 1:  # one step: its loss is the whole batch's
         assert stats["loss"] == pytest.approx(whole, rel=1e-4, abs=1e-6)

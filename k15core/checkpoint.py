@@ -1,0 +1,85 @@
+"""RL checkpoints: the policy (Hugging Face layout) and everything `--resume` needs, saved and restored.
+
+Nothing in a checkpoint depends on the world size: the weights and optimiser state are full tensors keyed by
+name, the replay buffer holds every rank's groups, and the sampler is the same on every rank. So a run saved
+by N processes resumes with any number.
+"""
+from __future__ import annotations
+
+import dataclasses
+import random
+import shutil
+from pathlib import Path
+
+import torch
+
+from k15core import dist
+from k15core.models import save_model
+from k15core.policy_step import new_optimizer
+from k15core.rollout.partial import ReplayBuffer
+from k15core.types import TrainState
+
+
+def save_checkpoint(run, directory: Path) -> None:
+    """Policy weights (save_pretrained layout) and trainer state, written to a temp dir then swapped in.
+
+    Called by every rank (the full weights, buffers and optimiser state are collectives); rank 0 writes.
+    """
+    keep_optimizer = not run.cfg.reset_optimizer and run.optimizer is not None
+    state = {
+        "state": dataclasses.asdict(run.state),
+        "sampler": run.sampler.state_dict(),
+        "buffer": ReplayBuffer([g for groups in dist.gather_to_main(run.buffer.groups) or [] for g in groups]),
+        "problems": run.problems,
+        "optimizer": dist.optimizer_state(run.model, run.optimizer) if keep_optimizer else None,
+        "torch_rng": dist.gather_to_main(torch.get_rng_state()),  # one per rank
+        "python_rng": random.getstate(),
+        "world_size": dist.world_size(),
+    }
+    tmp = directory.with_name(directory.name + ".tmp")
+    save_policy(run, tmp / "policy")
+    dist.on_main(_finish_checkpoint, tmp, directory, state)
+
+
+def save_policy(run, out_dir: Path) -> None:
+    """The policy in the Hugging Face layout. Every rank calls it (the full weights of a wrapped model are a
+    collective); rank 0 writes."""
+    weights = dist.full_state_dict(run.model) if dist.active() else None  # None: the module saves its own
+    dist.on_main(save_model, dist.unwrap(run.model), run.tokenizer, out_dir, state_dict=weights)
+
+
+def _finish_checkpoint(tmp: Path, directory: Path, state: dict) -> None:
+    """Write the trainer state beside the policy in `tmp`, then swap `tmp` in for `directory`."""
+    torch.save(state, tmp / "trainer_state.pt")
+    if directory.exists():
+        old = directory.with_name(directory.name + ".old")
+        directory.rename(old)
+        tmp.rename(directory)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(directory)
+
+
+def load_checkpoint(run, directory: Path) -> None:
+    """Restore the trainer state saved by `save_checkpoint` (the policy weights are loaded by the caller).
+
+    At the world size it was saved with, every rank gets its own random state back and the run continues
+    exactly. At another, the buffered groups are shared out again and each rank's sampling is reseeded
+    (from the seed, the iteration and the rank), with a notice: the run continues, not bit for bit.
+    """
+    saved = torch.load(directory / "trainer_state.pt", weights_only=False)
+    run.state = TrainState(**saved["state"])
+    run.sampler.load_state_dict(saved["sampler"])
+    run.buffer = ReplayBuffer(dist.shard(saved["buffer"].groups))
+    run.problems = saved["problems"]
+    run.sampler.pool = [run.problems.get(p.id, p) for p in run.sampler.pool]
+    if saved["optimizer"] is not None:
+        run.optimizer = new_optimizer(run)
+        dist.load_optimizer_state(run.model, run.optimizer, saved["optimizer"])
+    rng_states = saved["torch_rng"] if isinstance(saved["torch_rng"], list) else [saved["torch_rng"]]
+    if len(rng_states) == dist.world_size():
+        torch.set_rng_state(rng_states[dist.rank()])
+    else:
+        dist.print0(f"resuming on {dist.world_size()} process(es) a run saved on {len(rng_states)}: rollouts are reseeded, so it will not repeat the original run's samples")
+        torch.manual_seed(dist.rank_seed(run.cfg.seed + 7919 * run.state.iteration))
+    random.setstate(saved["python_rng"])

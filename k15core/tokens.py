@@ -1,0 +1,73 @@
+"""Token helpers every stage shares: padding, span masks, next-token log-probs and entropies.
+
+A causal LM's logits at position t predict token t + 1, so every "next-token" tensor has width T - 1: its
+position t refers to the prediction of token t + 1. The rollout engines, the RL step, the warm-up and DPO all
+build their batches with these, so a padding or shift rule is written once.
+
+>>> ids, attention = right_pad([[5, 6, 7], [8]], pad=0)
+>>> ids.tolist(), attention.tolist()
+([[5, 6, 7], [8, 0, 0]], [[1, 1, 1], [1, 0, 0]])
+>>> next_token_mask([(1, 3), (1, 1)], width=3).tolist()  # row 0's tokens 1 and 2 are predicted at positions 0, 1
+[[1.0, 1.0], [0.0, 0.0]]
+"""
+from __future__ import annotations
+
+import torch
+
+
+def left_pad(contexts: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id lists -> left-padded ids (B, T) and attention mask (B, T), T the longest (generation appends on the right)."""
+    width = max(len(c) for c in contexts)
+    ids = torch.full((len(contexts), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(contexts), width), dtype=torch.long)
+    for row, c in enumerate(contexts):
+        ids[row, width - len(c):] = torch.tensor(c, dtype=torch.long)
+        mask[row, width - len(c):] = 1
+    return ids, mask
+
+
+def right_pad(sequences: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id lists -> right-padded ids (N, T) and attention mask (N, T), T the longest (for training passes)."""
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad, dtype=torch.long)
+    attention = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, s in enumerate(sequences):
+        ids[row, : len(s)] = torch.tensor(s, dtype=torch.long)
+        attention[row, : len(s)] = 1
+    return ids, attention
+
+
+def span_mask(spans: list[tuple[int, int]], width: int) -> torch.Tensor:
+    """(N, width) float mask: 1 at positions start <= t < end of each row's (start, end) span, else 0."""
+    mask = torch.zeros((len(spans), width))
+    for row, (start, end) in enumerate(spans):
+        mask[row, max(start, 0): max(end, 0)] = 1
+    return mask
+
+
+def next_token_mask(token_spans: list[tuple[int, int]], width: int) -> torch.Tensor:
+    """(N, width - 1) mask over next-token predictions: 1 where position t predicts a token of the row's
+    (start, end) span of token positions, i.e. at t = start - 1 .. end - 2."""
+    return span_mask([(start - 1, end - 1) for start, end in token_spans], width - 1)
+
+
+def token_logprobs(model, ids: torch.Tensor, attention: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, T) ids -> token log-probs (N, T-1) of ids[:, 1:], and the logits (N, T-1, V) that gave them."""
+    logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1].float()
+    return torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None]).squeeze(-1), logits
+
+
+def token_stats(logits: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-prob of each chosen token and the entropy of each next-token distribution, at temperature 1.
+
+    logits (..., V) raw scores; tokens (...) chosen ids -> ((...) log-probs, (...) entropies in nats).
+    """
+    logp_all = torch.log_softmax(logits.float(), dim=-1)  # (..., V)
+    entropy = -(logp_all.exp() * logp_all).sum(-1)  # (...)
+    return logp_all.gather(-1, tokens.unsqueeze(-1)).squeeze(-1), entropy
+
+
+def entropy(logits: torch.Tensor) -> torch.Tensor:
+    """(..., V) raw scores -> (...) entropy (nats) of each distribution at temperature 1."""
+    logp_all = torch.log_softmax(logits.float(), dim=-1)
+    return -(logp_all.exp() * logp_all).sum(-1)
