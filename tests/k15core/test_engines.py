@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -29,17 +30,25 @@ def test_base_model_path_reads_a_peft_adapter(tmp_path):
     assert str(base_model_path(tmp_path)) == "/models/base"
 
 
-def test_make_engine_picks_hf_and_explains_vllm_without_a_gpu(tiny_model_dir):
+def test_make_engine_picks_hf_and_refuses_an_unknown_engine(tiny_model_dir):
     from k15core.models import load_model
 
     model, tok = load_model(tiny_model_dir)
     engine = make_engine(RLConfig(), model, model, tok, tiny_model_dir, RepeatRule())
     assert isinstance(engine, HFEngine) and engine.model is model
     with pytest.raises(K15Error, match="unknown rollout engine"):
-        make_engine(RLConfig(engine="sglang"), model, model, tok, tiny_model_dir, RepeatRule())
-    if not vllm_available():
-        with pytest.raises(K15Error, match="vLLM or a CUDA GPU is missing"):
-            make_engine(RLConfig(engine="vllm"), model, model, tok, tiny_model_dir, RepeatRule())
+        RLConfig(engine="sglang")  # the config refuses it as it is built ...
+    with pytest.raises(K15Error, match="unknown rollout engine"):
+        make_engine(SimpleNamespace(engine="sglang"), model, model, tok, tiny_model_dir, RepeatRule())  # ... and so does the registry
+
+
+@pytest.mark.skipif(vllm_available(), reason="vLLM and a CUDA GPU are here: tests/gpu/test_vllm.py runs the engine itself")
+def test_vllm_engine_without_a_gpu_says_what_is_missing(tiny_model_dir):
+    from k15core.models import load_model
+
+    model, tok = load_model(tiny_model_dir)
+    with pytest.raises(K15Error, match="vLLM or a CUDA GPU is missing"):
+        make_engine(RLConfig(engine="vllm"), model, model, tok, tiny_model_dir, RepeatRule())
 
 
 def test_hf_engine_copies_weights_into_a_separate_rollout_model(tiny_model_dir):

@@ -67,7 +67,10 @@ def test_demo_command_end_to_end(capsys, workspace):
     with pytest.raises(OSError):  # ... and closes it when the demo ends (stdin is not a terminal here)
         urllib.request.urlopen(studio_url.group(1), timeout=5)
     assert "Warm-up model on the held-out set" in out and "hardest level 5" in out
-    assert ("no gap yet" in out) or ("thinking longer pays" in out)
+    warmup_eval = workspace.store().runs(kind="eval")[0]
+    acc = {m["name"]: m["value"] for m in workspace.store().metrics(warmup_eval["id"])}
+    pays = acc["eval/long/accuracy/d5"] >= acc["eval/short/accuracy/d5"] + 0.10  # the verdict the stored numbers call for
+    assert ("thinking longer pays" in out) == pays and ("no gap yet" in out) == (not pays)
     assert "After RL" in out and "RL: accuracy" in out
     assert [r["kind"] for r in workspace.store().runs()] == ["sft", "eval", "rl", "eval"]
     assert workspace.store().runs(kind="rl")[0]["status"] == "finished" and workspace.has_model("rl")
