@@ -4,7 +4,9 @@ One name per concept of a sampled response:
 - `Continuation`: what a rollout engine added to one sequence in one call (a segment, not yet a response);
 - `rollout.partial.Trajectory`: one RL response while it is generated, segment by segment, and trained on;
 - `TrajectoryRecord`: a response as the run store keeps it (RL and evaluation alike);
-- `Generation`: one finished response of `rollout.hf.generate` (evaluation, curation, long2short sampling).
+- `Generation`: one finished response of `rollout.hf.generate` (evaluation, curation, long2short sampling);
+- `long2short.selection.Sample`: a Generation reduced to what the long2short rules read (text, length, verdict),
+  so those rules are tested on hand-made inputs.
 And the batch of one RL iteration: `ScoredBatch` (after the verifier) -> `PolicyInputs` (the padded tensors).
 Shapes: N responses, T the padded length of prompt + response.
 """
