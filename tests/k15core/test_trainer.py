@@ -12,7 +12,7 @@ from k15core.config import load_config
 from k15core.models import load_model
 from k15core.rollout.hf import continue_ids
 from k15core.rollout.partial import Group, Trajectory, rollout_step
-from k15core.policy_step import optimise, policy_inputs
+from k15core.policy_step import optimise
 from k15core.trainer import rl_iteration, score
 from k15core.tasks.recurrence import RecurrenceTask
 
@@ -58,22 +58,6 @@ def test_segments_concatenate_to_the_uninterrupted_response(tiny_model_dir):
     assert max(t.segments for g in pieces for t in g.members) > 1
 
 
-def test_old_segments_are_out_of_the_loss_and_get_zero_gradient(tiny_model_dir):
-    model, tok = load_model(tiny_model_dir)
-    p = RecurrenceTask(eval_per_level=1).eval_problems()[0]
-    ids = tok(p.prompt, add_special_tokens=False)["input_ids"]
-    t = Trajectory(p, 0, 0, list(ids))
-    t.add_segment(0, [10, 11, 12], [0.0] * 3)
-    t.add_segment(1, [13, 14], [0.0] * 2)
-    inputs = policy_inputs([t], tok.pad_token_id, it=1, mask_old=True)
-    loss_mask, response_mask = inputs.loss_mask, inputs.response_mask
-    P = len(ids)
-    assert response_mask[0].nonzero().flatten().tolist() == list(range(P - 1, P + 4))
-    assert loss_mask[0].nonzero().flatten().tolist() == [P + 2, P + 3]  # only the iteration-1 tokens
-    keep_all = policy_inputs([t], tok.pad_token_id, it=1, mask_old=False).loss_mask
-    assert keep_all.sum() == 5
-
-
 def _cfg(extra=()):
     return load_config("assets/configs/demo.yaml", ["eval.max_new_tokens=20", *SMALL_RL, *extra])
 
@@ -84,7 +68,8 @@ def test_iterations_write_metrics_and_every_trajectory(workspace, tiny_model_dir
     m = rl_iteration(run)
     assert store.count_trajectories(run.state.run_id, 0) == 3 * 2
     names = {r["name"] for r in store.metrics(run.state.run_id)}
-    for key in ("rl/reward", "rl/accuracy", "rl/len_mean", "rl/len_p90", "rl/entropy", "rl/kl", "rl/same_reward_groups", "time/rollout_s", "time/train_s"):
+    for key in ("rl/reward", "rl/accuracy", "rl/len_mean", "rl/len_p90", "rl/entropy", "rl/kl", "rl/same_reward_groups", "time/rollout_s", "time/train_s",
+                "time/sync_s", "time/store_s"):
         assert key in names, key
     from k15core.metrics import describe_metric
 
@@ -224,132 +209,21 @@ def test_sigterm_checkpoints_and_train_resume_finishes(tmp_path, tiny_model_dir)
     assert len(store.runs(kind="rl")) == 1  # resumed the same run, not a new one
 
 
-def test_length_microbatches_minimise_padding_plus_overhead():
-    from k15core.policy_step import length_microbatches
+def test_the_sync_phase_pushes_the_stepped_weights_to_the_engine_once(workspace, tiny_model_dir, monkeypatch):
+    """Report §2.6.3: generate, train, push. The push comes after the optimiser step, with its weights."""
+    from k15core import trainer
 
-    lengths = [10, 50, 12, 48, 11, 49]
-    assert length_microbatches([], lengths) == []
-    # no overhead: every cut that lowers padding is made (rows of equal length need no cut)
-    assert length_microbatches(range(6), lengths) == [[1], [5], [3], [2], [4], [0]]
-    # overhead 20: the long rows 50/49/48 share one micro-batch (150 padded, 3 tokens of padding < 20 per cut)
-    # and the short ones another: 150 + 36 + 2 x 20 = 226, less than one batch (300 + 20) or any other split
-    assert length_microbatches(range(6), lengths, overhead=20) == [[1, 5, 3], [2, 4, 0]]
-    # a huge overhead keeps one micro-batch, longest first
-    assert length_microbatches(range(6), lengths, overhead=10**9) == [[1, 5, 3, 2, 4, 0]]
-    # a budget of 100 padded tokens: at most two long rows together; a row over the budget goes alone
-    batches = length_microbatches(range(6), lengths, budget=100, overhead=10**9)
-    assert all(len(b) * max(lengths[r] for r in b) <= 100 for b in batches) and sorted(r for b in batches for r in b) == list(range(6))
-    assert length_microbatches([0, 1], [10, 500], budget=100, overhead=10**9) == [[1], [0]]
+    store = workspace.store()
+    run, _ = stages.prepare_rl(workspace, store, _cfg(), tiny_model_dir)
+    events, pushed = [], []
 
+    def train_then_log(*args):
+        stats = optimise(*args)
+        events.append("train")
+        return stats
 
-def test_length_microbatches_is_optimal_on_random_cases():
-    """The dynamic programme against brute force over every way of cutting the sorted rows."""
-    import itertools
-    import random
-
-    from k15core.policy_step import length_microbatches
-
-    rng = random.Random(0)
-    for _ in range(40):
-        lengths = [rng.randint(1, 60) for _ in range(rng.randint(1, 8))]
-        overhead, budget = rng.choice([0, 5, 40]), rng.choice([0, 120])
-        order = sorted(range(len(lengths)), key=lambda r: (-lengths[r], r))
-
-        def cost(batches):
-            if budget and any(len(b) > 1 and len(b) * max(lengths[r] for r in b) > budget for b in batches):
-                return float("inf")
-            return sum(len(b) * max(lengths[r] for r in b) + overhead for b in batches)
-
-        brute = min(cost([order[i:j] for i, j in zip((0, *cuts), (*cuts, len(order)))])
-                    for n in range(len(order)) for cuts in itertools.combinations(range(1, len(order)), n))
-        assert cost(length_microbatches(range(len(lengths)), lengths, budget, overhead)) == brute
-
-
-def _random_batch(tok, groups: int, k: int, seed: int, prompt_len: int, max_len: int):
-    """A scored batch of random tokens: `groups` prompts x k answers of 3..max_len tokens, rewards alternating
-    within each group (every group has a gradient)."""
-    from k15core.rollout.partial import Trajectory
-    from k15core.tasks.base import Problem
-    from k15core.types import ScoredBatch
-
-    g = torch.Generator().manual_seed(seed)
-    trajs, rewards = [], []
-    for gid in range(groups):
-        prompt = torch.randint(3, len(tok), (prompt_len,), generator=g).tolist()
-        for j in range(k):
-            t = Trajectory(Problem(id=f"p{gid}", prompt="", reference="0"), gid, j, prompt)
-            n = int(torch.randint(3, max_len, (1,), generator=g))
-            t.add_segment(0, torch.randint(3, len(tok), (n,), generator=g).tolist(), [0.0] * n)
-            trajs.append(t)
-            rewards.append(float((j + gid) % 2))
-    total = torch.tensor(rewards)
-    return ScoredBatch(trajs, torch.tensor([t.group for t in trajs]), correct=total, length=torch.zeros_like(total), repeat=torch.zeros_like(total), total=total)
-
-
-def test_token_budget_accumulation_gives_the_same_step(tiny_model_dir):
-    """One optimise step with the whole batch at once vs micro-batches of at most 40 padded tokens (plain and
-    with gradient checkpointing) and vs rows cut by length: the same gradient and the same weights after the step."""
-    import copy
-    from types import SimpleNamespace
-
-    from k15core.models import load_model
-    from k15core.config import RLConfig
-    from k15core.policy_step import optimise
-
-    base, tok = load_model(tiny_model_dir)
-    batch = _random_batch(tok, groups=4, k=3, seed=3, prompt_len=6, max_len=15)
-    trajs = batch.trajectories
-    results = {}
-    # whole: one micro-batch; micro: a 40-token budget; by-length: a cut wherever padding drops (groups cut across)
-    for name, budget, overhead, checkpointing in (("whole", 0, 10**9, False), ("micro", 40, 10**9, False), ("micro+ckpt", 40, 10**9, True),
-                                                  ("by-length", 0, 0, False)):
-        model = copy.deepcopy(base)
-        if checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        run = SimpleNamespace(cfg=RLConfig(minibatches=1, lr=1e-3, grad_clip=0.0, microbatch_tokens=budget, microbatch_overhead=overhead), model=model, tokenizer=tok,
-                              device=torch.device("cpu"), bf16=False, optimizer=None, engine=SimpleNamespace(load_weights=lambda m: None))
-        stats = optimise(run, batch, it=0)
-        results[name] = (stats, {k: p.grad.clone() for k, p in model.named_parameters()}, {k: v.clone() for k, v in model.state_dict().items()})
-    from k15core.policy_step import length_microbatches
-
-    lengths = [len(t.prompt_ids) + len(t.token_ids) for t in trajs]
-    assert len(length_microbatches(range(len(trajs)), lengths, 40, 10**9)) >= 3  # really split, groups cut across
-    whole_stats, whole_grads, whole_weights = results["whole"]
-    for name in ("micro", "micro+ckpt", "by-length"):
-        stats, grads, weights = results[name]
-        assert stats["loss"] == pytest.approx(whole_stats["loss"], rel=1e-4, abs=1e-6)
-        assert stats["kl"] == pytest.approx(whole_stats["kl"], abs=1e-6)
-        for k, v in whole_grads.items():
-            assert torch.allclose(grads[k], v, atol=1e-7, rtol=1e-4), (name, k)
-        off = sum(int((~torch.isclose(weights[k], v, atol=1e-6, rtol=1e-5)).sum()) for k, v in whole_weights.items())
-        assert off / sum(v.numel() for v in whole_weights.values()) < 1e-4
-    assert any(v.abs().sum() > 0 for v in whole_grads.values())
-
-
-@pytest.mark.parametrize("minibatches", [1, 3])
-def test_log_probs_of_the_old_policy_are_the_policys_own(tiny_model_dir, minibatches):
-    """π_θi's log-probs come from the first step's own forward for its rows and from a no-gradient forward for
-    the rest. With lr = 0 the policy never moves, so every mini-batch must see π_θ = π_θi: KL exactly 0, and
-    the k1.5 loss reduces to REINFORCE with the group-mean baseline."""
-    from types import SimpleNamespace
-
-    from k15core.losses import reinforce_loss
-    from k15core.models import load_model
-    from k15core.config import RLConfig
-    from k15core.policy_step import optimise, policy_inputs
-    from k15core.tokens import token_logprobs
-
-    model, tok = load_model(tiny_model_dir)
-    batch = _random_batch(tok, groups=6, k=2, seed=5, prompt_len=5, max_len=12)
-    trajs = batch.trajectories
-    run = SimpleNamespace(cfg=RLConfig(minibatches=minibatches, lr=0.0, grad_clip=0.0), model=model, tokenizer=tok, device=torch.device("cpu"),
-                          bf16=False, optimizer=None, engine=SimpleNamespace(load_weights=lambda m: None))
-    stats = optimise(run, batch, it=0)
-    assert stats["kl"] == pytest.approx(0.0, abs=1e-9)
-    inputs = policy_inputs(trajs, tok.pad_token_id, 0, True)
-    ids, attention, loss_mask = inputs.ids, inputs.attention, inputs.loss_mask
-    with torch.no_grad():
-        logp, _ = token_logprobs(model, ids, attention)
-    whole = float(reinforce_loss((logp * loss_mask).sum(1), batch.total, batch.group))
-    if minibatches == 1:  # one step: its loss is the whole batch's
-        assert stats["loss"] == pytest.approx(whole, rel=1e-4, abs=1e-6)
+    monkeypatch.setattr(trainer, "optimise", train_then_log)
+    run.engine.load_weights = lambda model: (events.append("sync"), pushed.append([p.detach().clone() for p in model.parameters()]))
+    rl_iteration(run)
+    assert events == ["train", "sync"]
+    assert all(torch.equal(a, b) for a, b in zip(pushed[0], run.model.parameters()))  # θ_{i+1}, as trained
