@@ -439,9 +439,6 @@ class Store:
         """Current labels of the prompts that have any (all of them, or these)."""
         return labels.fold(self.label_events(prompt_ids=prompt_ids))
 
-    def last_label_seq(self) -> int:
-        return self._read(lambda c: c.execute(select(func.max(S.label_events.c.seq))).scalar()) or 0
-
 
 @dataclass(frozen=True)
 class TrajectoryFilter:
@@ -528,7 +525,3 @@ class LabelWrite:
 
 def _new_action() -> str:
     return uuid.uuid4().hex[:16]
-
-
-def open_store(path: str | Path, **kwargs) -> Store:
-    return Store(path, **kwargs)
