@@ -15,7 +15,13 @@ from k15core.store import schema as S
 
 @dataclass(frozen=True)
 class TrajectoryFilter:
-    """What the Rollouts tab filters on. None means "any"."""
+    """What the Rollouts tab filters on. None means "any".
+
+    >>> [str(c) for c in TrajectoryFilter(run_id=1, tag="rl").conditions()]
+    ['trajectories.run_id = :run_id_1', 'trajectories.group_id IS NOT NULL']
+    >>> [str(c) for c in TrajectoryFilter(tag="free").conditions()]
+    ['trajectories.tag = :tag_1']
+    """
 
     run_id: int | None = None
     iteration_min: int | None = None
@@ -30,7 +36,7 @@ class TrajectoryFilter:
     truncated: bool | None = None
     repeated: bool | None = None
     tag: str | None = None
-    """'rl' for training samples, an evaluation style ('free', 'long', ...) or an exact tag."""
+    """'rl' for training samples (those with an RL group), an evaluation style ('free', 'long', ...) or an exact tag."""
 
     def conditions(self) -> list:
         T = S.trajectories
@@ -63,7 +69,7 @@ class TrajectoryFilter:
         if self.repeated is not None:
             out.append(T.c.repeated == self.repeated)
         if self.tag:
-            out.append(T.c.tag.like("group:%") if self.tag == "rl" else T.c.tag == self.tag)
+            out.append(T.c.group_id.is_not(None) if self.tag == "rl" else T.c.tag == self.tag)
         return out
 
 

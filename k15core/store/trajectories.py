@@ -21,7 +21,7 @@ def trajectory_row(run_id: int, iteration: int, t: TrajectoryRecord) -> dict:
         entropies=encode_floats(t.entropies) if t.entropies else None,
         reward=float(t.reward), reward_parts=json.dumps(t.reward_parts), correct=float(t.correct), length=int(t.length),
         finished=bool(t.finished), truncated=bool(t.truncated), repeated=bool(t.repeated), segments=int(t.segments),
-        difficulty=int(t.difficulty), tag=t.tag,
+        difficulty=int(t.difficulty), tag=t.tag, group_id=None if t.group is None else int(t.group),
     )
 
 
@@ -31,7 +31,7 @@ def _record(r: RowMapping) -> TrajectoryRecord:
         token_ids=decode_ints(r["token_ids"]), logprobs=decode_floats(r["logprobs"]), reward=r["reward"],
         correct=r["correct"], length=r["length"], reward_parts=json.loads(r["reward_parts"]), finished=r["finished"],
         truncated=r["truncated"], repeated=r["repeated"], segments=r["segments"], difficulty=r["difficulty"], tag=r["tag"],
-        entropies=decode_floats(r["entropies"]) if r["entropies"] else [],
+        entropies=decode_floats(r["entropies"]) if r["entropies"] else [], group=r["group_id"],
     )
 
 
@@ -121,14 +121,15 @@ class TrajectoriesMixin(StoreBase):
         )
         return [dict(r) for r in self._read(lambda c: c.execute(q).mappings().all())]
 
-    # -- RL samples only (the suspicion queue, the Prompts tab) -----------------------------------
+    # -- RL samples only (group_id set): the suspicion queue, the Prompts tab ---------------------
     def group_stats(self, run_id: int) -> list[dict]:
-        """Per group (iteration, tag, prompt): size, distinct responses, min/max reward, accuracy and lengths. For the suspicion queue."""
+        """Per RL group (iteration, group_id, tag, prompt): size, distinct responses, min/max reward. For the suspicion queue."""
         T = S.trajectories
+        keys = (T.c.iteration, T.c.group_id, T.c.tag, T.c.prompt_id, T.c.difficulty)
         q = (
-            select(T.c.iteration, T.c.tag, T.c.prompt_id, T.c.difficulty, func.count().label("k"), func.count(T.c.response.distinct()).label("distinct"),
+            select(*keys, func.count().label("k"), func.count(T.c.response.distinct()).label("distinct"),
                    func.min(T.c.reward).label("reward_min"), func.max(T.c.reward).label("reward_max"), func.min(T.c.id).label("first_id"))
-            .where(T.c.run_id == run_id, T.c.tag.like("group:%")).group_by(T.c.iteration, T.c.tag, T.c.prompt_id, T.c.difficulty)
+            .where(T.c.run_id == run_id, T.c.group_id.is_not(None)).group_by(*keys)
         )
         return [dict(r) for r in self._read(lambda c: c.execute(q).mappings().all())]
 
@@ -136,11 +137,11 @@ class TrajectoriesMixin(StoreBase):
         """id, difficulty, length, reward of every correct RL response of a run (for length outliers)."""
         T = S.trajectories
         q = select(T.c.id, T.c.iteration, T.c.prompt_id, T.c.difficulty, T.c.length, T.c.reward).where(
-            T.c.run_id == run_id, T.c.correct > 0, T.c.tag.like("group:%"))
+            T.c.run_id == run_id, T.c.correct > 0, T.c.group_id.is_not(None))
         return [dict(r) for r in self._read(lambda c: c.execute(q).mappings().all())]
 
     def prompt_stats(self) -> dict[str, dict]:
         """Per prompt id: RL samples drawn and their success rate (over every run)."""
         T = S.trajectories
-        q = select(T.c.prompt_id, func.count().label("samples"), func.avg(T.c.correct).label("success")).where(T.c.tag.like("group:%")).group_by(T.c.prompt_id)
+        q = select(T.c.prompt_id, func.count().label("samples"), func.avg(T.c.correct).label("success")).where(T.c.group_id.is_not(None)).group_by(T.c.prompt_id)
         return {r["prompt_id"]: dict(r) for r in self._read(lambda c: c.execute(q).mappings().all())}
