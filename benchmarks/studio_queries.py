@@ -54,7 +54,7 @@ def build_store(path: Path, n: int, seed: int = 0) -> tuple[Store, int, int, flo
                 response=f"{body}\nAnswer: {rng.randrange(10)}", token_ids=[rng.randrange(100) for _ in range(length)],
                 logprobs=[-rng.random() for _ in range(length)], reward=correct, correct=correct, length=length,
                 reward_parts={"correct": correct, "length": 0.0}, truncated=length == 70, repeated=rng.random() < 0.01,
-                difficulty=rng.randint(1, 5), tag=f"group:{j // 8}",
+                difficulty=rng.randint(1, 5), tag=f"group:{j // 8}", group=j // 8,
             ))
         metrics = {f"rl/m{k}": rng.random() for k in range(METRICS_PER_ITERATION)}
         t0 = time.perf_counter()

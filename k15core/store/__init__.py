@@ -1,5 +1,5 @@
 """The run store: one SQLite database per workspace (WAL mode), written and read through `Store`."""
-from k15core.store.db import Store, open_store
+from k15core.store.db import Store
 from k15core.store.schema import SCHEMA_VERSION
 
-__all__ = ["Store", "open_store", "SCHEMA_VERSION"]
+__all__ = ["Store", "SCHEMA_VERSION"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # How to bring an older store up to SCHEMA_VERSION: version -> statements (portable SQL). The store runs
 # them in one transaction when it opens an older file, so a workspace never has to be thrown away.
@@ -23,6 +23,14 @@ MIGRATIONS: dict[int, list[str]] = {
     # 2 -> 3: per-token entropy of the sampling policy, kept beside the log-probs (NULL for older rows).
     # The Rollouts tab lists a run's newest samples: an index in that order keeps it from sorting the whole run.
     2: ["ALTER TABLE trajectories ADD COLUMN entropies BLOB", "CREATE INDEX ix_trajectories_run_id ON trajectories (run_id, id)"],
+    # 3 -> 4: the RL group a sample was trained in, a column rather than a reading of the tag. Older trainers
+    # tagged RL samples "group:N": N becomes group_id. The digits check keeps a look-alike tag ("group:x") an
+    # evaluation row and keeps CAST from failing on PostgreSQL; 9 digits at most fit an INTEGER.
+    3: [
+        "ALTER TABLE trajectories ADD COLUMN group_id INTEGER",
+        "UPDATE trajectories SET group_id = CAST(SUBSTR(tag, 7) AS INTEGER) WHERE SUBSTR(tag, 1, 6) = 'group:' "
+        "AND LENGTH(tag) BETWEEN 7 AND 15 AND TRIM(SUBSTR(tag, 7), '0123456789') = ''",
+    ],
 }
 
 metadata = MetaData()
@@ -78,6 +86,7 @@ trajectories = Table(
     Column("segments", Integer, nullable=False),
     Column("difficulty", Integer, nullable=False),
     Column("tag", String(64), nullable=False),
+    Column("group_id", Integer),  # the RL group it was trained in; NULL for samples never trained on (evaluation, curation)
     Index("ix_trajectories_run_iteration", "run_id", "iteration"),
     Index("ix_trajectories_run_id", "run_id", "id"),
     Index("ix_trajectories_prompt", "prompt_id"),

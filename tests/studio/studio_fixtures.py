@@ -54,7 +54,7 @@ def fill_workspace(root: Path, tiny_model_dir: Path, iterations: int = 3) -> Stu
                     prompt_id=p.id, sample_index=s, prompt=p.prompt, response=text, token_ids=ids, logprobs=[-0.1 * (k % 7) for k in range(len(ids))],
                     entropies=[0.05 * (k % 5) for k in range(len(ids))],
                     reward=correct, correct=correct, length=len(ids), reward_parts={"correct": correct, "length": 0.0},
-                    truncated=(s == 3 and g == 2), repeated=False, difficulty=p.difficulty, tag=f"group:{g}",
+                    truncated=(s == 3 and g == 2), repeated=False, difficulty=p.difficulty, tag=f"group:{g}", group=g,
                 ))
         metrics = {"rl/reward": 0.4 + 0.1 * it, "rl/accuracy": 0.5 + 0.1 * it, "rl/accuracy/d1": 0.6, "rl/len_p50": 20 + it, "rl/kl": 0.01}
         store.record_iteration(run_id, it, metrics, records)

@@ -1,0 +1,71 @@
+"""Runs and their metrics, and the one write a trainer makes per iteration."""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
+
+from k15core.store import schema as S
+from k15core.store.base import StoreBase
+from k15core.store.trajectories import trajectory_row
+from k15core.types import TrajectoryRecord
+
+
+class RunsMixin(StoreBase):
+    """The `runs` and `metrics` tables."""
+
+    def create_run(self, name: str, kind: str, config: dict[str, Any]) -> int:
+        now = time.time()
+        row = dict(name=name, kind=kind, config=json.dumps(config, sort_keys=True), status="running", created_at=now, updated_at=now)
+        return self._write(lambda c: c.execute(S.runs.insert().values(**row)).inserted_primary_key[0])
+
+    def set_run_status(self, run_id: int, status: str) -> None:
+        now = time.time()
+        values = dict(status=status, updated_at=now, finished_at=now if status != "running" else None)
+        self._write(lambda c: c.execute(update(S.runs).where(S.runs.c.id == run_id).values(**values)))
+
+    def runs(self, kind: str | None = None) -> list[dict]:
+        q = select(S.runs).order_by(S.runs.c.id)
+        if kind is not None:
+            q = q.where(S.runs.c.kind == kind)
+        rows = self._read(lambda c: c.execute(q).mappings().all())
+        return [{**r, "config": json.loads(r["config"])} for r in rows]
+
+    def run(self, run_id: int) -> dict | None:
+        found = [r for r in self.runs() if r["id"] == run_id]
+        return found[0] if found else None
+
+    def record_iteration(self, run_id: int, iteration: int, metrics: dict[str, float], trajectories: list[TrajectoryRecord] = ()) -> None:
+        """Write one iteration's metrics and trajectories in one transaction: readers see all of it or none."""
+        metric_rows = [dict(run_id=run_id, iteration=iteration, name=k, value=float(v)) for k, v in metrics.items()]
+        traj_rows = [trajectory_row(run_id, iteration, t) for t in trajectories]
+        now = time.time()
+
+        def write(conn: Connection) -> None:
+            if metric_rows:
+                conn.execute(S.metrics.insert(), metric_rows)
+            if traj_rows:
+                conn.execute(S.trajectories.insert(), traj_rows)
+            conn.execute(update(S.runs).where(S.runs.c.id == run_id).values(updated_at=now))
+
+        self._write(write)
+
+    log_metrics = record_iteration
+
+    def metrics(self, run_id: int, since_iteration: int = -(2**31), names: list[str] | None = None) -> list[dict]:
+        """Metric rows (iteration, name, value) with iteration > since_iteration, oldest first."""
+        q = (
+            select(S.metrics.c.iteration, S.metrics.c.name, S.metrics.c.value)
+            .where(S.metrics.c.run_id == run_id, S.metrics.c.iteration > since_iteration)
+            .order_by(S.metrics.c.iteration, S.metrics.c.id)
+        )
+        if names is not None:
+            q = q.where(S.metrics.c.name.in_(names))
+        return [dict(r) for r in self._read(lambda c: c.execute(q).mappings().all())]
+
+    def last_iteration(self, run_id: int) -> int | None:
+        q = select(func.max(S.metrics.c.iteration)).where(S.metrics.c.run_id == run_id)
+        return self._read(lambda c: c.execute(q).scalar())
