@@ -102,12 +102,17 @@ class TrajectoriesMixin(StoreBase):
         return self._read(lambda c: c.execute(q).scalar())
 
     def trajectory_group(self, trajectory_id: int) -> list[dict]:
-        """Every sample of the group a trajectory belongs to (same run, iteration, group tag and prompt), with tokens."""
+        """Every sample of the group a trajectory belongs to, with tokens: the same RL group (group_id), or for an
+        evaluation sample the same run, iteration, tag (its style) and prompt."""
         T = S.trajectories
         one = self._read(lambda c: c.execute(select(T).where(T.c.id == trajectory_id)).mappings().first())
         if one is None:
             return []
-        q = select(T).where(T.c.run_id == one["run_id"], T.c.iteration == one["iteration"], T.c.tag == one["tag"], T.c.prompt_id == one["prompt_id"])
+        if one["group_id"] is not None:
+            same = [T.c.group_id == one["group_id"]]
+        else:
+            same = [T.c.group_id.is_(None), T.c.tag == one["tag"]]
+        q = select(T).where(T.c.run_id == one["run_id"], T.c.iteration == one["iteration"], T.c.prompt_id == one["prompt_id"], *same)
         rows = self._read(lambda c: c.execute(q.order_by(T.c.sample_index, T.c.id)).mappings().all())
         return [_full_trajectory(r) for r in rows]
 
