@@ -1,13 +1,21 @@
-"""`k15 studio`, and the studio beside `k15 demo` (in a child process running `k15 studio`)."""
+"""`k15 studio`, and the studio beside `k15 demo`: the studio always runs as its own process
+(`python -m studio`, studio/__main__.py), so the engine never imports the studio or gradio.
+
+The studio's flags are defined here once: `k15 studio` parses them (its --help, its errors), and
+`python -m studio` parses the same ones. `k15 studio` then replaces itself with the studio process
+(os.execv), so the output, the Ctrl-C handling and the exit status are the studio's own, with no
+parent process left waiting in between.
+"""
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 
-from k15core.cli.common import add_common, setup
+from k15core.cli.common import add_common
 
 
 def add_studio_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,15 +25,30 @@ def add_studio_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--auth", metavar="FILE", help="file of user:password lines; labels are recorded under the signed-in user")
 
 
-def cmd_studio(args) -> int:
-    from studio.app import build_app, read_auth_file, serve
+def studio_argv(args: argparse.Namespace) -> list[str]:
+    """Parsed studio flags written back as a command line: parsing it again gives the same values.
+    `--flag=value`, so a value that starts with '-' stays a value."""
+    argv = [f"--host={args.host}"]
+    for flag, value in (("--workspace", args.workspace), ("--config", args.config), ("--port", args.port), ("--auth", args.auth)):
+        if value is not None:
+            argv.append(f"{flag}={value}")
+    argv += [f"--set={override}" for override in args.overrides]
+    return argv + (["--quiet"] if args.quiet else [])
 
-    auth = read_auth_file(args.auth) if args.auth else None
-    _, ws = setup(args)
-    app = build_app(ws.root)
-    print(f"k15 studio on workspace {ws.root}", flush=True)
-    serve(app, host=args.host, port=args.port, auth=auth, block=True)
-    return 0
+
+def studio_command(argv: list[str]) -> list[str]:
+    """The command that runs the studio with `argv`: this Python with -P, so that a folder named `studio`
+    in the current directory cannot stand in for the package (the `k15` script never looks there either)."""
+    return [sys.executable, "-P", "-m", "studio", *argv]
+
+
+def cmd_studio(args) -> int:
+    """Never returns: this process becomes the studio (called in-process, main(["studio", ...]) does too)."""
+    command = studio_command(studio_argv(args))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(command[0], command)
+    return 0  # not reached: execv returns only by raising
 
 
 def register(sub) -> None:
@@ -49,7 +72,7 @@ class StudioProcess:
 
 
 def start_studio(ws, port: int | None, console, timeout_s: float = 60.0) -> StudioProcess | None:
-    """Start `k15 studio` on the workspace in a child process and wait until it answers; None (and a note) if it cannot."""
+    """Start the studio on the workspace in a child process and wait until it answers; None (and a note) if it cannot."""
     import socket
     import urllib.request
 
@@ -58,9 +81,9 @@ def start_studio(ws, port: int | None, console, timeout_s: float = 60.0) -> Stud
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/"
-    log = open(ws.root / "studio.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "k15core.cli", "studio", "--workspace", str(ws.root), "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    with open(ws.root / "studio.log", "wb") as log:  # the child keeps its own handle
+        proc = subprocess.Popen(studio_command([f"--workspace={ws.root}", f"--port={port}"]),
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
         try:

@@ -1,5 +1,6 @@
 """The engine's import structure, read from the source with ast (every import, the lazy ones inside
-functions too): no two k15core modules import each other, directly or round a longer circle."""
+functions too): the engine never imports the studio or gradio (the studio runs as its own process,
+`python -m studio`), and no two k15core modules import each other, directly or round a longer circle."""
 from __future__ import annotations
 
 import ast
@@ -69,3 +70,18 @@ def test_the_circle_finder_finds_a_circle():
 def test_no_import_circle_in_the_engine():
     assert "k15core.tasks.base" in MODULES and "k15core.tasks.prompt_file" in MODULES
     assert _circles(_engine_graph()) == []
+
+
+STUDIO_SIDE = {"studio", "gradio", "gradio_client"}
+
+
+def test_engine_never_imports_the_studio_or_gradio():
+    found = [f"{path.relative_to(ROOT)}:{line} imports {name}" for path in MODULES.values() for line, name in _imports(path)
+             if name.split(".")[0] in STUDIO_SIDE]
+    assert found == []
+
+
+def test_the_import_reader_sees_lazy_imports(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text("def serve():\n    from studio.app import serve\n    import gradio as gr\n")
+    assert _imports(f) == [(2, "studio.app"), (3, "gradio")]
