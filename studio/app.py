@@ -1,6 +1,6 @@
 """The k15 studio: a Gradio 6 Blocks app over one workspace's run store.
 
-    k15 studio --workspace DIR [--host 127.0.0.1] [--port N] [--auth FILE]
+    python -m studio --workspace DIR [--host 127.0.0.1] [--port N] [--auth FILE]   (what `k15 studio` runs)
 
 `build_app(workspace)` makes the Blocks; `serve(...)` launches it with the safe settings (loopback by
 default, a non-loopback host only with --auth, run history and monitoring off). The module-level

@@ -7,21 +7,13 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
+from k15core.tasks.problem import Problem  # re-exported: callers import Problem from here
+from k15core.tasks.prompt_file import load_prompt_file
 
-@dataclass(frozen=True)
-class Problem:
-    """One prompt with its reference answer. `id` is stable across runs (derived from the content)."""
-
-    id: str
-    prompt: str
-    reference: str
-    difficulty: int = 0
-    task: str = "arithmetic"
-    meta: dict = field(default_factory=dict, compare=False, hash=False)
+__all__ = ["Problem", "Task", "HeldOutSet", "GeneratedTask", "FileTask", "draw_problems", "last_match"]
 
 
 @runtime_checkable
@@ -130,8 +122,6 @@ class FileTask(HeldOutSet):
     SAMPLE: Path | None = None
 
     def __init__(self, levels: tuple[int, ...] | None = None, eval_per_level: int = 0, eval_seed: int = 20250122, path: str | Path | None = None):
-        from k15core.tasks.prompt_file import load_prompt_file
-
         problems = load_prompt_file(path or self.SAMPLE, default_task=self.name)
         if levels:
             problems = [p for p in problems if p.difficulty in set(levels)]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from k15core.errors import K15Error
-from k15core.tasks.base import Problem
+from k15core.tasks.problem import Problem
 
 FORMAT_HELP = 'each row needs "prompt" and "reference" (text), optionally "difficulty" (integer), "id" and "task"'
 

@@ -1,9 +1,12 @@
 """The k15 command on bad input: one clear message, a non-zero exit, nothing stored is lost."""
 from __future__ import annotations
 
+import os
+import re
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -95,9 +98,25 @@ def test_workspace_from_environment(capsys, tmp_path, monkeypatch):
     assert (tmp_path / "from-env" / "k15.db").exists()
 
 
+K15 = Path(sys.executable).parent / "k15"  # the console script pip installed next to this Python
+SUBCOMMANDS = {"demo", "studio", "train", "build-model", "sft", "eval", "prompts", "curate", "long2short", "config"}
+
+
 def test_console_script_is_installed():
-    out = subprocess.run([sys.executable, "-m", "k15core.cli", "config"], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0 and "sft.lr" in out.stdout
+    assert K15.is_file() and os.access(K15, os.X_OK), f"no k15 console script at {K15}"
+    out = subprocess.run([str(K15), "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("usage: k15 ")
+    listed = re.search(r"\{([a-z0-9,-]+)\}", out.stdout)
+    assert listed and set(listed.group(1).split(",")) == SUBCOMMANDS
+    out = subprocess.run([str(K15), "config"], capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "250"})
+    assert out.returncode == 0 and "sft.lr" in out.stdout and "k15 config keys" in out.stdout
+    from k15core.config import describe
+
+    keys = [key for key, _, _ in describe()]
+    assert {"sft.lr", "rl.iterations", "model.path"} <= set(keys)
+    assert [key for key in keys if key not in out.stdout] == []
+    out = subprocess.run([str(K15), "frobnicate"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "invalid choice: 'frobnicate'" in out.stderr
 
 
 @pytest.mark.parametrize("key, value", [("strategy", "zero3"), ("engine", "sglang"), ("bf16", "half"), ("loss", "ppo")])

@@ -1,0 +1,60 @@
+"""What every k15 command shares: the common flags, the config and workspace they name, the console,
+and how a command ends on a user-facing error or Ctrl-C.
+
+`python -m studio` uses the same pieces, so the studio's command line and its errors read like
+every other k15 command's.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable
+
+from k15core.errors import K15Error
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workspace", help="workspace folder (default: $K15_WORKSPACE or ./k15-workspace)")
+    p.add_argument("--config", help="YAML config file (see assets/configs/)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. sft.lr=0.001")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def setup(args):
+    """The config (--config, then --set) and the workspace (--workspace or $K15_WORKSPACE) of a command."""
+    from k15core.config import load_config
+    from k15core.workspace import Workspace
+
+    cfg = load_config(args.config, args.overrides)
+    ws = Workspace.resolve(args.workspace)
+    return cfg, ws
+
+
+def console():
+    from rich.console import Console
+
+    return Console()
+
+
+def set_environment() -> None:
+    """Offline model hub and quiet transformers unless the user set them: a command never downloads by surprise."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def run_guarded(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run one command: a K15Error ends it as two lines (problem, fix) and status 2, Ctrl-C as status 130, never a traceback."""
+    try:
+        return command(args)
+    except K15Error as err:
+        from k15core import dist
+
+        if dist.launch_rank() == 0:  # under torchrun every rank gets rank 0's error: say it once
+            print(f"error: {err.problem}", file=sys.stderr)
+            if err.fix:
+                print(f"  fix: {err.fix}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished stages are kept in the workspace (an RL run resumes with k15 train --resume)", file=sys.stderr)
+        return 130

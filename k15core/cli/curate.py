@@ -1,0 +1,130 @@
+"""`k15 curate difficulty|hackable|formats|dedup`: label the stored prompts (report §2.1).
+
+difficulty and hackable sample a model's answers; formats and dedup are rules over the text. Each
+subcommand has its own function; the two model passes share `_model_pass`, the two text passes
+`_text_pass`.
+"""
+from __future__ import annotations
+
+import argparse
+
+from k15core.cli.common import add_common, setup
+from k15core.errors import K15Error
+
+
+def register(sub) -> None:
+    p = sub.add_parser("curate", help="label the stored prompts: difficulty by pass rate, easy-to-hack filter (report §2.1)")
+    csub = p.add_subparsers(dest="curate_command", required=True)
+    pc = csub.add_parser("difficulty", help="sample n answers per prompt; pass rate -> difficulty 1-5 (label events, source auto)")
+    add_common(pc)
+    _model_options(pc, n=10)
+    pc.set_defaults(func=cmd_difficulty)
+    pc = csub.add_parser("hackable", help="ask for the bare answer n times; any correct guess flags the prompt easy to hack")
+    add_common(pc)
+    _model_options(pc, n=8)
+    pc.add_argument("--policy", choices=["flag", "exclude"], default="flag", help="flag (default) or also exclude hackable prompts")
+    pc.add_argument("--min-correct", type=int, default=1, help="correct guesses that flag a prompt (default 1, the report's 'any'); "
+                    "for a small answer space raise it: one digit right in 8 guesses happens by chance 57%% of the time, 3 of 8 3.8%%")
+    pc.set_defaults(func=cmd_hackable)
+    pc = csub.add_parser("formats", help="flag multiple-choice, true/false, proof and free-form prompts (no model needed)")
+    add_common(pc)
+    pc.add_argument("--task", help="only prompts of this task")
+    pc.add_argument("--policy", choices=["flag", "exclude"], default="flag", help="flag (default) or also exclude them")
+    pc.set_defaults(func=cmd_formats)
+    pc = csub.add_parser("dedup", help="flag exact and near-duplicate prompts (MinHash), each pointing at the one kept")
+    add_common(pc)
+    pc.add_argument("--task", help="only prompts of this task")
+    pc.add_argument("--threshold", type=float, default=0.8, help="Jaccard similarity of word 3-grams that counts as a duplicate (default 0.8)")
+    pc.add_argument("--policy", choices=["flag", "exclude"], default="flag", help="flag (default) or also exclude the copies")
+    pc.set_defaults(func=cmd_dedup)
+
+
+def _model_options(p: argparse.ArgumentParser, n: int) -> None:
+    p.add_argument("--model", default="warmup", help="model that answers: folder or workspace model name (default: warmup)")
+    p.add_argument("--n", type=int, default=n, help=f"answers per prompt (default {n})")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (the report says only 'relatively high'; default 1.0)")
+    p.add_argument("--max-new-tokens", type=int, default=96, help="answer length cap in tokens")
+    p.add_argument("--task", help="only prompts of this task")
+    p.add_argument("--limit", type=int, help="only the first N prompts (by id)")
+    p.add_argument("--redo", action="store_true", help="score prompts that already have the automatic label again")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _check_n(args) -> None:
+    if args.n < 1:
+        raise K15Error(f"--n must be at least 1, got {args.n}", "e.g. --n 10")
+
+
+def cmd_difficulty(args) -> int:
+    from k15core.curation.run import curate_difficulty
+
+    _check_n(args)
+    report = _model_pass(args, lambda store, problems, sample, progress: curate_difficulty(
+        store, problems, sample, n=args.n, redo=args.redo, progress=progress))
+    _print_model_pass(args, report, f"difficulty histogram {dict(sorted(report.histogram.items()))}")
+    return 0
+
+
+def cmd_hackable(args) -> int:
+    from k15core.curation.run import curate_hackable
+
+    _check_n(args)
+    if not 1 <= args.min_correct <= args.n:
+        raise K15Error(f"--min-correct must be between 1 and --n ({args.n}), got {args.min_correct}", "e.g. --min-correct 3")
+    report = _model_pass(args, lambda store, problems, sample, progress: curate_hackable(
+        store, problems, sample, n=args.n, policy=args.policy, redo=args.redo, progress=progress, min_correct=args.min_correct))
+    _print_model_pass(args, report, f"{report.flagged} flagged easy to hack ({args.policy})")
+    return 0
+
+
+def _model_pass(args, curate):
+    """The stored prompts, the model's sampler and a progress bar; `curate(store, problems, sample, progress)` labels them."""
+    from tqdm import tqdm
+
+    from k15core import stages
+    from k15core.curation.run import hf_sampler, store_problems
+    from k15core.models import load_model, pick_device
+
+    cfg, ws = setup(args)
+    store = ws.store()
+    problems = store_problems(store, args.task)[: args.limit]
+    if not problems:
+        raise K15Error("the run store holds no prompts to curate", "import some (k15 prompts import FILE) or run k15 train once")
+    model, tokenizer = load_model(stages.resolve_model(ws, args.model), device=pick_device())
+    sample = hf_sampler(model, tokenizer, temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed)
+    with tqdm(total=len(problems), desc=f"curate {args.curate_command}", unit="prompt", disable=args.quiet) as bar:
+        return curate(store, problems, sample, bar.update)
+
+
+def _print_model_pass(args, report, what: str) -> None:
+    print(f"curate {args.curate_command}: {report.curated} prompts scored, {report.skipped} already done (--redo scores them again), "
+          f"{report.events} label events written, {report.kept_human} human labels kept; {what}; {report.seconds:.1f} s")
+
+
+def cmd_formats(args) -> int:
+    from k15core.curation.run import curate_formats
+
+    return _text_pass(args, lambda store, problems, progress: curate_formats(store, problems, policy=args.policy, progress=progress))
+
+
+def cmd_dedup(args) -> int:
+    from k15core.curation.run import curate_duplicates
+
+    return _text_pass(args, lambda store, problems, progress: curate_duplicates(
+        store, problems, threshold=args.threshold, policy=args.policy, progress=progress))
+
+
+def _text_pass(args, curate) -> int:
+    """Rules over the text, no model: the stored prompts and a progress bar; `curate(store, problems, progress)` labels them."""
+    from tqdm import tqdm
+
+    from k15core.curation.run import store_problems
+
+    _, ws = setup(args)
+    store = ws.store()
+    problems = store_problems(store, args.task)
+    with tqdm(total=len(problems), desc=f"curate {args.curate_command}", unit="prompt", disable=args.quiet) as bar:
+        report = curate(store, problems, bar.update)
+    print(f"curate {args.curate_command}: {report.curated} prompts checked, {report.flagged} flagged ({args.policy}), "
+          f"{report.events} label events written, {report.kept_human} human labels kept; {report.seconds:.1f} s")
+    return 0

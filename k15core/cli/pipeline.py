@@ -1,0 +1,89 @@
+"""The recipe's stages one command each, for running them apart from `k15 demo`:
+`k15 train`, `k15 build-model`, `k15 sft` and `k15 eval`."""
+from __future__ import annotations
+
+from k15core.cli.common import add_common, console, setup
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="k1.5 RL on the task (checkpoints in the workspace; Ctrl-C stops cleanly)")
+    add_common(p)
+    p.add_argument("--model", default="warmup", help="starting model: folder or workspace model name (default: warmup)")
+    p.add_argument("--out", default="rl", help="name of the final policy in the workspace (default: rl)")
+    p.add_argument("--resume", action="store_true", help="continue the latest stopped RL run from its checkpoint, with the config it "
+                   "started with (--set changes keys of it, e.g. rl.iterations=60; --config is ignored)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("build-model", help="build the tiny default model in the workspace")
+    add_common(p)
+    p.add_argument("--force", action="store_true", help="rebuild even if it exists")
+    p.set_defaults(func=cmd_build_model)
+
+    p = sub.add_parser("sft", help="long-CoT warm-up (supervised fine-tuning) on the task")
+    add_common(p)
+    p.add_argument("--model", help="model folder or workspace model name (default: model.path or the tiny model)")
+    p.add_argument("--out", default="warmup", help="name of the saved model in the workspace (default: warmup)")
+    p.set_defaults(func=cmd_sft)
+
+    p = sub.add_parser("eval", help="evaluate a model: accuracy by difficulty, response lengths")
+    add_common(p)
+    p.add_argument("--model", default="warmup", help="model folder or workspace model name (default: warmup)")
+    p.add_argument("--prompts", help="evaluate on this JSONL/CSV prompt file instead of the held-out set")
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_train(args) -> int:
+    """Also runs under `torchrun --nproc-per-node N -m k15core.cli train ...`: every process runs this,
+    rank 0 alone opens the store and prints (see k15core/dist.py)."""
+    from k15core import dist, stages
+
+    with dist.process_group():
+        cfg, ws = setup(args)
+        store = ws.store() if dist.is_main() else None
+        model_dir = None if args.resume else dist.on_main(stages.resolve_model, ws, args.model)
+        run, metrics = stages.run_rl(ws, store, cfg, model_dir, resume=args.resume, out_name=args.out, progress=not args.quiet,
+                                     overrides=args.overrides if args.resume else ())
+        where = f" on {dist.world_size()} processes ({cfg.rl.strategy})" if dist.active() else ""
+        dist.print0(
+            f"RL run {run.state.run_id}{where}: {run.state.iteration} iterations, last accuracy {metrics.get('rl/accuracy', float('nan')):.2f}, "
+            f"mean length {metrics.get('rl/len_mean', float('nan')):.0f}; policy saved as {ws.model_dir(args.out)}"
+        )
+    return 0
+
+
+def cmd_build_model(args) -> int:
+    from k15core import stages
+    from k15core.models import build_tiny_model, count_parameters, load_model
+
+    cfg, ws = setup(args)
+    target = ws.model_dir(stages.BASE_MODEL)
+    if ws.has_model(stages.BASE_MODEL) and not args.force:
+        print(f"the tiny model already exists in {target} (--force rebuilds it)")
+    else:
+        build_tiny_model(cfg.model, target)
+    model, _ = load_model(target)
+    print(f"tiny model: {count_parameters(model) / 1e6:.2f} M parameters in {target}")
+    return 0
+
+
+def cmd_sft(args) -> int:
+    from k15core import stages
+
+    cfg, ws = setup(args)
+    base = stages.resolve_model(ws, args.model) if args.model else stages.base_model(ws, cfg, progress=not args.quiet)
+    result = stages.run_sft(ws, ws.store(), cfg, base, out_name=args.out, progress=not args.quiet)
+    print(f"saved {ws.model_dir(args.out)}: {result.steps} steps, {result.tokens_per_second:,.0f} tokens/s, final loss {result.final_loss:.3f}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from k15core import stages
+    from k15core.evaluate import render_table
+    from k15core.tasks.prompt_file import load_prompt_file
+
+    cfg, ws = setup(args)
+    model_dir = stages.resolve_model(ws, args.model)
+    problems = load_prompt_file(args.prompts, cfg.task.name) if args.prompts else None
+    rows = stages.run_eval(ws, ws.store(), cfg, model_dir, problems, name=args.model, progress=not args.quiet)
+    console().print(render_table(rows, title=f"{args.model} on {'the held-out set' if problems is None else args.prompts}"))
+    return 0
