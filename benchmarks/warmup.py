@@ -18,7 +18,9 @@ import time
 
 import torch
 
-from k15core.models import ModelConfig, bf16_supported, build_tiny_model, load_model
+from k15core.config import ModelConfig
+from k15core.models import build_tiny_model, load_model
+from k15core.precision import bf16_supported
 from k15core.config import SFTConfig
 from k15core.sft import build_warmup_set, make_batches, tokenize_examples
 from k15core.tasks.arithmetic import ArithmeticTask

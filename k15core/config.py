@@ -25,7 +25,7 @@ from typing import Any
 from k15core import configfile
 from k15core.dist import STRATEGIES
 from k15core.losses import LOGZ_ESTIMATES, LOSSES
-from k15core.models import BF16_MODES
+from k15core.precision import BF16_MODES
 from k15core.rollout.engine import ENGINES
 from k15core.sampling import SAMPLERS
 from k15core.tasks import TASKS
@@ -230,7 +230,8 @@ class RLConfig:
     a huge value keeps one micro-batch (the old behaviour). On a 2-core CPU 256 and 64 are within noise of each
     other and 1.7x faster than one micro-batch; 0 (a forward per row) is slower (benchmarks/roofline.py)."""
     bf16: str = "auto"
-    """bf16 autocast of the policy's forward passes: 'auto' (on CUDA GPUs that support it), 'on' or 'off'.
+    """bf16 autocast of the policy's forward passes: 'auto' (where bf16 runs natively: most CUDA GPUs, CPUs with
+    AVX-512-BF16 or AMX), 'on' or 'off'.
     (On a CPU without native bf16 it is emulated, slowly: measured in benchmarks/warmup.py.)"""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass instead of keeping them (less memory, about 30% more compute)."""

@@ -16,7 +16,8 @@ import numpy as np
 from k15core.config import EvalConfig
 from k15core.errors import K15Error
 from k15core.rollout.hf import generate
-from k15core.tasks.base import Problem, Task
+from k15core.tasks.base import Task
+from k15core.tasks.problem import Problem
 from k15core.types import TrajectoryRecord
 
 ALL = 0  # the difficulty value of a row that covers every level

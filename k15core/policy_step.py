@@ -28,9 +28,9 @@ import torch
 
 from k15core import dist
 from k15core.losses import LOSSES
-from k15core.models import autocast
+from k15core.precision import autocast
 from k15core.rollout.partial import Trajectory
-from k15core.tasks.base import Problem
+from k15core.tasks.problem import Problem
 from k15core.tokens import entropy, next_token_mask, right_pad, token_logprobs
 from k15core.types import PolicyInputs, ScoredBatch
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from k15core.errors import K15Error
 from k15core.registry import Registry
-from k15core.tasks.base import Problem
+from k15core.tasks.problem import Problem
 
 
 @dataclass

@@ -19,11 +19,12 @@ from typing import Callable
 
 import torch
 
-from k15core.errors import K15Error
 from k15core.config import SFTConfig
-from k15core.models import save_model, use_bf16
-from k15core.tokens import right_pad, span_mask
+from k15core.errors import K15Error
+from k15core.models import save_model
+from k15core.precision import autocast, use_bf16
 from k15core.tasks.base import Task
+from k15core.tokens import right_pad, span_mask
 
 
 @dataclass
@@ -154,7 +155,7 @@ def train_sft(
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total, cfg)
             ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            with autocast(device, bf16):
                 logits = model(input_ids=ids, attention_mask=mask).logits  # (B, T, V)
             token_loss_sum = response_token_loss(logits, labels, reduction="sum")
             loss = token_loss_sum / tokens_per_batch

@@ -18,7 +18,7 @@ from k15core.models import SMOLLM2, build_tiny_model, find_smollm2_gguf, import_
 from k15core.sft import SFTResult, build_warmup_set, train_sft
 from k15core.store import Store
 from k15core.tasks import make_task
-from k15core.tasks.base import Problem
+from k15core.tasks.problem import Problem
 from k15core.workspace import Workspace
 
 BASE_MODEL = "tiny"

@@ -31,7 +31,7 @@ import torch
 from k15core import dist, labels
 from k15core.checkpoint import save_checkpoint
 from k15core.config import RLConfig
-from k15core.models import use_bf16
+from k15core.precision import use_bf16
 from k15core.policy_step import optimise
 from k15core.records import record
 from k15core.rewards import LengthPenaltySchedule, total_reward
@@ -39,7 +39,8 @@ from k15core.rollout.engine import make_engine
 from k15core.rollout.partial import Group, ReplayBuffer, Trajectory, rollout_step
 from k15core.rollout.repeat import RepeatRule
 from k15core.sampling import CurriculumPhase, PromptSampler, SuccessTracker
-from k15core.tasks.base import Problem, Task
+from k15core.tasks.base import Task
+from k15core.tasks.problem import Problem
 from k15core.types import ScoredBatch, TrainState
 
 

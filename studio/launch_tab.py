@@ -91,7 +91,7 @@ def start_run(workspace_root: Path, overrides: list[str], model: str = "warmup",
     folder = launches_dir(workspace_root) / name
     folder.mkdir(parents=True, exist_ok=False)
     (folder / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    cmd = [sys.executable, "-m", "k15core.cli", "train", "--workspace", str(workspace_root), "--config", str(folder / "config.yaml"), "--quiet",
+    cmd = [sys.executable, "-P", "-m", "k15core.cli", "train", "--workspace", str(workspace_root), "--config", str(folder / "config.yaml"), "--quiet",
            "--out", out_name]
     cmd += ["--resume"] if resume else ["--model", model]
     with open(folder / "train.log", "wb") as log:

@@ -18,7 +18,7 @@ from k15core.curation.dedup import find_duplicates
 from k15core.curation.formats import format_issue
 from k15core.curation.hackable import is_easy_to_hack
 from k15core.tasks import TASKS
-from k15core.tasks.base import Problem
+from k15core.tasks.problem import Problem
 
 AUTO = "auto"
 SampleFn = Callable[[list[Problem], int, str], list[list[str]]]

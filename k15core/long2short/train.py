@@ -24,7 +24,8 @@ from k15core.errors import K15Error
 from k15core.long2short.selection import Sample, dpo_pairs, shortest_correct
 from k15core.losses import dpo_loss
 from k15core.sft import SFTExample, train_sft
-from k15core.tasks.base import Problem, Task
+from k15core.tasks.base import Task
+from k15core.tasks.problem import Problem
 from k15core.tokens import next_token_mask, right_pad, token_logprobs
 
 

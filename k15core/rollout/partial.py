@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from k15core.tasks.base import Problem
+from k15core.tasks.problem import Problem
 
 
 @dataclass

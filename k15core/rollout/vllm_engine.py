@@ -31,8 +31,8 @@ from pathlib import Path
 
 from k15core import dist
 from k15core.errors import K15Error
-from k15core.types import Continuation
 from k15core.rollout.repeat import RepeatRule, detect_repeat
+from k15core.types import Continuation
 
 INSTALL_HINT = "install the GPU extra on a CUDA machine: pip install -e '.[gpu]' (see README, Going big)"
 

@@ -51,9 +51,6 @@ class HeldOutSet:
     def eval_problems(self) -> list[Problem]:
         return list(self._eval)
 
-    def is_eval(self, problem_id: str) -> bool:
-        return problem_id in self._eval_ids
-
     def style_prefix(self, style: str) -> str:
         return self.STYLE_PREFIX[style]
 

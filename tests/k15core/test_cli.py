@@ -25,7 +25,7 @@ def ws_with_data(workspace, tiny_model_dir):
     store = workspace.store()
     run = store.create_run("earlier", "eval", {"x": 1})
     store.record_iteration(run, 0, {"eval/free/accuracy": 0.5})
-    from k15core.tasks.base import Problem
+    from k15core.tasks.problem import Problem
 
     store.add_prompts([Problem(id="keep", prompt="Q: 1+1\n", reference="2")], source="test")
     return workspace

@@ -173,7 +173,7 @@ def test_format_filters_leave_checkable_answers_alone(prompt, reference):
 
 def test_curate_formats_labels_with_reasons_and_is_idempotent(tmp_path):
     from k15core.curation import curate_formats
-    from k15core.tasks.base import Problem
+    from k15core.tasks.problem import Problem
 
     store = Store(tmp_path / "k15.db")
     problems = [Problem(id="mc", prompt="2+2?\n(A) 3\n(B) 4", reference="B", task="arithmetic"),
@@ -217,7 +217,7 @@ def test_dedup_finds_exact_and_near_copies_and_keeps_the_first():
 
 def test_curate_duplicates_records_pairs_and_resets_when_fixed(tmp_path):
     from k15core.curation import curate_duplicates
-    from k15core.tasks.base import Problem
+    from k15core.tasks.problem import Problem
 
     store = Store(tmp_path / "k15.db")
     store.add_prompts([Problem(id="p1", prompt=LONG_Q, reference="46", task="arithmetic"),

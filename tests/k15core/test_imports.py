@@ -18,10 +18,21 @@ def _module_name(path: Path) -> str:
 MODULES = {_module_name(p): p for p in sorted(ENGINE.rglob("*.py"))}
 
 
-def _imports(path: Path) -> list[tuple[int, str]]:
-    """(line, imported name) for every import in the file; `from a import b` names a.b where that is a module."""
+def _type_only(tree: ast.AST) -> set[int]:
+    """Lines of the imports under `if TYPE_CHECKING:`: annotations only, never run."""
+    return {n.lineno for block in ast.walk(tree) if isinstance(block, ast.If) and getattr(block.test, "id", "") == "TYPE_CHECKING"
+            for stmt in block.body for n in ast.walk(stmt) if isinstance(n, (ast.Import, ast.ImportFrom))}
+
+
+def _imports(path: Path, runtime_only: bool = False) -> list[tuple[int, str]]:
+    """(line, imported name) for every import in the file; `from a import b` names a.b where that is a module.
+    `runtime_only` leaves out the type-only imports under `if TYPE_CHECKING:`."""
     found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    skip = _type_only(tree) if runtime_only else set()
+    for node in ast.walk(tree):
+        if getattr(node, "lineno", None) in skip:
+            continue
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -30,7 +41,7 @@ def _imports(path: Path) -> list[tuple[int, str]]:
 
 
 def _engine_graph() -> dict[str, set[str]]:
-    return {name: {dep for _, dep in _imports(path) if dep in MODULES and dep != name} for name, path in MODULES.items()}
+    return {name: {dep for _, dep in _imports(path, runtime_only=True) if dep in MODULES and dep != name} for name, path in MODULES.items()}
 
 
 def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -85,3 +96,10 @@ def test_the_import_reader_sees_lazy_imports(tmp_path):
     f = tmp_path / "m.py"
     f.write_text("def serve():\n    from studio.app import serve\n    import gradio as gr\n")
     assert _imports(f) == [(2, "studio.app"), (3, "gradio")]
+
+
+def test_type_only_imports_are_not_runtime_arrows(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from k15core.config import ModelConfig\nimport k15core.tokens\n")
+    assert _imports(f, runtime_only=True) == [(1, "typing"), (4, "k15core.tokens")]
+    assert (3, "k15core.config") in _imports(f)

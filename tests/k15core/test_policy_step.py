@@ -72,7 +72,7 @@ def _random_batch(tok, groups: int, k: int, seed: int, prompt_len: int, max_len:
     """A scored batch of random tokens: `groups` prompts x k answers of 3..max_len tokens, rewards alternating
     within each group (every group has a gradient)."""
     from k15core.rollout.partial import Trajectory
-    from k15core.tasks.base import Problem
+    from k15core.tasks.problem import Problem
     from k15core.types import ScoredBatch
 
     g = torch.Generator().manual_seed(seed)

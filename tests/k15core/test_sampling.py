@@ -7,7 +7,7 @@ from scipy import stats
 
 from k15core.errors import K15Error
 from k15core.sampling import SAMPLERS, CurriculumPhase, PromptSampler, SuccessTracker, prioritised_weights
-from k15core.tasks.base import Problem
+from k15core.tasks.problem import Problem
 
 
 def pool(n=6, levels=(1, 2, 3)):

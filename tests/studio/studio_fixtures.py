@@ -29,7 +29,7 @@ def fill_workspace(root: Path, tiny_model_dir: Path, iterations: int = 3) -> Stu
     from k15core.models import load_tokenizer
     from k15core.store import Store
     from k15core.tasks import RecurrenceTask
-    from k15core.tasks.base import Problem
+    from k15core.tasks.problem import Problem
     from k15core.types import TrajectoryRecord
 
     models = root / "models"

@@ -9,7 +9,7 @@ import pytest
 
 from k15core.errors import K15Error
 from k15core.store import SCHEMA_VERSION, Store
-from k15core.tasks.base import Problem
+from k15core.tasks.problem import Problem
 from k15core.types import TrajectoryRecord
 
 
