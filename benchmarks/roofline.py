@@ -47,7 +47,7 @@ def matmul_peak(n: int, repeats: int) -> float:
 
 def rl_batch(tokenizer, prompts: int, k: int, seed: int = 0):
     """A demo-shaped batch: `prompts` groups of k answers of the demo's lengths (10-80 tokens), half right."""
-    from k15core.rollout.partial import Trajectory
+    from k15core.types import Trajectory
     from k15core.tasks.recurrence import RecurrenceTask
     from k15core.types import ScoredBatch
 

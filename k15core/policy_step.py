@@ -29,10 +29,9 @@ import torch
 from k15core import dist
 from k15core.losses import LOSSES
 from k15core.precision import autocast
-from k15core.rollout.partial import Trajectory
 from k15core.tasks.problem import Problem
 from k15core.tokens import entropy, next_token_mask, right_pad, token_logprobs
-from k15core.types import PolicyInputs, ScoredBatch
+from k15core.types import PolicyInputs, ScoredBatch, Trajectory
 
 
 def policy_inputs(trajs: list[Trajectory], pad_id: int, it: int, mask_old: bool) -> PolicyInputs:

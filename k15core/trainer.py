@@ -36,12 +36,12 @@ from k15core.policy_step import optimise
 from k15core.records import record
 from k15core.rewards import LengthPenaltySchedule, total_reward
 from k15core.rollout.engine import make_engine
-from k15core.rollout.partial import Group, ReplayBuffer, Trajectory, rollout_step
+from k15core.rollout.partial import ReplayBuffer, rollout_step
 from k15core.rollout.repeat import RepeatRule
 from k15core.sampling import CurriculumPhase, PromptSampler, SuccessTracker
 from k15core.tasks.base import Task
 from k15core.tasks.problem import Problem
-from k15core.types import ScoredBatch, TrainState
+from k15core.types import Group, ScoredBatch, TrainState, Trajectory
 
 
 class StopTraining(KeyboardInterrupt):

@@ -2,7 +2,8 @@
 
 One name per concept of a sampled response:
 - `Continuation`: what a rollout engine added to one sequence in one call (a segment, not yet a response);
-- `rollout.partial.Trajectory`: one RL response while it is generated, segment by segment, and trained on;
+- `Trajectory`: one RL response while it is generated, segment by segment (partial rollouts), and trained on;
+  the k of one drawn prompt form a `Group`;
 - `TrajectoryRecord`: a response as the run store keeps it (RL and evaluation alike);
 - `Generation`: one finished response of `rollout.hf.generate` (evaluation, curation, long2short sampling);
 - `long2short.selection.Sample`: a Generation reduced to what the long2short rules read (text, length, verdict),
@@ -13,12 +14,9 @@ Shapes: N responses, T the padded length of prompt + response.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
 import torch
 
-if TYPE_CHECKING:
-    from k15core.rollout.partial import Trajectory
+from k15core.tasks.problem import Problem
 
 REWARD_PARTS = ("correct", "length", "repeat")
 """The named terms of a response's reward (stored as its `reward_parts`); their sum is `total`."""
@@ -95,6 +93,56 @@ class Generation:
     @property
     def length(self) -> int:
         return len(self.token_ids)
+
+
+@dataclass
+class Trajectory:
+    """One response being generated (possibly over several iterations)."""
+
+    problem: Problem
+    group: int
+    """Id of the group of k samples it belongs to (unique over the run)."""
+    sample_index: int
+    prompt_ids: list[int] = field(repr=False)
+    token_ids: list[int] = field(default_factory=list, repr=False)
+    logprobs: list[float] = field(default_factory=list, repr=False)
+    """Behaviour log-probs, one per response token."""
+    entropies: list[float] = field(default_factory=list, repr=False)
+    """Entropy of the behaviour policy at each response token (for inspection only)."""
+    token_iteration: list[int] = field(default_factory=list, repr=False)
+    """The iteration that generated each response token."""
+    eos: bool = False
+    repeated: bool = False
+    truncated: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.eos or self.repeated or self.truncated
+
+    @property
+    def segments(self) -> int:
+        return len(set(self.token_iteration)) or 1
+
+    def add_segment(self, iteration: int, token_ids: list[int], logprobs: list[float], entropies: list[float] = ()) -> None:
+        self.token_ids += token_ids
+        self.logprobs += logprobs
+        self.entropies += list(entropies) if len(entropies) == len(token_ids) else [float("nan")] * len(token_ids)
+        self.token_iteration += [iteration] * len(token_ids)
+
+
+@dataclass
+class Group:
+    """The k samples of one drawn prompt."""
+
+    id: int
+    problem: Problem
+    members: list[Trajectory]
+    started: int
+    """Iteration in which it was drawn."""
+
+    @property
+    def done(self) -> bool:
+        return all(t.done for t in self.members)
 
 
 @dataclass

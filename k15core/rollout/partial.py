@@ -21,57 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from k15core.tasks.problem import Problem
-
-
-@dataclass
-class Trajectory:
-    """One response being generated (possibly over several iterations)."""
-
-    problem: Problem
-    group: int
-    """Id of the group of k samples it belongs to (unique over the run)."""
-    sample_index: int
-    prompt_ids: list[int] = field(repr=False)
-    token_ids: list[int] = field(default_factory=list, repr=False)
-    logprobs: list[float] = field(default_factory=list, repr=False)
-    """Behaviour log-probs, one per response token."""
-    entropies: list[float] = field(default_factory=list, repr=False)
-    """Entropy of the behaviour policy at each response token (for inspection only)."""
-    token_iteration: list[int] = field(default_factory=list, repr=False)
-    """The iteration that generated each response token."""
-    eos: bool = False
-    repeated: bool = False
-    truncated: bool = False
-
-    @property
-    def done(self) -> bool:
-        return self.eos or self.repeated or self.truncated
-
-    @property
-    def segments(self) -> int:
-        return len(set(self.token_iteration)) or 1
-
-    def add_segment(self, iteration: int, token_ids: list[int], logprobs: list[float], entropies: list[float] = ()) -> None:
-        self.token_ids += token_ids
-        self.logprobs += logprobs
-        self.entropies += list(entropies) if len(entropies) == len(token_ids) else [float("nan")] * len(token_ids)
-        self.token_iteration += [iteration] * len(token_ids)
-
-
-@dataclass
-class Group:
-    """The k samples of one drawn prompt."""
-
-    id: int
-    problem: Problem
-    members: list[Trajectory]
-    started: int
-    """Iteration in which it was drawn."""
-
-    @property
-    def done(self) -> bool:
-        return all(t.done for t in self.members)
+from k15core.types import Group, Trajectory
 
 
 @dataclass

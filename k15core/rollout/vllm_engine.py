@@ -21,7 +21,7 @@ Choices (spec §13 leaves the engine to us):
   fact at the first token where `detect_repeat` fires. The kept tokens and the flag are what the HF
   engine's criterion gives; the tokens generated past that point are wasted work.
 - Weights: `full_state_dict` of the trained model (DDP, FSDP2) with any LoRA adapter merged
-  (`models.merged_lora_weights`), loaded with vLLM's own `load_weights` (it maps Hugging Face names).
+  (`lora.merged_lora_weights`), loaded with vLLM's own `load_weights` (it maps Hugging Face names).
 - Sampling seed: `dist.rank_seed(seed)`, so ranks draw different samples.
 """
 from __future__ import annotations
@@ -110,7 +110,7 @@ class VLLMEngine:
 
     def load_weights(self, model) -> None:
         """Push the trained model's current weights (full, LoRA merged) into vLLM."""
-        from k15core.models import lora_scaling, merged_lora_weights
+        from k15core.lora import lora_scaling, merged_lora_weights
 
         weights = dist.full_state_dict(model)
         inner = dist.unwrap(model)

@@ -28,7 +28,7 @@ def primitives(out: Path) -> None:
 
 def fixed_batch(groups: int, k: int, vocab: int):
     """The same batch on every rank: `groups` prompts x k responses of seeded random tokens and rewards."""
-    from k15core.rollout.partial import Trajectory
+    from k15core.types import Trajectory
     from k15core.tasks.problem import Problem
 
     g = torch.Generator().manual_seed(1234)

@@ -75,7 +75,7 @@ def test_merged_lora_weights_equal_peft_merge(tiny_model_dir):
     """The pure merge of a LoRA state dict (what the rollout engine loads) gives peft's own merged model."""
     import copy
 
-    from k15core.models import lora_scaling, merged_lora_weights
+    from k15core.lora import lora_scaling, merged_lora_weights
 
     model, _ = load_model(tiny_model_dir, ModelConfig(lora=True, lora_r=4, lora_alpha=8))
     torch.manual_seed(0)

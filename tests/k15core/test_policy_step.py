@@ -7,7 +7,7 @@ import torch
 
 from k15core.models import load_model
 from k15core.policy_step import policy_inputs
-from k15core.rollout.partial import Trajectory
+from k15core.types import Trajectory
 from k15core.tasks.recurrence import RecurrenceTask
 
 
@@ -71,7 +71,7 @@ def test_length_microbatches_is_optimal_on_random_cases():
 def _random_batch(tok, groups: int, k: int, seed: int, prompt_len: int, max_len: int):
     """A scored batch of random tokens: `groups` prompts x k answers of 3..max_len tokens, rewards alternating
     within each group (every group has a gradient)."""
-    from k15core.rollout.partial import Trajectory
+    from k15core.types import Trajectory
     from k15core.tasks.problem import Problem
     from k15core.types import ScoredBatch
 

@@ -11,9 +11,10 @@ from k15core import stages
 from k15core.config import load_config
 from k15core.models import load_model
 from k15core.rollout.hf import continue_ids
-from k15core.rollout.partial import Group, Trajectory, rollout_step
+from k15core.rollout.partial import rollout_step
 from k15core.policy_step import optimise
 from k15core.trainer import rl_iteration, score
+from k15core.types import Group, Trajectory
 from k15core.tasks.recurrence import RecurrenceTask
 
 SMALL_RL = [
