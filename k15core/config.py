@@ -82,6 +82,7 @@ class TaskConfig:
 
     def __post_init__(self):
         TASKS.check("task.name", self.name)
+        configfile.check_ranges("task", self, eval_per_level=(0, None))
 
 
 @dataclass
@@ -100,6 +101,10 @@ class EvalConfig:
     """Answers per problem when sampling (accuracy is their mean: Pass@1)."""
     seed: int = 0
     """Seed of sampled evaluation."""
+
+    def __post_init__(self):
+        configfile.check_ranges("eval", self, max_new_tokens=(1, None), batch_size=(1, None), temperature=(0, None), samples=(1, None))
+
 
 @dataclass
 class SFTConfig:
@@ -134,6 +139,9 @@ class SFTConfig:
 
     def __post_init__(self):
         BF16_MODES.check("sft.bf16", self.bf16)
+        configfile.check_ranges("sft", self, examples=(1, None), epochs=(1, None), batch_size=(1, None), lr=(0, None),
+                                min_lr_ratio=(0, 1), warmup_steps=(0, None), weight_decay=(0, None), grad_clip=(0, None),
+                                checkpoint_every=(0, None))
 
 
 @dataclass
@@ -252,6 +260,14 @@ class RLConfig:
         STRATEGIES.check("rl.strategy", self.strategy)
         BF16_MODES.check("rl.bf16", self.bf16)
         LOGZ_ESTIMATES.check("rl.logz", self.logz)
+        configfile.check_ranges(
+            "rl", self, iterations=(1, None), prompts_per_iter=(1, None), pool_size=(1, None), priority_floor=(0, 1),
+            success_prior=(0, 1), k=(1, None), temperature=(0, None, "above"), top_p=(0, 1, "above"), max_response_tokens=(1, None),
+            segment_tokens=(0, None), repeat_ngram=(0, None), repeat_min_repeats=(2, None), vllm_gpu_memory=(0, 1, "above"),
+            length_penalty=(0, None), length_penalty_warmup=(0, None), repeat_penalty=(0, None), tau=(0, None), clip_eps=(0, None),
+            lr=(0, None), minibatches=(1, None), grad_clip=(0, None), microbatch_tokens=(0, None), microbatch_overhead=(0, None),
+            checkpoint_every=(0, None),
+        )
 
 @dataclass
 class Long2ShortConfig:
@@ -294,6 +310,14 @@ class Long2ShortConfig:
     """Rejection sampling: examples per step."""
     seed: int = 0
     """Seed of the prompt draw, the sampling and the batch order."""
+
+    def __post_init__(self):
+        configfile.check_ranges(
+            "long2short", self, prompts=(1, None), samples=(1, None), temperature=(0, None, "above"), max_new_tokens=(1, None),
+            ratio=(1, None), max_pairs=(0, None), beta=(0, None, "above"), dpo_lr=(0, None), dpo_epochs=(1, None),
+            dpo_batch_size=(1, None), dpo_nll=(0, None), rs_lr=(0, None), rs_epochs=(1, None), rs_batch_size=(1, None),
+        )
+
 
 @dataclass
 class Config:

@@ -114,6 +114,28 @@ def deep_update(base: dict, layer: dict) -> dict:
     return base
 
 
+def check_ranges(section: str, config: Any, **bounds: tuple) -> None:
+    """A K15Error for the first field of `config` outside its bounds: name=(low, high) with None for no bound, both
+    inclusive, or (low, high, "above") where the value must be strictly above `low` (a temperature of 0 divides).
+
+    >>> from types import SimpleNamespace
+    >>> check_ranges("rl", SimpleNamespace(k=8, top_p=1.0), k=(1, None), top_p=(0, 1, "above"))
+    >>> check_ranges("rl", SimpleNamespace(k=0), k=(1, None))
+    Traceback (most recent call last):
+    k15core.errors.K15Error: rl.k is 0, which is below its least value 1
+      fix: set rl.k to a value of at least 1
+    """
+    for name, bound in bounds.items():
+        low, high, strict = bound[0], bound[1], len(bound) > 2
+        value, key = getattr(config, name), f"{section}.{name}"
+        if low is not None and (value <= low if strict else value < low):
+            word = f"above {low}" if strict else f"of at least {low}"
+            raise K15Error(f"{key} is {value}, which is {'not above' if strict else 'below its least value'} {low}",
+                           f"set {key} to a value {word}" + (f" and at most {high}" if high is not None else ""))
+        if high is not None and value > high:
+            raise K15Error(f"{key} is {value}, which is above its largest value {high}", f"set {key} to at most {high}")
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str] = ()) -> dict[str, Any]:
     """A copy of nested dicts `data` with each `key=value` override (the value parsed as YAML) set in it."""
     data = copy.deepcopy(data)

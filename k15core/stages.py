@@ -18,7 +18,7 @@ from k15core.models import SMOLLM2, build_tiny_model, find_smollm2_gguf, import_
 from k15core.sft import SFTResult, build_warmup_set, train_sft
 from k15core.store import Store
 from k15core.tasks import make_task
-from k15core.tasks.problem import Problem
+from k15core.tasks.problem import Problem, unique_by_id
 from k15core.workspace import Workspace
 
 BASE_MODEL = "tiny"
@@ -185,8 +185,9 @@ def _resumable_run(ws: Workspace, store: Store) -> dict:
 
 
 def rl_pool(task, cfg: Config) -> list[Problem]:
-    """The RL training prompts: drawn from the task with the RL seed, never in the held-out set."""
-    return task.train_problems(cfg.rl.pool_size, seed=10_000 + cfg.rl.seed)
+    """The RL training prompts: drawn from the task with the RL seed, never in the held-out set, each once (a task
+    with fewer distinct training problems than `rl.pool_size` gives a smaller pool; the sampler draws with replacement)."""
+    return unique_by_id(task.train_problems(cfg.rl.pool_size, seed=10_000 + cfg.rl.seed))
 
 
 def run_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path | None, resume: bool = False, out_name: str = "rl",
@@ -196,7 +197,8 @@ def run_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path | No
     from k15core.checkpoint import save_policy
     from k15core.trainer import train
 
+    out_dir = ws.model_dir(out_name)  # a name that is not a plain one stops here, before any training
     run, cfg = prepare_rl(ws, store, cfg, model_dir, resume=resume, name=out_name, overrides=overrides)
     metrics = train(run, rl_checkpoint_dir(ws, run.state.run_id), on_iteration=on_iteration, progress=progress)
-    save_policy(run, ws.model_dir(out_name))
+    save_policy(run, out_dir)
     return run, metrics

@@ -5,6 +5,7 @@ Chosen by `--workspace DIR`, else the K15_WORKSPACE environment variable, else .
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,23 @@ from k15core.errors import K15Error
 
 ENV_VAR = "K15_WORKSPACE"
 DEFAULT_DIR = "k15-workspace"
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+"""What a name inside the workspace may be (a model, a launch): one plain path segment, never '..' or a path."""
+
+
+def check_name(name: str, what: str = "model name") -> str:
+    """`name` itself if it is a plain name (NAME) that stays inside its folder; else a K15Error naming it.
+
+    >>> check_name("rl-2")
+    'rl-2'
+    >>> check_name("../../x")
+    Traceback (most recent call last):
+    k15core.errors.K15Error: model name '../../x' is not a plain name
+      fix: use letters, digits, '.', '_' and '-' only (at most 100), starting with a letter or digit
+    """
+    if not isinstance(name, str) or not NAME.fullmatch(name) or ".." in name:
+        raise K15Error(f"{what} {name!r} is not a plain name", "use letters, digits, '.', '_' and '-' only (at most 100), starting with a letter or digit")
+    return name
 
 
 @dataclass(frozen=True)
@@ -34,9 +52,12 @@ class Workspace:
         return self.root / "k15.db"
 
     def model_dir(self, name: str) -> Path:
-        return self.root / "models" / name
+        """models/<name>: refused (K15Error) unless `name` is a plain name, so no model is written outside models/."""
+        return self.root / "models" / check_name(name)
 
     def has_model(self, name: str) -> bool:
+        if not isinstance(name, str) or not NAME.fullmatch(name) or ".." in name:
+            return False  # a path or an odd name is no model of this workspace
         return (self.model_dir(name) / "config.json").exists() or (self.model_dir(name) / "adapter_config.json").exists()
 
     def store(self):

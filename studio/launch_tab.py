@@ -23,6 +23,7 @@ import yaml
 
 from k15core.config import DEMO_CONFIG, Config, describe, load_config
 from k15core.errors import K15Error
+from k15core.workspace import check_name
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,10 @@ def launches_dir(workspace_root: Path) -> Path:
 def start_run(workspace_root: Path, overrides: list[str], model: str = "warmup", out_name: str = "rl", resume: bool = False) -> dict:
     """Validate the config, write it, and start `k15 train` in its own session. Returns the launch record.
 
-    A config that does not validate raises K15Error before anything starts.
+    A config that does not validate, or an output name that is not a plain name of the workspace (a path such as
+    ../../x would write the model outside it), raises K15Error before anything starts.
     """
+    check_name(out_name, "output model name")
     cfg = load_config(DEMO_CONFIG if DEMO_CONFIG.exists() else None, overrides)
     name = time.strftime("%Y%m%d-%H%M%S") + ("-resume" if resume else "")
     folder = launches_dir(workspace_root) / name
@@ -124,6 +127,16 @@ def launches(workspace_root: Path) -> list[dict]:
         lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
         out.append({**rec, "running": _alive(rec["pid"]), "last_line": lines[-1] if lines else ""})
     return out
+
+
+def read_log(workspace_root: Path, name: str, lines: int = 30) -> str:
+    """The last `lines` lines of launch `name`'s log; a name that is not a plain launch name reads nothing."""
+    try:
+        check_name(name or "", "launch name")
+    except K15Error as err:
+        return err.problem if name else ""
+    log = launches_dir(workspace_root) / name / "train.log"
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
 
 
 def stop_run(workspace_root: Path, name: str) -> str:
@@ -178,8 +191,7 @@ def build(ctx) -> dict:
                             columns=["name", "pid", "process", "last log line"])
 
     def log_tail(name):
-        log = launches_dir(ctx.workspace.root) / (name or "") / "train.log"
-        return "\n".join(log.read_text(errors="replace").splitlines()[-30:]) if name and log.exists() else ""
+        return read_log(ctx.workspace.root, name)
 
     def on_start(model_name, out, *values):
         try:

@@ -33,15 +33,17 @@ class LabelsMixin(StoreBase):
     """The `prompts` table and the append-only `label_events` table."""
 
     def add_prompts(self, problems: list, source: str) -> int:
-        """Insert problems (objects with id, prompt, reference, task, difficulty); existing ids are kept as they are.
+        """Insert problems (objects with id, prompt, reference, task, difficulty); existing ids are kept as they are,
+        and so is the first of several problems with one id in `problems`.
 
         Returns the number of new prompts. All rows go in one transaction: a failure adds none.
         """
         now = time.time()
-        rows = [
-            dict(id=p.id, text=p.prompt, reference=p.reference, task=p.task, difficulty=int(p.difficulty), source=source, created_at=now)
-            for p in problems
-        ]
+        first: dict[str, dict] = {}
+        for p in problems:
+            first.setdefault(p.id, dict(id=p.id, text=p.prompt, reference=p.reference, task=p.task, difficulty=int(p.difficulty),
+                                        source=source, created_at=now))
+        rows = list(first.values())
 
         def write(conn: Connection) -> int:
             existing = set(conn.execute(select(S.prompts.c.id).where(S.prompts.c.id.in_([r["id"] for r in rows]))).scalars())

@@ -19,3 +19,20 @@ class Problem:
     difficulty: int = 0
     task: str = "arithmetic"
     meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+def unique_by_id(problems: list[Problem]) -> list[Problem]:
+    """Each id once, the first occurrence kept, in order. Tasks may repeat a problem (a 40-problem file drawn for a
+    pool of 2000, a generator that asks the same question twice); a prompt pool and the store hold each one once.
+
+    >>> [p.prompt for p in unique_by_id([Problem("a", "1+1", "2"), Problem("b", "2+2", "4"), Problem("a", "1+1", "2")])]
+    ['1+1', '2+2']
+    """
+    seen: set[str] = set()
+    out = []
+    for p in problems:
+        if p.id not in seen:
+            seen.add(p.id)
+            out.append(p)
+    return out
+

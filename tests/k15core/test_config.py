@@ -1,6 +1,8 @@
 """Strict config loading: YAML + overrides, unknown keys and wrong types are clear errors."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from k15core.config import Config, describe, load_config
@@ -79,3 +81,26 @@ def test_int_keyed_maps_survive_a_json_round_trip():
     cfg = load_config(overrides=["sft.style_mix_by_level={5: {short: 0.7, long: 0.3}}"])
     again = load_config(overrides=[f"sft={json.dumps(cfg.to_dict()['sft'])}"])
     assert again.sft.style_mix_by_level == {5: {"short": 0.7, "long": 0.3}}
+
+
+@pytest.mark.parametrize("override, says", [
+    ("rl.iterations=-5", "rl.iterations is -5, which is below its least value 1"),
+    ("rl.k=0", "rl.k is 0, which is below its least value 1"),
+    ("rl.prompts_per_iter=0", "rl.prompts_per_iter is 0"),
+    ("rl.max_response_tokens=-1", "rl.max_response_tokens is -1"),
+    ("rl.top_p=0", "rl.top_p is 0.0, which is not above 0"),
+    ("rl.priority_floor=2", "rl.priority_floor is 2.0, which is above its largest value 1"),
+    ("sft.batch_size=0", "sft.batch_size is 0"),
+    ("eval.samples=0", "eval.samples is 0"),
+    ("long2short.ratio=0.5", "long2short.ratio is 0.5"),
+    ("task.eval_per_level=-1", "task.eval_per_level is -1"),
+])
+def test_numbers_out_of_range_name_the_key_and_its_bound(override, says):
+    with pytest.raises(K15Error, match=re.escape(says)):
+        load_config(overrides=[override])
+
+
+def test_the_edges_of_each_range_are_accepted():
+    cfg = load_config(overrides=["rl.iterations=1", "rl.k=1", "rl.top_p=1", "rl.priority_floor=0", "rl.lr=0", "rl.segment_tokens=0",
+                                 "rl.repeat_ngram=0", "long2short.ratio=1", "task.eval_per_level=0", "eval.temperature=0"])
+    assert (cfg.rl.iterations, cfg.rl.k, cfg.rl.top_p, cfg.long2short.ratio) == (1, 1, 1.0, 1.0)

@@ -228,3 +228,20 @@ def test_the_sync_phase_pushes_the_stepped_weights_to_the_engine_once(workspace,
     rl_iteration(run)
     assert events == ["train", "sync"]
     assert all(torch.equal(a, b) for a, b in zip(pushed[0], run.model.parameters()))  # θ_{i+1}, as trained
+
+
+@pytest.mark.parametrize("task, pool", [("math", 2000), ("recurrence", 5)])
+def test_a_pool_larger_than_the_task_or_with_repeats_trains_on_each_prompt_once(workspace, tiny_model_dir, task, pool):
+    """The math sample holds 40 problems (30 for training): a pool of 2000 draws each many times. That crashed the
+    store (UNIQUE constraint failed: prompts.id); now the pool and the store hold each prompt once."""
+    store = workspace.store()
+    cfg = _cfg([f"task.name={task}", f"rl.pool_size={pool}", "rl.max_response_tokens=8", "rl.iterations=1"])
+    run, _ = stages.prepare_rl(workspace, store, cfg, tiny_model_dir)
+    ids = [p.id for p in run.sampler.pool]
+    assert len(ids) == len(set(ids)) and len(ids) <= pool
+    assert {p["id"] for p in store.prompts()} == set(ids)
+    if task == "math":  # every problem of the 40-problem sample that is not held out, once
+        assert len(ids) == 40 - len(run.task.eval_problems()) and not set(ids) & {p.id for p in run.task.eval_problems()}
+    rl_iteration(run)
+    assert store.count_trajectories(run.state.run_id, 0) == 3 * 2
+

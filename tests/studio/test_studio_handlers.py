@@ -206,6 +206,28 @@ def test_a_bad_config_starts_nothing(tmp_path):
     assert not (tmp_path / "launches").exists()
 
 
+@pytest.mark.parametrize("out", ["../../x", "/tmp/elsewhere", "models/rl", "..", ""])
+def test_launch_refuses_an_output_name_outside_the_workspace(tmp_path, out):
+    from k15core.errors import K15Error
+
+    with pytest.raises(K15Error, match="output model name .* is not a plain name"):
+        launch_tab.start_run(tmp_path, [], out_name=out)
+    assert not (tmp_path / "launches").exists()
+
+
+def test_launch_log_reads_only_launch_folders(tmp_path):
+    secret = tmp_path / "secret" / "train.log"
+    secret.parent.mkdir()
+    secret.write_text("password=hunter2\n")
+    (tmp_path / "ws" / "launches" / "20260101-000000").mkdir(parents=True)
+    (tmp_path / "ws" / "launches" / "20260101-000000" / "train.log").write_text("iteration 1\n")
+    assert launch_tab.read_log(tmp_path / "ws", "20260101-000000") == "iteration 1"
+    for name in ("../../secret", "../secret", str(secret.parent)):
+        shown = launch_tab.read_log(tmp_path / "ws", name)
+        assert "hunter2" not in shown and "not a plain name" in shown
+    assert launch_tab.read_log(tmp_path / "ws", "") == ""
+
+
 def test_labels_wait_out_a_trainer_holding_the_write_lock(ctx, studio_data):
     """The studio keeps working while the trainer holds a write transaction: the write waits, then lands."""
     import sqlite3

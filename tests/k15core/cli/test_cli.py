@@ -119,6 +119,21 @@ def test_console_script_is_installed():
     assert out.returncode == 2 and "invalid choice: 'frobnicate'" in out.stderr
 
 
+@pytest.mark.parametrize("key, value, says", [
+    ("rl.iterations", "-5", "rl.iterations is -5, which is below its least value 1"),
+    ("rl.k", "0", "rl.k is 0, which is below its least value 1"),
+    ("rl.prompts_per_iter", "0", "rl.prompts_per_iter is 0, which is below its least value 1"),
+    ("rl.max_response_tokens", "-1", "rl.max_response_tokens is -1, which is below its least value 1"),
+    ("rl.temperature", "0", "rl.temperature is 0.0, which is not above 0"),
+    ("rl.top_p", "1.5", "rl.top_p is 1.5, which is above its largest value 1"),
+])
+def test_out_of_range_numbers_stop_train_before_anything_is_written(capsys, ws_with_data, tiny_model_dir, key, value, says):
+    before, models = _stored(ws_with_data), sorted(p.name for p in (ws_with_data.root / "models").iterdir())
+    code, text = run_cli(capsys, "train", "--workspace", str(ws_with_data.root), "--model", str(tiny_model_dir), "--set", f"{key}={value}")
+    assert code == 2 and says in text and "Traceback" not in text
+    assert _stored(ws_with_data) == before and sorted(p.name for p in (ws_with_data.root / "models").iterdir()) == models
+
+
 @pytest.mark.parametrize("key, value", [("strategy", "zero3"), ("engine", "sglang"), ("bf16", "half"), ("loss", "ppo")])
 def test_bad_rl_choice_stops_train_before_anything_is_recorded(capsys, ws_with_data, tiny_model_dir, key, value):
     before = _stored(ws_with_data)

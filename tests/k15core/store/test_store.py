@@ -48,6 +48,9 @@ def test_prompts_and_label_events(tmp_path):
     assert store.add_prompts(problems, source="test") == 3
     assert store.add_prompts(problems[:2] + [Problem(id="q9", prompt="x", reference="1")], source="test") == 1
     assert [p["id"] for p in store.prompts()] == ["q0", "q1", "q2", "q9"]
+    repeated = [Problem(id="r1", prompt="first", reference="1"), Problem(id="r1", prompt="again", reference="2"), Problem(id="r2", prompt="y", reference="3")]
+    assert store.add_prompts(repeated, source="test") == 2  # one id twice in one call: the first is kept, nothing raises
+    assert store.prompt("r1")["text"] == "first"
     s1 = store.add_label_event("q1", "excluded", True, author="ann", source="studio")
     s2 = store.add_label_event("q1", "excluded", False, author="bob", source="studio")
     assert s2 > s1
