@@ -17,8 +17,7 @@ import pandas as pd
 
 from k15core import labels as L
 from k15core.store import Store
-from k15core.tasks import check_reference
-from k15core.tasks.prompt_file import read_prompt_file
+from k15core.tasks import check_reference, read_checked_prompt_file
 
 GRID_COLUMNS = ["id", "prompt", "level", "difficulty", "pass rate", "training success", "samples", "hackable", "format issue", "duplicate of",
                 "tags", "status", "labels"]
@@ -157,14 +156,10 @@ def preview_import(path: str | None, default_task: str) -> tuple[pd.DataFrame, p
     if not path:
         return pd.DataFrame(columns=good_cols), pd.DataFrame(columns=bad_cols), "Choose a JSONL, CSV or Parquet file.", False
     try:
-        report = read_prompt_file(path, default_task)
+        report = read_checked_prompt_file(path, default_task)  # the same rows `k15 prompts import` accepts
     except Exception as err:  # K15Error: not a file we can read at all
         return pd.DataFrame(columns=good_cols), pd.DataFrame(columns=bad_cols), f"cannot import: {getattr(err, 'problem', err)}", False
     errors = list(report.errors)
-    for p in report.problems:
-        why = check_reference(p.task, p.reference)
-        if why:
-            errors.append((p.id, why))
     good = pd.DataFrame([[p.id, p.prompt, p.reference, p.difficulty, p.task] for p in report.problems[:50]], columns=good_cols)
     bad = pd.DataFrame(errors, columns=bad_cols)
     if errors:
@@ -178,7 +173,7 @@ def commit_import(store: Store, path: str | None, default_task: str) -> str:
     _, _, message, ok = preview_import(path, default_task)
     if not ok:
         return message
-    problems = read_prompt_file(path, default_task).problems
+    problems = read_checked_prompt_file(path, default_task).problems
     added = store.add_prompts(problems, source=f"file:{Path(path).name}")
     return f"{added} new prompts imported; {len(problems) - added} were already in the store"
 

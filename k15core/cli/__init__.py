@@ -7,6 +7,7 @@
     k15 sft [--model M]           warm up a model (default: the tiny one) on the task
     k15 eval [--model M]          evaluate on the held-out set, or on --prompts FILE
     k15 prompts import FILE       add prompts from a JSONL/CSV file to the run store
+    k15 store check               check every page and index of the run store
     k15 config                    list every config key with its default and meaning
     k15 studio [--host H --port N --auth FILE]   the studio on the workspace (see studio/app.py)
     k15 curate difficulty|hackable [--model M]   label prompts by pass rate / easy-to-hack (source auto)
@@ -22,10 +23,10 @@ from __future__ import annotations
 
 import argparse
 
-from k15core.cli import config_keys, curate, demo, long2short, pipeline, prompts, studio
+from k15core.cli import config_keys, curate, demo, long2short, pipeline, prompts, store, studio
 from k15core.cli.common import run_guarded, set_environment
 
-COMMANDS = (demo, studio, pipeline, prompts, curate, long2short, config_keys)  # in `k15 --help` order
+COMMANDS = (demo, studio, pipeline, prompts, curate, long2short, store, config_keys)  # in `k15 --help` order
 
 
 def build_parser() -> argparse.ArgumentParser:

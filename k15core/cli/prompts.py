@@ -17,10 +17,10 @@ def register(sub) -> None:
 
 
 def cmd_prompts_import(args) -> int:
-    from k15core.tasks.prompt_file import load_prompt_file
+    from k15core.tasks import load_checked_prompt_file
 
     cfg, ws = setup(args)
-    problems = load_prompt_file(args.file, cfg.task.name)  # validates the whole file before writing anything
+    problems = load_checked_prompt_file(args.file, cfg.task.name)  # every row checked (as the studio does) before anything is written
     added = ws.store().add_prompts(problems, source=f"file:{Path(args.file).name}")
     print(f"{args.file}: {len(problems)} prompts read, {added} new, {len(problems) - added} already in the store")
     return 0

@@ -30,6 +30,29 @@ def _corrupt(path: Path, detail: str) -> K15Error:
     )
 
 
+QUICK_CHECK_BYTES = 256 * 2**20
+"""Stores up to this size get SQLite's quick_check at every open (about a second per 100 MB here); larger ones are
+checked in full by `k15 store check`, which a person runs when they choose."""
+
+
+def quick_check(engine: Engine, full: bool = False) -> list[str]:
+    """SQLite's own check of every page (`quick_check`, or the slower `integrity_check` with `full`): the problems
+    it names, [] for a sound database."""
+    try:
+        with engine.connect() as conn:
+            rows = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check" if full else "PRAGMA quick_check").fetchall()]
+    except DatabaseError as err:  # damage bad enough that the check itself cannot read on
+        if isinstance(err, OperationalError) and _is_busy(err):
+            raise
+        return [str(err.orig)]
+    return [] if rows == ["ok"] else rows
+
+
+def _is_unwritable(err: OperationalError) -> bool:
+    text = str(err.orig).lower()
+    return "readonly" in text or "read-only" in text or "unable to open database file" in text
+
+
 def _is_busy(err: OperationalError) -> bool:
     text = str(err.orig).lower()
     return "locked" in text or "busy" in text
@@ -79,7 +102,13 @@ class StoreBase:
         except DatabaseError as err:
             if isinstance(err, OperationalError) and _is_busy(err):
                 raise
+            if isinstance(err, OperationalError) and _is_unwritable(err):
+                raise K15Error(f"the run store {str(self.path)!r} cannot be written ({err.orig}): the file or its folder is read-only",
+                               "give this user write permission on the workspace folder, or use another --workspace") from err
             raise _corrupt(self.path, str(err.orig)) from err
+        damage = quick_check(self._reader) if self.path.exists() and self.path.stat().st_size <= QUICK_CHECK_BYTES else []
+        if damage:
+            raise _corrupt(self.path, "damaged pages: " + "; ".join(damage[:3]))
 
     def _retry(self, engine: Engine, fn: Callable[[Connection], T]) -> T:
         delay = 0.05
@@ -119,6 +148,10 @@ class StoreBase:
                 f"the run store {str(self.path)!r} has schema version {found}; this k15 reads version {S.SCHEMA_VERSION}",
                 "use the k15 version that wrote it, or start a fresh workspace",
             )
+
+    def check(self, full: bool = True) -> list[str]:
+        """Every problem SQLite finds in the database's pages and indexes ([] when sound): `k15 store check`."""
+        return quick_check(self._reader, full=full)
 
     def close(self) -> None:
         self._writer.dispose()

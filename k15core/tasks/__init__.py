@@ -1,11 +1,13 @@
 """Task families behind one protocol (k15core.tasks.base.Task), looked up by name."""
 from __future__ import annotations
 
+import functools
 import inspect
 
 from k15core.registry import Registry
 from k15core.tasks.arithmetic import ArithmeticTask
 from k15core.tasks.base import Problem, Task
+from k15core.tasks.prompt_file import PromptFileReport, problems_or_error, read_prompt_file
 from k15core.tasks.chains import ChainsTask
 from k15core.tasks.code import CodeTask
 from k15core.tasks.gym import GymTask
@@ -51,7 +53,7 @@ def check_reference(task_name: str, reference: str) -> str | None:
     """
     if task_name not in TASKS.names():
         return f"unknown task {task_name!r}: no verifier to check the answer with"
-    task = TASKS.get(task_name)()
+    task = _checker(task_name)
     if not reference.strip():
         return "the reference answer is empty"
     if hasattr(task, "check_reference"):
@@ -59,3 +61,31 @@ def check_reference(task_name: str, reference: str) -> str | None:
     if task.verify(f"Answer: {reference.strip()}", reference.strip()) != 1.0:
         return f"the {task_name} verifier cannot match {reference.strip()!r} (expected a final answer like the task's own)"
     return None
+
+
+@functools.lru_cache(maxsize=None)
+def _checker(task_name: str) -> Task:
+    """One default instance per task family for checking references: building one (a held-out set, a prompt
+    file, a reasoning-gym generator) costs far more than a check, and a 100k-row import checks every row."""
+    return TASKS.get(task_name)()
+
+
+def read_checked_prompt_file(path, default_task: str = "arithmetic") -> PromptFileReport:
+    """A prompt file read row by row (`prompt_file.read_prompt_file`), each good row's reference then checked by
+    its task's verifier (`check_reference`): a row whose answer no response could match is a bad row too. The CLI
+    import and the studio import both read files this way, so they accept exactly the same files."""
+    report = read_prompt_file(path, default_task)
+    errors, good = list(report.errors), []
+    for p in report.problems:
+        why = check_reference(p.task, p.reference)
+        if why:
+            errors.append((p.id, why))
+        else:
+            good.append(p)
+    return PromptFileReport(good, errors)
+
+
+def load_checked_prompt_file(path, default_task: str = "arithmetic") -> list[Problem]:
+    """All problems of a prompt file whose every row is well formed and checked; else a K15Error naming every bad row."""
+    return problems_or_error(path, read_checked_prompt_file(path, default_task))
+

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from fractions import Fraction
 from pathlib import Path
 
 from k15core.tasks.base import FileTask, Problem
@@ -81,7 +82,30 @@ class MathTask(FileTask):
             return 0.0
 
 
+_PLAIN = re.compile(r"-?\d+(?:\.\d+)?(?:/\d+)?")  # 5, -4, 0.75, 3/4: numbers whose value needs no parser
+
+
+def exactly_equal_numbers(answer: str, reference: str) -> bool:
+    """True when both are plain numbers of exactly the same value ("2" and "2.0", "0.5" and "1/2").
+
+    A fast path only: math-verify agrees wherever this says True, and is asked wherever it says False (it
+    also accepts values within its tolerance, LaTeX, sets and so on). It spares the parser on the common case,
+    a bare number, in every reward and in every reference check of a large import.
+
+    >>> exactly_equal_numbers("2", "2.0"), exactly_equal_numbers("0.5", "1/2"), exactly_equal_numbers("1/3", "0.333")
+    (True, True, False)
+    """
+    if not (_PLAIN.fullmatch(answer) and _PLAIN.fullmatch(reference)):
+        return False
+    try:
+        return Fraction(answer) == Fraction(reference)
+    except (ValueError, ZeroDivisionError):
+        return False
+
+
 def same_value(answer: str, reference: str) -> bool:
+    if exactly_equal_numbers(answer, reference):
+        return True
     from math_verify import parse, verify
 
     in_main = threading.current_thread() is threading.main_thread()

@@ -6,6 +6,11 @@ Columns: `prompt` (required), `reference` (required; `answer` is accepted as a s
 `tests` (a list of {"input", "output"} objects) instead of a reference; they become the reference as JSON.
 The whole file is validated before anything is returned, and every bad row is reported with its line
 number, so a bad file never half-imports.
+
+Limits (a row over one is a bad row, with the reason): a prompt, reference or solution of at most
+`MAX_TEXT_CHARS` characters and without NUL characters (SQLite and the tokenizers would cut or choke on them),
+a difficulty that is a whole number from 0 (not given) to `MAX_DIFFICULTY`. A CSV field too large to read at
+all stops the file with its line number.
 """
 from __future__ import annotations
 
@@ -19,6 +24,36 @@ from k15core.errors import K15Error
 from k15core.tasks.problem import Problem
 
 FORMAT_HELP = 'each row needs "prompt" and "reference" (text), optionally "difficulty" (integer), "id" and "task"'
+MAX_TEXT_CHARS = 100_000
+"""Longest prompt, reference or solution, in characters (a long reasoning problem is a few thousand)."""
+MAX_DIFFICULTY = 10
+"""Largest difficulty a file may give (the shipped tasks use levels 1-5; 0 means not given)."""
+_CSV_FIELD_LIMIT = 4 * MAX_TEXT_CHARS  # above it the csv module refuses a field; below it our own checks give the reason
+
+
+def _text(key: str, value: object) -> None:
+    if isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
+        raise ValueError(f"'{key}' is {len(value):,} characters long; the most is {MAX_TEXT_CHARS:,}")
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError(f"'{key}' contains a NUL character")
+
+
+def _difficulty(value: object) -> int:
+    """A whole number in 0..MAX_DIFFICULTY from an int, an integral float or a digit string; ValueError otherwise."""
+    if value in ("", None):
+        return 0
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = float(value) if isinstance(value, (str, float)) else value
+        if isinstance(number, float) and not number.is_integer():
+            raise ValueError
+        level = int(number)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"'difficulty' must be an integer, got {str(value)[:40]!r}") from None
+    if not 0 <= level <= MAX_DIFFICULTY:
+        raise ValueError(f"'difficulty' must be an integer from 0 to {MAX_DIFFICULTY}, got {str(value)[:40]}")
+    return level
 
 
 def _row_to_problem(row: object, default_task: str) -> Problem:
@@ -32,13 +67,9 @@ def _row_to_problem(row: object, default_task: str) -> Problem:
         raise ValueError("missing or empty 'prompt'")
     if reference is None or (isinstance(reference, str) and not reference.strip()) or isinstance(reference, (dict, list, bool)):
         raise ValueError("missing or empty 'reference'")
-    difficulty = row.get("difficulty", 0)
-    if difficulty in ("", None):
-        difficulty = 0
-    try:
-        difficulty = int(difficulty)
-    except (TypeError, ValueError):
-        raise ValueError(f"'difficulty' must be an integer, got {difficulty!r}") from None
+    for key, value in (("prompt", prompt), ("reference", str(reference)), ("solution", row.get("solution")), ("id", row.get("id"))):
+        _text(key, value)
+    difficulty = _difficulty(row.get("difficulty", 0))
     pid = row.get("id") or "file:" + hashlib.sha1(prompt.encode()).hexdigest()[:12]
     meta = {"solution": row["solution"]} if isinstance(row.get("solution"), str) and row["solution"].strip() else {}
     return Problem(id=str(pid), prompt=prompt, reference=str(reference).strip(), difficulty=difficulty, task=str(row.get("task") or default_task),
@@ -77,7 +108,7 @@ def _raw_rows(path: Path) -> list[tuple[str, object]]:
     except OSError as err:
         raise K15Error(f"cannot read prompt file {str(path)!r}: {err.strerror}", "check its permissions") from None
     if suffix == ".csv":
-        return [(f"line {i + 2}", r) for i, r in enumerate(csv.DictReader(text.splitlines()))]  # line 1 is the header
+        return _csv_rows(path, text)
     if suffix in (".jsonl", ".json", ".ndjson"):
         rows: list[tuple[str, object]] = []
         for lineno, line in enumerate(text.splitlines(), start=1):
@@ -88,6 +119,19 @@ def _raw_rows(path: Path) -> list[tuple[str, object]]:
                     rows.append((f"line {lineno}", ValueError(f"not valid JSON ({err.msg})")))
         return rows
     raise K15Error(f"prompt file {str(path)!r} has an unknown extension {path.suffix!r}", "use .jsonl, .csv or .parquet")
+
+
+def _csv_rows(path: Path, text: str) -> list[tuple[str, object]]:
+    """('line N', row) for each CSV row (line 1 is the header); a field the csv module cannot read stops the file."""
+    previous = csv.field_size_limit(_CSV_FIELD_LIMIT)
+    reader = csv.DictReader(text.splitlines())
+    try:
+        return [(f"line {i + 2}", r) for i, r in enumerate(reader)]
+    except csv.Error as err:
+        raise K15Error(f"prompt file {str(path)!r} cannot be read as CSV at line {reader.line_num + 1}: {err}",
+                       f"fields hold at most {MAX_TEXT_CHARS:,} characters; check the quoting") from None
+    finally:
+        csv.field_size_limit(previous)
 
 
 def read_prompt_file(path: str | Path, default_task: str = "arithmetic") -> PromptFileReport:
@@ -109,7 +153,11 @@ def read_prompt_file(path: str | Path, default_task: str = "arithmetic") -> Prom
 
 def load_prompt_file(path: str | Path, default_task: str = "arithmetic") -> list[Problem]:
     """All problems of a prompt file, or a K15Error naming every bad row (a bad file never half-imports)."""
-    report = read_prompt_file(path, default_task)
+    return problems_or_error(path, read_prompt_file(path, default_task))
+
+
+def problems_or_error(path: str | Path, report: PromptFileReport) -> list[Problem]:
+    """The report's problems when it has no bad row and at least one problem; else a K15Error naming every bad row."""
     if report.errors:
         errors = [f"{where}: {msg}" for where, msg in report.errors]
         shown = "; ".join(errors[:10]) + (f"; and {len(errors) - 10} more" if len(errors) > 10 else "")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import sqlite3
 import time
 
@@ -143,6 +144,49 @@ def test_damaged_pages_are_refused(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(K15Error, match="not a readable k15 database"):
         Store(path)
+
+
+def test_a_damaged_page_in_the_middle_is_found_at_open_and_by_store_check(tmp_path, capsys):
+    """Damage past the schema pages used to go unnoticed (writes went on); now opening refuses it and
+    `k15 store check` names it, the file left as it was."""
+    from k15core.cli import main
+
+    path = tmp_path / "k15.db"
+    store = Store(path)
+    store.record_iteration(store.create_run("r", "rl", {}), 0, {"x": 1.0}, [_traj(i) for i in range(400)])
+    store.checkpoint()
+    assert store.check() == []
+    store.close()
+    assert main(["store", "check", "--workspace", str(tmp_path)]) == 0 and "ok" in capsys.readouterr().out
+    data = bytearray(path.read_bytes())
+    middle = (len(data) // 4096 // 2) * 4096
+    data[middle: middle + 4096] = b"\x5a" * 4096  # one page in the middle of the trajectories' pages
+    path.write_bytes(bytes(data))
+    before = path.read_bytes()
+    with pytest.raises(K15Error, match="damaged pages"):
+        Store(path)
+    assert main(["store", "check", "--workspace", str(tmp_path)]) == 2
+    assert "damaged" in capsys.readouterr().err and path.read_bytes() == before
+
+
+def test_a_read_only_workspace_is_said_to_be_read_only_not_corrupt(tmp_path):
+    """As root, permissions do not stop a write, so the workspace is made immutable (chattr +i) instead."""
+    import shutil
+    import subprocess
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    Store(ws / "k15.db").close()
+    for leftover in ws.glob("k15.db-*"):
+        leftover.unlink()
+    if not shutil.which("chattr") or subprocess.run(["chattr", "+i", str(ws / "k15.db"), str(ws)], capture_output=True).returncode != 0:
+        pytest.skip("this file system cannot make the workspace immutable")
+    try:
+        with pytest.raises(K15Error) as err:
+            Store(ws / "k15.db")
+    finally:
+        subprocess.run(["chattr", "-i", str(ws / "k15.db"), str(ws)], check=True)
+    assert "read-only" in err.value.problem and "not a readable" not in err.value.problem
 
 
 def test_schema_version_mismatch(tmp_path):
