@@ -196,6 +196,13 @@ class RLConfig:
     Hugging Face `generate`, which computes every row until the longest ends. Same distribution."""
     vllm_gpu_memory: float = 0.3
     """vLLM only: share of the GPU's memory its weights and KV cache may take while awake."""
+    vllm_max_model_len: int = 0
+    """vLLM only: longest prompt + response it plans memory for (0: the model's full context; a smaller value
+    leaves more of `vllm_gpu_memory` to concurrent sequences)."""
+    vllm_max_batched_tokens: int = 0
+    """vLLM only: most tokens one engine step schedules (its max_num_batched_tokens; 0: vLLM's default)."""
+    vllm_enforce_eager: bool = False
+    """vLLM only: no CUDA graphs (starts faster, runs slower: for tests and debugging)."""
 
     # -- Reward: correctness plus the length and repeat terms (§2.3.3)
     length_penalty: float = 0.0
@@ -264,6 +271,7 @@ class RLConfig:
             "rl", self, iterations=(1, None), prompts_per_iter=(1, None), pool_size=(1, None), priority_floor=(0, 1),
             success_prior=(0, 1), k=(1, None), temperature=(0, None, "above"), top_p=(0, 1, "above"), max_response_tokens=(1, None),
             segment_tokens=(0, None), repeat_ngram=(0, None), repeat_min_repeats=(2, None), vllm_gpu_memory=(0, 1, "above"),
+            vllm_max_model_len=(0, None), vllm_max_batched_tokens=(0, None),
             length_penalty=(0, None), length_penalty_warmup=(0, None), repeat_penalty=(0, None), tau=(0, None), clip_eps=(0, None),
             lr=(0, None), minibatches=(1, None), grad_clip=(0, None), microbatch_tokens=(0, None), microbatch_overhead=(0, None),
             checkpoint_every=(0, None),

@@ -75,7 +75,8 @@ def _vllm_engine(cfg, policy, rollout_model, tokenizer, model_path, repeat_rule)
     if model_path is None:
         raise K15Error("rl.engine 'vllm' needs the policy's model folder to start from", "pass model_path (k15 train does)")
     engine = VLLMEngine(base_model_path(model_path), tokenizer.eos_token_id, cfg.temperature, cfg.top_p, repeat_rule,
-                        seed=cfg.seed, gpu_memory_utilization=cfg.vllm_gpu_memory)
+                        seed=cfg.seed, gpu_memory_utilization=cfg.vllm_gpu_memory, max_model_len=cfg.vllm_max_model_len,
+                        max_num_batched_tokens=cfg.vllm_max_batched_tokens, enforce_eager=cfg.vllm_enforce_eager)
     engine.load_weights(policy)
     return engine
 

@@ -22,7 +22,15 @@ Choices (spec §13 leaves the engine to us):
   engine's criterion gives; the tokens generated past that point are wasted work.
 - Weights: `full_state_dict` of the trained model (DDP, FSDP2) with any LoRA adapter merged
   (`lora.merged_lora_weights`), loaded with vLLM's own `load_weights` (it maps Hugging Face names).
-- Sampling seed: `dist.rank_seed(seed)`, so ranks draw different samples.
+- Sampling seed: each request carries its own (`request_seed`: the run's seed, the rank, the call and the
+  request's index), so ranks and iterations draw different samples and a run repeats exactly; building the
+  engine must not reseed the trainer's global random state, so that state is saved and restored around it.
+- `generation_config="vllm"`: vLLM's own sampling defaults, not the model folder's generation_config.json, so
+  it stops on exactly the EOS id the HF engine stops on (a folder may list more).
+- GPU memory: `torch.cuda.empty_cache()` before each wake and after each weight push, so the memory training
+  freed is really free when vLLM asks for its KV cache (and the other way round).
+- `max_model_len` and `max_num_batched_tokens` come from the config (`rl.vllm_max_model_len`,
+  `rl.vllm_max_batched_tokens`; 0 leaves vLLM's default, the model's full context).
 """
 from __future__ import annotations
 
@@ -55,6 +63,18 @@ def base_model_path(model_path: str | Path) -> Path:
     return Path(json.loads(adapter.read_text())["base_model_name_or_path"]) if adapter.exists() else path
 
 
+def request_seed(seed: int, rank: int, call: int, index: int) -> int:
+    """The sampling seed of one request: distinct for every (seed, rank, call, index), in [0, 2**31).
+
+    >>> request_seed(0, 0, 0, 0) != request_seed(0, 1, 0, 0) != request_seed(0, 0, 1, 0)
+    True
+    """
+    import hashlib
+
+    digest = hashlib.blake2b(f"{seed}/{rank}/{call}/{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % 2**31
+
+
 def cut_at_repeat(response: list[int], new: list[int], rule: RepeatRule) -> tuple[list[int], bool]:
     """`new` tokens continuing `response`, cut just after the first token at which the response so far ends
     in a loop (the HF engine's stopping criterion checks after each token); and whether it was cut."""
@@ -69,19 +89,27 @@ class VLLMEngine:
 
     def __init__(self, model_path: str | Path, eos_token_id: int, temperature: float = 1.0, top_p: float = 1.0,
                  repeat_rule: RepeatRule | None = None, seed: int = 0, gpu_memory_utilization: float = 0.3,
-                 dtype: str = "bfloat16"):
+                 dtype: str = "bfloat16", max_model_len: int = 0, max_num_batched_tokens: int = 0, enforce_eager: bool = False):
         if not vllm_available():
             raise K15Error("rl.engine is 'vllm' but vLLM or a CUDA GPU is missing", INSTALL_HINT)
         if not dist.active():
-            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process engine core (see above)
+            os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # in-process engine core (see above): a user's "1" breaks apply_model
+        import torch
         from vllm import LLM
 
         self.eos, self.temperature, self.top_p, self.repeat_rule = eos_token_id, temperature, top_p, repeat_rule
-        self.llm = LLM(
-            model=str(model_path), skip_tokenizer_init=True, dtype=dtype, seed=dist.rank_seed(seed),
-            gpu_memory_utilization=gpu_memory_utilization, enable_sleep_mode=True,
-            distributed_executor_backend="external_launcher" if dist.active() else None, tensor_parallel_size=1,
-        )
+        self.seed, self.calls = seed, 0
+        cpu_rng, cuda_rng = torch.get_rng_state(), torch.cuda.get_rng_state_all()
+        try:
+            self.llm = LLM(
+                model=str(model_path), skip_tokenizer_init=True, dtype=dtype, seed=dist.rank_seed(seed),
+                gpu_memory_utilization=gpu_memory_utilization, enable_sleep_mode=True, generation_config="vllm",
+                max_model_len=max_model_len or None, max_num_batched_tokens=max_num_batched_tokens or None, enforce_eager=enforce_eager,
+                distributed_executor_backend="external_launcher" if dist.active() else None, tensor_parallel_size=1,
+            )
+        finally:  # vLLM seeds the global generators as it starts: the trainer's own draws must not change
+            torch.set_rng_state(cpu_rng)
+            torch.cuda.set_rng_state_all(cuda_rng)
         self.sleeping: set[str] = set()  # what vLLM has put to sleep: "weights", "kv_cache"
 
     def continue_ids(self, contexts: list[list[int]], max_new_tokens: list[int], response_starts: list[int]) -> list[Continuation]:
@@ -92,7 +120,9 @@ class VLLMEngine:
         todo = [i for i, n in enumerate(max_new_tokens) if n > 0]
         prompts = [TokensPrompt(prompt_token_ids=contexts[i]) for i in todo]
         params = [SamplingParams(max_tokens=max_new_tokens[i], temperature=self.temperature, top_p=self.top_p, logprobs=0,
-                                 stop_token_ids=[self.eos], detokenize=False) for i in todo]
+                                 stop_token_ids=[self.eos], detokenize=False, seed=request_seed(self.seed, dist.rank(), self.calls, i))
+                  for i in todo]
+        self.calls += 1
         results = self.llm.generate(prompts, params, use_tqdm=False) if todo else []
         self.llm.sleep(level=1)  # hand the GPU memory to training
         self.sleeping = {"weights", "kv_cache"}
@@ -121,8 +151,17 @@ class VLLMEngine:
             self.sleeping.discard("weights")
         items = list(weights.items())
         self.llm.apply_model(lambda vllm_model: vllm_model.load_weights(iter(items)))
+        del items, weights
+        _free_cached_gpu_memory()
 
     def _wake(self) -> None:
         if self.sleeping:
+            _free_cached_gpu_memory()  # what training freed goes back to the device before vLLM takes its KV cache
             self.llm.wake_up(tags=sorted(self.sleeping))
             self.sleeping = set()
+
+
+def _free_cached_gpu_memory() -> None:
+    import torch
+
+    torch.cuda.empty_cache()

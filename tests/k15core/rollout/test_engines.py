@@ -65,3 +65,11 @@ def test_hf_engine_copies_weights_into_a_separate_rollout_model(tiny_model_dir):
     assert not torch.equal(next(rollout_model.parameters()), next(model.parameters()))
     engine.load_weights(model)
     assert engine.model is rollout_model and torch.equal(next(rollout_model.parameters()), next(model.parameters()))
+
+
+def test_request_seeds_are_stable_distinct_and_in_range():
+    from k15core.rollout.vllm_engine import request_seed
+
+    seeds = {request_seed(7, rank, call, i) for rank in range(4) for call in range(10) for i in range(64)}
+    assert len(seeds) == 4 * 10 * 64 and all(0 <= s < 2**31 for s in seeds)
+    assert request_seed(7, 1, 2, 3) == request_seed(7, 1, 2, 3) != request_seed(8, 1, 2, 3)
