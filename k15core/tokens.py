@@ -54,7 +54,29 @@ def next_token_mask(token_spans: list[tuple[int, int]], width: int) -> torch.Ten
 def token_logprobs(model, ids: torch.Tensor, attention: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, T) ids -> token log-probs (N, T-1) of ids[:, 1:], and the logits (N, T-1, V) that gave them."""
     logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1].float()
-    return torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None]).squeeze(-1), logits
+    return chosen_logprobs(logits, ids[:, 1:]), logits
+
+
+def chosen_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """log softmax(logits)[token] for each position: (N, T, V), (N, T) -> (N, T).
+
+    Computed as logit[token] - logsumexp(logits), a few rows at a time (`_row_chunks`): no (N, T, V) log-softmax
+    is kept for the backward pass or made at all. With a 49k-token vocabulary (SmolLM2) each such copy of a
+    64 x 150-token batch is 1.9 GB; the result equals the full log-softmax's to float rounding.
+    """
+    lse = torch.cat([torch.logsumexp(chunk, dim=-1) for chunk in _row_chunks(logits)])  # (N, T)
+    return logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1) - lse
+
+
+TEMPORARY_ELEMENTS = 2**24
+"""Largest temporary the row-wise helpers make at once: 16 M floats, 64 MiB (a tiny model's whole batch)."""
+
+
+def _row_chunks(x: torch.Tensor) -> list[torch.Tensor]:
+    """`x` (N, ...) cut along its first dimension into pieces of at most TEMPORARY_ELEMENTS elements (one row at least)."""
+    per_row = max(1, x[0].numel()) if len(x) else 1
+    step = max(1, TEMPORARY_ELEMENTS // per_row)
+    return list(x.split(step)) if len(x) else []
 
 
 def token_stats(logits: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,6 +90,10 @@ def token_stats(logits: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tenso
 
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:
-    """(..., V) raw scores -> (...) entropy (nats) of each distribution at temperature 1."""
-    logp_all = torch.log_softmax(logits.float(), dim=-1)
-    return -(logp_all.exp() * logp_all).sum(-1)
+    """(N, ..., V) raw scores -> (N, ...) entropy (nats) of each distribution at temperature 1, a few rows at a
+    time (`_row_chunks`: its three temporaries stay small with a large vocabulary)."""
+    out = []
+    for chunk in _row_chunks(logits):
+        logp_all = torch.log_softmax(chunk.float(), dim=-1)
+        out.append(-(logp_all.exp() * logp_all).sum(-1))
+    return torch.cat(out) if out else logits.new_zeros(logits.shape[:-1])

@@ -126,3 +126,15 @@ def test_rollout_benchmark_smoke():
     assert result["smoke"] is True and set(result["tokens_per_s"]) == {"generate", "generate_logits", "k15"}
     assert result["speedup_vs_generate"] == pytest.approx(result["tokens_per_s"]["k15"] / result["tokens_per_s"]["generate"], rel=0.02)
     assert all(side["max"] <= result["max_tokens"] for side in result["lengths"].values())
+
+
+@pytest.mark.slow
+def test_real_model_step_benchmark_smoke():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "real_model_step.py"), "--smoke"], capture_output=True, text=True,
+                         timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["smoke"] is True and result["rows"] == 16 and result["same_loss"] is True
+    for side in ("k15", "full_log_softmax"):
+        assert result[side]["peak_rss_mib"] > 0 and result[side]["seconds"] > 0
+    assert result["peak_rss_ratio_k15_over_full"] == pytest.approx(result["k15"]["peak_rss_mib"] / result["full_log_softmax"]["peak_rss_mib"], rel=0.01)

@@ -156,3 +156,33 @@ def test_log_probs_of_the_old_policy_are_the_policys_own(tiny_model_dir, minibat
     whole = float(reinforce_loss((logp * loss_mask).sum(1), batch.total, batch.group))
     if minibatches == 1:  # one step: its loss is the whole batch's
         assert stats["loss"] == pytest.approx(whole, rel=1e-4, abs=1e-6)
+
+
+def test_chosen_logprobs_and_entropy_equal_the_full_log_softmax():
+    from k15core.tokens import chosen_logprobs, entropy
+
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(3, 5, 11, generator=g) * 4
+    tokens = torch.randint(0, 11, (3, 5), generator=g)
+    full = torch.log_softmax(logits, -1)
+    assert torch.allclose(chosen_logprobs(logits, tokens), full.gather(-1, tokens[..., None]).squeeze(-1), atol=1e-5)
+    assert torch.allclose(entropy(logits), -(full.exp() * full).sum(-1), atol=1e-5)
+    uniform = torch.zeros(1, 2, 8)  # hand-derived: log(1/8) for any token, entropy log 8
+    assert torch.allclose(chosen_logprobs(uniform, torch.tensor([[0, 7]])), torch.full((1, 2), -torch.log(torch.tensor(8.0))))
+    assert torch.allclose(entropy(uniform), torch.full((1, 2), torch.log(torch.tensor(8.0))))
+    leaf = logits.clone().requires_grad_(True)  # the gradient is the softmax's: onehot - p
+    chosen_logprobs(leaf, tokens).sum().backward()
+    expected = torch.nn.functional.one_hot(tokens, 11).float() - full.exp()
+    assert torch.allclose(leaf.grad, expected, atol=1e-5)
+
+
+def test_row_chunks_bound_the_temporaries_and_keep_every_row(monkeypatch):
+    from k15core import tokens
+
+    monkeypatch.setattr(tokens, "TEMPORARY_ELEMENTS", 100)
+    x = torch.randn(7, 4, 11)  # 44 elements a row: two rows a chunk
+    chunks = tokens._row_chunks(x)
+    assert [len(c) for c in chunks] == [2, 2, 2, 1] and torch.equal(torch.cat(chunks), x)
+    assert [len(c) for c in tokens._row_chunks(torch.randn(3, 50, 11))] == [1, 1, 1]  # a row over the budget goes alone
+    full = torch.log_softmax(x, -1)
+    assert torch.allclose(tokens.entropy(x), -(full.exp() * full).sum(-1), atol=1e-5)
