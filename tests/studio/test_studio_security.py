@@ -1,0 +1,99 @@
+"""The findings of the security probe, each held by a test: a catastrophic regex froze the whole studio."""
+from __future__ import annotations
+
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+from gradio_client import Client
+
+from k15core.store import Store
+from k15core.store.db import TrajectoryFilter
+from k15core.types import TrajectoryRecord
+from studio import rollouts_tab
+from studio.app import build_app, serve
+
+STUCK = r"(.|.)*[#~]"
+"""Exponential backtracking in `re` and in `regex` alike on a text with neither character: it never finishes."""
+PROBED = r"(.|.)*!"
+"""The probe's pattern: exponential in `re`; `regex` sees that no "!" is in the text and fails it at once."""
+
+
+def _add_trajectories(studio_data, n: int = 3000) -> None:
+    """`n` more samples in the run (iteration 3), each ~70 characters with neither '!', '#' nor '~'."""
+    store = Store(studio_data.root / "k15.db")
+    pids = studio_data.prompt_ids
+    records = [
+        TrajectoryRecord(prompt_id=pids[i % len(pids)], sample_index=i % 4, prompt="Seq 17, steps: 3", response=f"Answer: the sequence goes 1, 2, 3, 5, 8 and so on, so x = {i}",
+                         token_ids=[1, 2], logprobs=[-0.1, -0.2], reward=0.0, correct=0.0, length=2, tag="group:x", group=1000 + i // 4)
+        for i in range(n)
+    ]
+    store.record_iteration(studio_data.run_id, 3, {"rl/reward": 0.5}, records)
+    store.close()
+
+
+def _filter(studio_data, pattern: str):
+    return rollouts_tab.make_filter(studio_data.run_id, "", "", pattern, True, "any", "", "", "any", "any")
+
+
+@pytest.fixture
+def loopback(studio_data):
+    """The studio on a free loopback port without --auth: (app, url, port)."""
+    app = build_app(studio_data.root)
+    url = serve(app, block=False, quiet=True)
+    yield app, url, urllib.parse.urlsplit(url).port
+    app.close()
+    app.k15_context.store.close()
+
+
+# -- 1. a regex with catastrophic backtracking -----------------------------------------------------
+
+def test_a_catastrophic_regex_ends_with_a_clear_message_while_other_calls_answer(ctx, studio_data):
+    _add_trajectories(studio_data)
+    out: dict = {}
+
+    def run_search():
+        start = time.monotonic()
+        out["result"] = rollouts_tab.search(ctx.store, _filter(studio_data, STUCK))
+        out["seconds"] = time.monotonic() - start
+
+    worker = threading.Thread(target=run_search, daemon=True)
+    worker.start()
+    time.sleep(0.5)
+    start = time.monotonic()
+    assert rollouts_tab.run_choices(ctx.store)  # another handler, on another thread, while the regex runs
+    assert time.monotonic() - start < 1.0
+    worker.join(15)
+    assert not worker.is_alive()
+    frame, said = out["result"]
+    assert frame.empty and said == f"the regex took longer than {rollouts_tab.REGEX_TIME_LIMIT_S:g} s; simplify it"
+    assert out["seconds"] < 10
+
+    start = time.monotonic()
+    _, said = rollouts_tab.search(ctx.store, _filter(studio_data, PROBED))  # the probe's own pattern
+    assert time.monotonic() - start < 10 and said.startswith("0 samples match")
+    # the pooled connections that ran the timed-out query still match regexes as before
+    assert ctx.store.count_matching(TrajectoryFilter(run_id=studio_data.run_id, text=r"^Answer: \d$", regex=True)) == 30
+    assert ctx.store.count_matching(TrajectoryFilter(run_id=studio_data.run_id, text=r"x = 29\d\d$", regex=True)) == 100
+
+
+def test_a_served_studio_answers_config_while_a_regex_runs(studio_data, loopback):
+    _add_trajectories(studio_data)
+    _, url, _ = loopback
+    client = Client(url, download_files=False, verbose=False)
+    start = time.monotonic()
+    job = client.submit(studio_data.run_id, "", "", STUCK, True, "any", "", "", "any", "any", "rl", api_name="/search_rollouts")
+    time.sleep(1.0)
+    answers = []
+    while not job.done() and time.monotonic() - start < 15:
+        t = time.monotonic()
+        with urllib.request.urlopen(url + "config", timeout=10) as r:
+            assert r.status == 200
+        answers.append(time.monotonic() - t)
+        time.sleep(0.2)
+    _, said = job.result(timeout=15)
+    assert "the regex took longer than" in said and "simplify it" in said
+    assert time.monotonic() - start < 12
+    assert answers and max(answers) < 2.0
