@@ -1,6 +1,8 @@
-"""The findings of the security probe, each held by a test: a catastrophic regex froze the whole studio."""
+"""The findings of the security probe, each held by a test: a catastrophic regex froze the whole studio, and a
+loopback studio without --auth had no Host-header check (DNS rebinding)."""
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 import urllib.parse
@@ -97,3 +99,27 @@ def test_a_served_studio_answers_config_while_a_regex_runs(studio_data, loopback
     assert "the regex took longer than" in said and "simplify it" in said
     assert time.monotonic() - start < 12
     assert answers and max(answers) < 2.0
+
+
+# -- 2. DNS rebinding: the Host header of a loopback studio without --auth ----------------------------
+
+def _get(port: int, host: str, path: str = "/config") -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.putrequest("GET", path, skip_host=True)
+        conn.putheader("Host", host)
+        conn.endheaders()
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def test_a_loopback_studio_refuses_foreign_host_headers(loopback):
+    _, _, port = loopback
+    for good in (f"127.0.0.1:{port}", f"localhost:{port}", f"LocalHost:{port}", f"[::1]:{port}"):
+        assert _get(port, good) == 200, good
+    for bad in (f"evil.example:{port}", "evil.example", f"127.0.0.1:{port + 1}", f"localhost.evil.example:{port}", "", f"127.0.0.1:{port}@evil"):
+        assert _get(port, bad) in (400, 403), bad
+        assert _get(port, bad, "/") in (400, 403), bad
