@@ -1,10 +1,11 @@
-"""The findings of the security probe, each held by a test: a catastrophic regex froze the whole studio, and a
-loopback studio without --auth had no Host-header check (DNS rebinding)."""
+"""The findings of the security probe, each held by a test: a catastrophic regex froze the whole studio, a
+loopback studio without --auth had no Host-header check (DNS rebinding), and sign-in attempts had no limit."""
 from __future__ import annotations
 
 import http.client
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -123,3 +124,41 @@ def test_a_loopback_studio_refuses_foreign_host_headers(loopback):
     for bad in (f"evil.example:{port}", "evil.example", f"127.0.0.1:{port + 1}", f"localhost.evil.example:{port}", "", f"127.0.0.1:{port}@evil"):
         assert _get(port, bad) in (400, 403), bad
         assert _get(port, bad, "/") in (400, 403), bad
+
+
+# -- 3. sign-in attempts ------------------------------------------------------------------------------
+
+def _login(base: str, user: str, password: str):
+    """(status, headers) of one sign-in POST, as a browser's login form sends it."""
+    data = urllib.parse.urlencode({"username": user, "password": password}).encode()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(base + "login", data=data, method="POST"), timeout=10) as r:
+            return r.status, r.headers
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers
+
+
+@pytest.fixture
+def with_auth(studio_data):
+    app = build_app(studio_data.root)
+    url = serve(app, auth=[("ann", "secret"), ("bob", "hunter2")], block=False, quiet=True)
+    yield url
+    app.close()
+    app.k15_context.store.close()
+
+
+def test_rapid_wrong_passwords_are_refused_and_the_right_user_gets_back_in(with_auth):
+    start = time.monotonic()
+    codes = [_login(with_auth, "ann", f"guess{i}")[0] for i in range(100)]
+    checked = codes.count(400)  # a password was compared; 429: refused without looking
+    assert time.monotonic() - start < 30
+    assert checked <= 7 and codes.count(429) >= 90, codes
+    code, headers = _login(with_auth, "ann", "secret")
+    assert code == 429 and int(headers["Retry-After"]) >= 1  # the right password waits out the window too
+    time.sleep(int(headers["Retry-After"]) + 0.2)
+    assert _login(with_auth, "ann", "secret")[0] == 200
+
+
+def test_guessing_many_users_from_one_address_is_refused_too(with_auth):
+    codes = [_login(with_auth, f"user{i}", "password")[0] for i in range(30)]
+    assert codes.count(400) <= 12 and codes.count(429) >= 18, codes
