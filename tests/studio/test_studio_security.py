@@ -1,5 +1,6 @@
-"""The findings of the security probe, each held by a test: a catastrophic regex froze the whole studio, a
-loopback studio without --auth had no Host-header check (DNS rebinding), and sign-in attempts had no limit."""
+"""The four findings of the security probe, each held by a test: a catastrophic regex froze the whole studio,
+no Host-header check on a loopback studio without --auth (DNS rebinding), no limit on sign-in attempts, and
+label writes for prompt ids that do not exist."""
 from __future__ import annotations
 
 import http.client
@@ -15,7 +16,7 @@ from gradio_client import Client
 from k15core.store import Store
 from k15core.store.db import TrajectoryFilter
 from k15core.types import TrajectoryRecord
-from studio import rollouts_tab
+from studio import prompts_tab, rollouts_tab
 from studio.app import build_app, serve
 
 STUCK = r"(.|.)*[#~]"
@@ -162,3 +163,27 @@ def test_rapid_wrong_passwords_are_refused_and_the_right_user_gets_back_in(with_
 def test_guessing_many_users_from_one_address_is_refused_too(with_auth):
     codes = [_login(with_auth, f"user{i}", "password")[0] for i in range(30)]
     assert codes.count(400) <= 12 and codes.count(429) >= 18, codes
+
+
+# -- 4. labels for prompts that do not exist -------------------------------------------------------
+
+def test_label_writers_refuse_unknown_prompt_ids(ctx, studio_data):
+    pid = studio_data.prompt_ids[0]
+    for decision in ("keep", "exclude", "flag", "d3"):
+        action, said = prompts_tab.decide(ctx.store, "no-such-prompt", decision, "ann")
+        assert action is None and "no prompt with id 'no-such-prompt'" in said
+    action, said = prompts_tab.save_reference(ctx.store, "no-such-prompt", "7", "ann")
+    assert action is None and "no prompt with id 'no-such-prompt'" in said
+    actions, said = prompts_tab.save_tags_and_note(ctx.store, "no-such-prompt", "a, b", "note", "ann")
+    assert actions == [] and "no prompt with id 'no-such-prompt'" in said
+    action, said = prompts_tab.bulk_apply(ctx.store, [pid, "ghost-1", "ghost-2"], "exclude", "ann")
+    assert action is None and "ghost-1" in said and "ghost-2" in said and "nothing written" in said
+    assert ctx.store.label_events() == []
+    assert prompts_tab.decide(ctx.store, pid, "keep", "ann")[0]  # a real prompt is labelled as before
+
+
+def test_the_api_refuses_a_decision_on_an_unknown_prompt(studio_data, loopback):
+    app, url, _ = loopback
+    out = Client(url, download_files=False, verbose=False).predict("ghost", ["ghost"], api_name="/decide_exclude")
+    assert "no prompt with id 'ghost'" in out[-1]
+    assert app.k15_context.store.label_events() == []
