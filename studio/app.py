@@ -3,7 +3,9 @@
     python -m studio --workspace DIR [--host 127.0.0.1] [--port N] [--auth FILE]   (what `k15 studio` runs)
 
 `build_app(workspace)` makes the Blocks; `serve(...)` launches it with the safe settings (loopback by
-default, a non-loopback host only with --auth, run history and monitoring off). The module-level
+default, a non-loopback host only with --auth, run history and monitoring off, and on loopback without
+--auth only requests addressed to the loopback address: studio/host_check.py; with --auth, sign-in
+attempts limited: studio/login_limit.py). The module-level
 `demo` (for `gradio studio/app.py`) is built on first access from $K15_WORKSPACE, so importing this
 module opens nothing. The studio talks to training only through the store and the `k15` command, so
 it can be restarted while a run trains.
@@ -18,10 +20,13 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home, before gradio is imported
 
 import gradio as gr  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
 from k15core.errors import K15Error  # noqa: E402
 from studio import launch_tab, long2short_tab, prompts_tab, rollouts_tab, runs_tab  # noqa: E402
 from studio.context import StudioContext  # noqa: E402
+from studio.host_check import HostCheck, allowed_hosts  # noqa: E402
+from studio.login_limit import LoginLimit, LoginLimiter  # noqa: E402
 from studio.shortcuts import shortcuts_head  # noqa: E402
 
 CSS = """
@@ -123,16 +128,25 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def serve(app: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, auth: list[tuple[str, str]] | None = None,
-          block: bool = True, quiet: bool = False) -> str:
-    """Launch the studio with its safe settings; returns the local URL (blocks until Ctrl-C when `block`)."""
+          block: bool = True, quiet: bool = False, login_limiter: LoginLimiter | None = None) -> str:
+    """Launch the studio with its safe settings; returns the local URL (blocks until Ctrl-C when `block`).
+
+    With `auth`, sign-in attempts are limited (`login_limiter`, default LoginLimiter(): 5 free failures per user)."""
     if not is_loopback(host) and not auth:
         raise K15Error(f"refusing to serve the studio on {host} without authentication", "pass --auth FILE (lines user:password), or use --host 127.0.0.1")
     app.queue(default_concurrency_limit=4)
+    port = port or free_port(host if is_loopback(host) else "0.0.0.0")
+    # Gradio builds its FastAPI app inside launch(); app_kwargs go to that app's constructor, so these
+    # middlewares are in place before the first request (ssr_mode off: no Node proxy in front of them).
+    if auth:
+        middleware = [Middleware(LoginLimit, limiter=login_limiter or LoginLimiter())]
+    else:
+        middleware = [Middleware(HostCheck, allowed=allowed_hosts(host, port))] if is_loopback(host) else []
     _, url, _ = app.launch(
-        server_name=host, server_port=port or free_port(host if is_loopback(host) else "0.0.0.0"), auth=auth,
+        server_name=host, server_port=port, auth=auth,
         auth_message="k15 studio: sign in; your labels are recorded under this name.",
         prevent_thread_lock=not block, quiet=quiet, show_error=True, run_history=False, enable_monitoring=False,
-        footer_links=["api"], head=shortcuts_head(), css=CSS,
+        footer_links=["api"], head=shortcuts_head(), css=CSS, ssr_mode=False, app_kwargs={"middleware": middleware},
     )
     return url
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from k15core import labels as L
 from k15core.store import Store
+from k15core.store.labels import UnknownPrompts
 from k15core.tasks import check_reference, read_checked_prompt_file
 
 GRID_COLUMNS = ["id", "prompt", "level", "difficulty", "pass rate", "training success", "samples", "hackable", "format issue", "duplicate of",
@@ -93,34 +94,44 @@ def _history_frame(events: list[dict]) -> pd.DataFrame:
 
 
 def decide(store: Store, prompt_id: str, decision: str, author: str) -> tuple[str | None, str]:
-    """Apply one focus-view decision ('keep', 'exclude', 'flag', 'd1'..'d5'). Returns (action id, message)."""
+    """Apply one focus-view decision ('keep', 'exclude', 'flag', 'd1'..'d5'). Returns (action id, message).
+
+    Every label writer here writes with `known_only`: the id comes from a text box or the API, and a label
+    on an id the store does not hold would be a row no prompt ever reads (refused, nothing written)."""
     if not prompt_id:
         return None, "no prompt selected"
     field, value = L.decision_label(decision)
-    w = store.set_label(prompt_id, field, value, author=author, source="studio")
+    try:
+        w = store.set_label(prompt_id, field, value, author=author, source="studio", known_only=True)
+    except UnknownPrompts as err:
+        return None, str(err)
     return w.action, (f"{prompt_id}: {field} = {value}" if w.events else f"{prompt_id}: already {field} = {value} (nothing written)")
 
 
 def save_reference(store: Store, prompt_id: str, reference: str, author: str) -> tuple[str | None, str]:
     """Save a corrected reference answer, if the prompt's task verifier can match it."""
-    p = store.prompt(prompt_id) if prompt_id else None
-    if p is None:
+    if not prompt_id:
         return None, "no prompt selected"
+    p = store.prompt(prompt_id)
+    if p is None:
+        return None, str(UnknownPrompts([prompt_id]))
     problem = check_reference(p["task"], reference or "")
     if problem:
         return None, f"not saved: {problem}"
     value = None if reference.strip() == p["reference"] else reference.strip()  # back to the task's own answer: reset the label
-    w = store.set_label(prompt_id, "reference", value, author=author, source="studio")
+    w = store.set_label(prompt_id, "reference", value, author=author, source="studio", known_only=True)
     return w.action, f"{prompt_id}: reference = {reference.strip()!r}" if w.events else f"{prompt_id}: reference unchanged"
 
 
 def save_tags_and_note(store: Store, prompt_id: str, tags: str, note: str, author: str) -> tuple[list[str], str]:
-    if not prompt_id or store.prompt(prompt_id) is None:
+    if not prompt_id:
         return [], "no prompt selected"
+    if store.prompt(prompt_id) is None:
+        return [], str(UnknownPrompts([prompt_id]))
     actions, said = [], []
     tag_list = [t for t in (tags or "").split(",") if t.strip()]
     for field, value in (("tags", tag_list or None), ("note", (note or "").strip() or None)):
-        w = store.set_label(prompt_id, field, value, author=author, source="studio")
+        w = store.set_label(prompt_id, field, value, author=author, source="studio", known_only=True)
         if w.events:
             actions.append(w.action)
             said.append(field)
@@ -137,7 +148,10 @@ def bulk_apply(store: Store, prompt_ids: list[str], action: str, author: str) ->
         "exclude": ("status", "excluded"), "keep": ("status", "kept"), "flag": ("status", "flagged"), "reset status": ("status", None),
         "mark hackable": ("hackable", True),
     }.get(action) or ("difficulty", int(action.split()[-1]))
-    w = store.set_label(prompt_ids, field, value, author=author, source="studio")
+    try:
+        w = store.set_label(prompt_ids, field, value, author=author, source="studio", known_only=True)
+    except UnknownPrompts as err:
+        return None, f"{action}: {err}"
     return w.action, f"{action}: {w.events} of {len(prompt_ids)} prompts changed (Undo takes the whole action back)"
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import html
 import math
+import re
 import statistics
+import time
 
 import gradio as gr
 import pandas as pd
@@ -17,6 +19,7 @@ from k15core import tasks as task_registry
 from k15core.inspection import suspicious_groups
 from k15core.store import Store
 from k15core.store.db import TrajectoryFilter
+from k15core.store.filters import RegexTimeout
 
 RESULT_COLUMNS = ["id", "run", "iteration", "prompt_id", "sample", "reward", "correct", "length", "truncated", "repeated", "difficulty", "response"]
 HISTORY_COLUMNS = ["iteration", "samples", "accuracy", "reward", "len_mean", "first_id"]
@@ -24,6 +27,12 @@ COLOUR_BY = ("log-prob", "entropy", "advantage", "none")
 ANY, YES, NO = "any", "yes", "no"
 COUNT_CAP = 10_000
 """Counting matches stops here: the summary says "more than 10,000" instead of scanning a huge store to the end."""
+REGEX_TIME_LIMIT_S = 5.0
+"""A search's regex (user input) gets this long for the listing and the count together, then the search ends with
+a message: one catastrophic pattern must not hold a worker (or, with `re`, the whole studio) for minutes.
+Gradio runs this sync handler in its worker threads, off the event loop; the store's `TimedRegexp` matches
+without the GIL, so the other requests keep being answered while it runs. A well-formed regex over half of a
+1M-trajectory store takes well under it (benchmarks/studio_queries.py)."""
 
 
 def _tri(choice: str) -> bool | None:
@@ -55,15 +64,14 @@ def make_filter(run_id, it_min, it_max, text, regex, verdict, len_min, len_max, 
 
 def search(store: Store, f: TrajectoryFilter, limit: int = 200) -> tuple[pd.DataFrame, str]:
     """The newest `limit` samples matching the filter, and a one-line summary (or what is wrong with the filter)."""
+    deadline = time.monotonic() + REGEX_TIME_LIMIT_S
     try:
-        rows = store.find_trajectories(f, limit=limit)
-        total = store.count_matching(f, cap=COUNT_CAP)
-    except Exception as err:  # re.error for a bad pattern; said to the user, never raised at them
-        import re
-
-        if isinstance(err, re.error):
-            return pd.DataFrame(columns=RESULT_COLUMNS), f"not a valid regular expression: {err}"
-        raise
+        rows = store.find_trajectories(f, limit=limit, regex_timeout_s=REGEX_TIME_LIMIT_S)
+        total = store.count_matching(f, cap=COUNT_CAP, regex_timeout_s=max(0.0, deadline - time.monotonic()))
+    except re.error as err:  # a bad pattern: said to the user, never raised at them
+        return pd.DataFrame(columns=RESULT_COLUMNS), f"not a valid regular expression: {err}"
+    except RegexTimeout:
+        return pd.DataFrame(columns=RESULT_COLUMNS), f"the regex took longer than {REGEX_TIME_LIMIT_S:g} s; simplify it"
     frame = pd.DataFrame(
         [[r["id"], r["run_id"], r["iteration"], r["prompt_id"], r["sample_index"], round(r["reward"], 3), r["correct"] > 0, r["length"],
           bool(r["truncated"]), bool(r["repeated"]), r["difficulty"], r["preview"]] for r in rows],

@@ -1,12 +1,16 @@
 """`TrajectoryFilter`: what the Rollouts tab filters trajectories on, as SQLAlchemy conditions.
 
 Kept apart from the store so a filter can be built, compared and turned into SQL without a database;
-`TrajectoriesMixin.where` adds the id bounds that only the data can give.
+`TrajectoriesMixin.where` adds the id bounds that only the data can give. `TimedRegexp` is the REGEXP
+function a regex filter runs with when its caller sets a time limit (the studio does: the pattern is user input).
 """
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
+
+import regex
 
 from sqlalchemy import or_, text
 
@@ -71,6 +75,76 @@ class TrajectoryFilter:
         if self.tag:
             out.append(T.c.group_id.is_not(None) if self.tag == "rl" else T.c.tag == self.tag)
         return out
+
+
+class RegexTimeout(TimeoutError):
+    """A regex filter ran past its time limit; the query was abandoned (nothing partial is returned)."""
+
+    def __init__(self, pattern: str, seconds: float):
+        self.pattern = pattern
+        self.seconds = seconds
+        super().__init__(f"the regular expression {pattern!r} took longer than {seconds:g} s")
+
+
+class TimedRegexp:
+    """SQLite's REGEXP(pattern, value) for one query, under one deadline for the whole query.
+
+    Why the `regex` package and not a guard around `re`: `re` holds the GIL for the whole of one match, so
+    a pattern with catastrophic backtracking (`(.|.)*!`) freezes every thread of the process, the studio's
+    event loop included, and nothing can stop it: SQLite's progress handler runs between VM steps, never
+    inside a user function, and Python cannot kill a thread (a worker process per search could be killed,
+    but needs its own store and a process start per search). `regex` releases the GIL while it matches a
+    str (other threads, the event loop included, keep running) and takes `timeout=`, so each row's match
+    gets the time left before the deadline and the query ends within it (it also fails many such patterns
+    at once: `(.|.)*!` on a text without '!').
+    It is re-compatible in its default VERSION0 mode; the filter still validates the pattern with `re`.
+
+    A user function cannot stop a query cleanly: raising in it makes sqlite3 abort the statement with
+    "user-defined function raised exception"; `timed_out` says the abort was this deadline.
+
+    >>> m = TimedRegexp(r"(.|.)*[#~]", seconds=0.2)
+    >>> m(r"(.|.)*[#~]", "Answer: 42"), m(r"(.|.)*[#~]", None)
+    (False, None)
+    >>> try:
+    ...     m(r"(.|.)*[#~]", "Answer: the sequence goes 1, 2, 3, 5, 8 and so on, so x = 42")
+    ... except TimeoutError:
+    ...     print("timed out:", m.timed_out)
+    timed out: True
+    """
+
+    def __init__(self, pattern: str, seconds: float):
+        self.pattern = pattern
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+        self.timed_out = False
+        self._compiled = {pattern: self._compile(pattern)}
+
+    @staticmethod
+    def _compile(pattern: str) -> regex.Pattern:
+        try:
+            return regex.compile(pattern)
+        except regex.error as err:  # one `re` accepted: still the user's pattern, said as a bad pattern
+            raise re.error(str(err)) from None
+
+    def __call__(self, pattern: str, value: str | None) -> bool | None:
+        if value is None:
+            return None
+        compiled = self._compiled.get(pattern) or self._compiled.setdefault(pattern, self._compile(pattern))
+        left = self.deadline - time.monotonic()
+        try:
+            if left <= 0:
+                raise TimeoutError("regex timed out")
+            return compiled.search(value, timeout=left) is not None
+        except TimeoutError:
+            self.timed_out = True
+            raise
+
+
+def plain_regexp(pattern: str, value: str | None) -> bool | None:
+    """SQLAlchemy's own REGEXP for SQLite (`re.search`, NULL for NULL), put back on a connection after a timed query."""
+    if value is None:
+        return None
+    return re.search(pattern, value) is not None
 
 
 # The smallest and largest trajectory id at the iterations [lo, hi] of one run: a recursive walk from one

@@ -25,6 +25,15 @@ class LabelWrite:
     """For an undo: the action it took back."""
 
 
+class UnknownPrompts(ValueError):
+    """A label write named prompt ids the store does not hold; nothing was written."""
+
+    def __init__(self, missing: list[str]):
+        self.missing = missing
+        shown = ", ".join(repr(m) for m in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        super().__init__(f"no prompt with id{'s' if len(missing) > 1 else ''} {shown} (nothing written)")
+
+
 def _new_action() -> str:
     return uuid.uuid4().hex[:16]
 
@@ -66,19 +75,26 @@ class LabelsMixin(StoreBase):
         row = dict(prompt_id=prompt_id, field=field, value=json.dumps(value), author=author, source=source, created_at=time.time(), action=_new_action())
         return self._write(lambda c: c.execute(S.label_events.insert().values(**row)).inserted_primary_key[0])
 
-    def set_label(self, prompt_ids: str | list[str], field: str, value: Any, author: str, source: str) -> LabelWrite:
+    def set_label(self, prompt_ids: str | list[str], field: str, value: Any, author: str, source: str, *,
+                  known_only: bool = False) -> LabelWrite:
         """Give one label to one or many prompts as one user action; idempotent.
 
         Only prompts whose recorded value differs get an event, so a UI event that fires twice writes
         one row, and a bulk action over a filter writes rows for the prompts it changes. All rows go in
         one transaction and share one action id (undo takes the whole action back). ValueError for a
-        label that does not validate (nothing is written).
+        label that does not validate (nothing is written). With `known_only` (the studio: ids typed by
+        a person or sent to its API), UnknownPrompts when any id is not in the prompts table, checked in
+        the same transaction (nothing is written).
         """
         ids = [prompt_ids] if isinstance(prompt_ids, str) else list(dict.fromkeys(prompt_ids))
         field, value = labels.normalise(field, value)
         action = _new_action()
 
         def write(conn: Connection) -> int:
+            if known_only:
+                missing = self._missing_prompts(conn, ids)
+                if missing:
+                    raise UnknownPrompts(missing)
             recorded = labels.last_values(self._events_of(conn, ids))
             now = time.time()
             rows = [
@@ -125,6 +141,13 @@ class LabelsMixin(StoreBase):
             return LabelWrite(action=new_action, events=len(rows), undid=target)
 
         return self._write(write)
+
+    @staticmethod
+    def _missing_prompts(conn: Connection, prompt_ids: list[str]) -> list[str]:
+        found: set[str] = set()
+        for i in range(0, len(prompt_ids), 500):  # stay under SQLite's bound-parameter limit
+            found.update(conn.execute(select(S.prompts.c.id).where(S.prompts.c.id.in_(prompt_ids[i:i + 500]))).scalars())
+        return [pid for pid in prompt_ids if pid not in found]
 
     @staticmethod
     def _events_of(conn: Connection, prompt_ids: list[str]) -> list[dict]:

@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import json
+from typing import Callable, TypeVar
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import OperationalError
 
 from k15core.store import schema as S
 from k15core.store.base import StoreBase
 from k15core.store.codec import decode_floats, decode_ints, encode_floats, encode_ints
-from k15core.store.filters import ID_BOUNDS, TrajectoryFilter
+from k15core.store.filters import ID_BOUNDS, RegexTimeout, TimedRegexp, TrajectoryFilter, plain_regexp
 from k15core.types import TrajectoryRecord
+
+T_ = TypeVar("T_")
 
 
 def trajectory_row(run_id: int, iteration: int, t: TrajectoryRecord) -> dict:
@@ -79,27 +83,52 @@ class TrajectoriesMixin(StoreBase):
             return [*out, S.trajectories.c.id < 0]
         return [*out, S.trajectories.c.id.between(low, high)]
 
-    def find_trajectories(self, f: TrajectoryFilter, limit: int = 200) -> list[dict]:
+    def _read_filtered(self, f: TrajectoryFilter, fn: Callable[[Connection], T_], regex_timeout_s: float | None) -> T_:
+        """`_read(fn)` for a query with the filter's conditions; a regex filter with a time limit runs with
+        `TimedRegexp` as the connection's REGEXP, and RegexTimeout when the limit passes.
+
+        The pooled connection gets the plain REGEXP back afterwards, so other queries match as before."""
+        if regex_timeout_s is None or not (f.text and f.regex):
+            return self._read(fn)
+
+        def timed(conn: Connection) -> T_:
+            matcher = TimedRegexp(f.text, regex_timeout_s)
+            raw = conn.connection.driver_connection
+            raw.create_function("regexp", 2, matcher)
+            try:
+                return fn(conn)
+            except OperationalError as err:
+                if matcher.timed_out:
+                    raise RegexTimeout(f.text, regex_timeout_s) from err
+                raise
+            finally:
+                raw.create_function("regexp", 2, plain_regexp, deterministic=True)
+
+        return self._read(timed)
+
+    def find_trajectories(self, f: TrajectoryFilter, limit: int = 200, *, regex_timeout_s: float | None = None) -> list[dict]:
         """Trajectories matching a filter, newest first, without their token arrays (a table's worth).
 
         Each row: id, run_id, iteration, prompt_id, sample_index, tag, reward, correct, length,
         truncated, repeated, difficulty, and `preview` (the first 160 characters of the response).
+        With `regex_timeout_s`, a regex filter that runs longer raises RegexTimeout (see `TimedRegexp`).
         """
         T = S.trajectories
         q = select(
             T.c.id, T.c.run_id, T.c.iteration, T.c.prompt_id, T.c.sample_index, T.c.tag, T.c.reward, T.c.correct, T.c.length,
             T.c.truncated, T.c.repeated, T.c.difficulty, func.substr(T.c.response, 1, 160).label("preview"),
         ).where(*self.where(f)).order_by(T.c.id.desc()).limit(limit)
-        return [dict(r) for r in self._read(lambda c: c.execute(q).mappings().all())]
+        return [dict(r) for r in self._read_filtered(f, lambda c: c.execute(q).mappings().all(), regex_timeout_s)]
 
-    def count_matching(self, f: TrajectoryFilter, cap: int | None = None) -> int:
-        """How many trajectories match; with `cap`, counting stops at cap + 1 (a big store need not be scanned to the end)."""
+    def count_matching(self, f: TrajectoryFilter, cap: int | None = None, *, regex_timeout_s: float | None = None) -> int:
+        """How many trajectories match; with `cap`, counting stops at cap + 1 (a big store need not be scanned to the end).
+        `regex_timeout_s` as in `find_trajectories`."""
         if cap is None:
             q = select(func.count()).select_from(S.trajectories).where(*self.where(f))
         else:
             inner = select(S.trajectories.c.id).where(*self.where(f)).order_by(S.trajectories.c.id.desc()).limit(cap + 1).subquery()
             q = select(func.count()).select_from(inner)
-        return self._read(lambda c: c.execute(q).scalar())
+        return self._read_filtered(f, lambda c: c.execute(q).scalar(), regex_timeout_s)
 
     def trajectory_group(self, trajectory_id: int) -> list[dict]:
         """Every sample of the group a trajectory belongs to, with tokens: the same RL group (group_id), or for an
