@@ -70,7 +70,7 @@ def child(args) -> None:
     total = torch.tensor([float(t.sample_index % 2) for t in trajs])
     batch = ScoredBatch(trajs, torch.tensor([t.group for t in trajs]), correct=total, length=torch.zeros_like(total),
                         repeat=torch.zeros_like(total), total=total)
-    run = SimpleNamespace(cfg=RLConfig(minibatches=1), model=model, tokenizer=tok, device=torch.device("cpu"), bf16=False, optimizer=None)
+    run = SimpleNamespace(cfg=RLConfig(minibatches=1, microbatch_tokens=args.microbatch_tokens), model=model, tokenizer=tok, device=torch.device("cpu"), bf16=False, optimizer=None)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
     stats = policy_step.optimise(run, batch, it=0)
@@ -96,6 +96,7 @@ def main() -> None:
     ap.add_argument("--prompt", type=int, default=60, help="prompt tokens (a chat template's share)")
     ap.add_argument("--response", type=int, default=96, help="longest response in tokens")
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of the two sides")
+    ap.add_argument("--microbatch-tokens", type=int, default=0, help="rl.microbatch_tokens: padded tokens per micro-batch (0: no cap)")
     ap.add_argument("--workspace", help="where SmolLM2 is (or is imported to): default a temporary folder")
     ap.add_argument("--smoke", action="store_true", help="the tiny model and 16 rows (a check that the script runs)")
     ap.add_argument("--variant", choices=["k15", "full"], help=argparse.SUPPRESS)
@@ -113,7 +114,8 @@ def main() -> None:
             for variant in ("full", "k15"):
                 print(f"round {r + 1}/{args.rounds}: {variant} ...", file=sys.stderr, flush=True)
                 out = subprocess.run([sys.executable, __file__, "--variant", variant, "--model-dir", str(folder), "--rows", str(args.rows),
-                                      "--prompt", str(args.prompt), "--response", str(args.response)], capture_output=True, text=True, env=env)
+                                      "--prompt", str(args.prompt), "--response", str(args.response), "--microbatch-tokens",
+                                      str(args.microbatch_tokens)], capture_output=True, text=True, env=env)
                 if out.returncode != 0:
                     raise SystemExit(out.stderr[-3000:])
                 results[variant].append(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -121,6 +123,7 @@ def main() -> None:
     print(json.dumps({
         "benchmark": "real_model_step", "smoke": args.smoke, "model": "tiny" if args.smoke else "SmolLM2-135M-Instruct",
         "rows": args.rows, "prompt_tokens": args.prompt, "max_response_tokens": args.response, "rounds": args.rounds,
+        "microbatch_tokens": args.microbatch_tokens,
         "k15": med["k15"], "full_log_softmax": med["full"],
         "peak_rss_ratio_k15_over_full": round(med["k15"]["peak_rss_mib"] / med["full"]["peak_rss_mib"], 3),
         "seconds_ratio_k15_over_full": round(med["k15"]["seconds"] / med["full"]["seconds"], 3),
