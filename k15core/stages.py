@@ -178,7 +178,11 @@ def load_policy(path: Path, model_cfg, cfg: Config):
 
 
 def _resumable_run(ws: Workspace, store: Store) -> dict:
+    from k15core.checkpoint import recover_checkpoint
+
     previous = latest_rl_run(store)
+    if previous is not None:
+        recover_checkpoint(rl_checkpoint_dir(ws, previous["id"]))  # a save that crashed in its swap leaves the last whole checkpoint
     if previous is None or not (rl_checkpoint_dir(ws, previous["id"]) / "trainer_state.pt").exists():
         raise K15Error("there is no stopped RL run with a checkpoint to resume in this workspace", "start one with k15 train")
     return previous
