@@ -153,7 +153,7 @@ def prepare_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path 
         policy, rollout_model, tokenizer = load_policy(ckpt / "policy", None, cfg)
         run = RLRun(cfg.rl, task, policy, tokenizer, store, previous["id"], rl_pool(task, cfg), rollout_model, ckpt / "policy")
         load_checkpoint(run, ckpt)
-        dist.on_main(lambda: store.set_run_status(previous["id"], "running"))
+        dist.on_main(_continue_run, store, previous["id"], run.state.iteration)
         return run, cfg
     task = make_task(cfg.task)
     policy, rollout_model, tokenizer = load_policy(model_dir, cfg.model, cfg)
@@ -186,6 +186,17 @@ def _resumable_run(ws: Workspace, store: Store) -> dict:
     if previous is None or not (rl_checkpoint_dir(ws, previous["id"]) / "trainer_state.pt").exists():
         raise K15Error("there is no stopped RL run with a checkpoint to resume in this workspace", "start one with k15 train")
     return previous
+
+
+def _continue_run(store: Store, run_id: int, iteration: int) -> None:
+    """Before a resumed run trains on: the store holds exactly what its checkpoint covers (iterations before
+    `iteration`; what a stopped or killed trainer stored after its last checkpoint is trained again, so it goes),
+    and the run is running again."""
+    metrics, trajectories = store.rollback_run(run_id, iteration)
+    if metrics or trajectories:
+        print(f"run {run_id}: resuming from the checkpoint at iteration {iteration}; {trajectories} trajectories and {metrics} metric values "
+              f"stored after it are dropped (those iterations are trained again)")
+    store.set_run_status(run_id, "running")
 
 
 def rl_pool(task, cfg: Config) -> list[Problem]:

@@ -5,7 +5,7 @@ import json
 import time
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 
 from k15core.store import schema as S
@@ -54,6 +54,18 @@ class RunsMixin(StoreBase):
         self._write(write)
 
     log_metrics = record_iteration
+
+    def rollback_run(self, run_id: int, iteration: int) -> tuple[int, int]:
+        """Delete the run's metrics and trajectories of `iteration` and later, in one transaction; returns how many
+        of each. A resume calls it with its checkpoint's iteration: what was stored after that checkpoint is
+        trained again, and must be stored once, not beside the first try."""
+
+        def drop(conn: Connection) -> tuple[int, int]:
+            gone = [conn.execute(delete(t).where(t.c.run_id == run_id, t.c.iteration >= iteration)).rowcount for t in (S.metrics, S.trajectories)]
+            conn.execute(update(S.runs).where(S.runs.c.id == run_id).values(updated_at=time.time()))
+            return gone[0], gone[1]
+
+        return self._write(drop)
 
     def metrics(self, run_id: int, since_iteration: int = -(2**31), names: list[str] | None = None) -> list[dict]:
         """Metric rows (iteration, name, value) with iteration > since_iteration, oldest first."""
