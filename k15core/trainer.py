@@ -25,6 +25,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -43,6 +44,9 @@ from k15core.stopping import StopRequest, StopTraining
 from k15core.tasks.base import Task
 from k15core.tasks.problem import Problem
 from k15core.types import Group, ScoredBatch, TrainState, Trajectory
+
+if TYPE_CHECKING:
+    from k15core.runlock import RunLock
 
 
 @dataclass
@@ -78,6 +82,7 @@ class RLRun:
         self.length_schedule = LengthPenaltySchedule(cfg.length_penalty_warmup, cfg.length_penalty)
         self.repeat_rule = RepeatRule(max_ngram=cfg.repeat_ngram, min_repeats=cfg.repeat_min_repeats)
         self.engine = make_engine(cfg, model, rollout_model or dist.unwrap(model), tokenizer, model_path, self.repeat_rule)
+        self.lock: RunLock | None = None  # rank 0's ownership of the run (set by stages.prepare_rl), let go by `train`
 
 
 # -- one iteration ---------------------------------------------------------------------------------
@@ -208,29 +213,32 @@ def train(run: RLRun, checkpoint_dir: Path, on_iteration=None, progress: bool = 
     metrics: dict[str, float] = {}
     saved = run.state.iteration or None  # the iteration the newest checkpoint holds (a resumed run starts from one)
     inside = agreed = False
-    with StopRequest() as stop:
-        try:
-            while run.state.iteration < cfg.iterations:
-                inside = True
-                metrics = rl_iteration(run)
-                inside = False
-                bar.update(1)
-                bar.set_postfix(acc=f"{metrics.get('rl/accuracy', math.nan):.2f}", len=f"{metrics.get('rl/len_mean', math.nan):.0f}")
-                if on_iteration is not None and dist.is_main():
-                    on_iteration(run.state.iteration - 1, metrics)
-                if cfg.checkpoint_every and run.state.iteration % cfg.checkpoint_every == 0:
-                    save_checkpoint(run, checkpoint_dir)
-                    saved = run.state.iteration
-                if stop.agreed():
-                    agreed = True
-                    raise StopTraining()
-        except KeyboardInterrupt:
-            stopped(run, checkpoint_dir, inside, agreed, saved)
-            bar.close()
-            raise
-    bar.close()
-    save_checkpoint(run, checkpoint_dir)
-    dist.on_main(lambda: run.store.set_run_status(run.state.run_id, "finished"))
+    try:
+        with StopRequest() as stop:
+            try:
+                while run.state.iteration < cfg.iterations:
+                    inside = True
+                    metrics = rl_iteration(run)
+                    inside = False
+                    bar.update(1)
+                    bar.set_postfix(acc=f"{metrics.get('rl/accuracy', math.nan):.2f}", len=f"{metrics.get('rl/len_mean', math.nan):.0f}")
+                    if on_iteration is not None and dist.is_main():
+                        on_iteration(run.state.iteration - 1, metrics)
+                    if cfg.checkpoint_every and run.state.iteration % cfg.checkpoint_every == 0:
+                        save_checkpoint(run, checkpoint_dir)
+                        saved = run.state.iteration
+                    if stop.agreed():
+                        agreed = True
+                        raise StopTraining()
+            except KeyboardInterrupt:
+                stopped(run, checkpoint_dir, inside, agreed, saved)
+                raise
+        save_checkpoint(run, checkpoint_dir)
+        dist.on_main(lambda: run.store.set_run_status(run.state.run_id, "finished"))
+    finally:
+        bar.close()
+        if run.lock is not None:  # whatever ended the loop: this process trains the run no more, a resume may take it
+            run.lock.release()
     return metrics
 
 

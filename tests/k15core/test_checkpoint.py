@@ -28,7 +28,7 @@ def _mark(run, version: int) -> None:
 
 def _version(run) -> tuple[int, float]:
     """(trainer state's iteration, the weights' mark): equal for a whole checkpoint."""
-    return run.state.iteration, float(next(run.model.parameters()).flatten()[0])
+    return run.state.iteration, next(run.model.parameters()).flatten()[0].item()
 
 
 def _crash_at(monkeypatch, k: int) -> list[str]:
