@@ -231,7 +231,7 @@ def train(run: RLRun, checkpoint_dir: Path, on_iteration=None, progress: bool = 
                         agreed = True
                         raise StopTraining()
             except KeyboardInterrupt:
-                stopped(run, checkpoint_dir, inside, agreed, saved)
+                on_stop(run, checkpoint_dir, inside, agreed, saved)
                 raise
         save_checkpoint(run, checkpoint_dir)
         dist.on_main(lambda: run.store.set_run_status(run.state.run_id, "finished"))
@@ -242,7 +242,7 @@ def train(run: RLRun, checkpoint_dir: Path, on_iteration=None, progress: bool = 
     return metrics
 
 
-def stopped(run: RLRun, checkpoint_dir: Path, inside: bool, agreed: bool, saved: int | None) -> None:
+def on_stop(run: RLRun, checkpoint_dir: Path, inside: bool, agreed: bool, saved: int | None) -> None:
     """End a stopped run: checkpoint it if it stopped between iterations and no checkpoint holds this state yet,
     else say which checkpoint stands; mark it 'stopped'. Inside an iteration the weights may already be a step
     ahead of the store, so that state is never saved. Under torchrun a checkpoint is a collective: only a stop
