@@ -3,10 +3,19 @@
 Nothing in a checkpoint depends on the world size: the weights and optimiser state are full tensors keyed by
 name, the replay buffer holds every rank's groups, and the sampler is the same on every rank. So a run saved
 by N processes resumes with any number.
+
+A checkpoint is a folder (runs/rl-N) that must never be seen half-written, yet a folder cannot be replaced by
+one atomic rename. So a save writes the new one whole beside it (rl-N.tmp, every file fsynced), then swaps:
+rl-N -> rl-N.old, rl-N.tmp -> rl-N, the parent folder fsynced, rl-N.old deleted last. A crash at any step
+leaves rl-N whole, or rl-N missing and rl-N.old whole; `recover_checkpoint`, run before every save and resume,
+puts rl-N.old back in the second case and deletes whatever else is left (a .tmp, a half-deleted .old). Chosen:
+the previous checkpoint wins over a finished .tmp, so recovery never has to judge whether a .tmp is complete;
+the store is rolled back to whichever checkpoint a resume loads (`RunsMixin.rollback_run`), so either is consistent.
 """
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 import shutil
 from pathlib import Path
@@ -25,6 +34,7 @@ def save_checkpoint(run, directory: Path) -> None:
 
     Called by every rank (the full weights, buffers and optimiser state are collectives); rank 0 writes.
     """
+    dist.on_main(recover_checkpoint, directory)  # a crashed save's leftovers would block this one's swap
     keep_optimizer = not run.cfg.reset_optimizer and run.optimizer is not None
     state = {
         "state": dataclasses.asdict(run.state),
@@ -49,19 +59,66 @@ def save_policy(run, out_dir: Path) -> None:
 
 
 def _finish_checkpoint(tmp: Path, directory: Path, state: dict) -> None:
-    """Write the trainer state beside the policy in `tmp`, then swap `tmp` in for `directory`."""
+    """Write the trainer state beside the policy in `tmp`, make all of `tmp` durable, then swap it in for
+    `directory` (the order of the steps is what `recover_checkpoint` relies on)."""
     torch.save(state, tmp / "trainer_state.pt")
+    _fsync_tree(tmp)
+    old = _beside(directory, ".old")
     if directory.exists():
-        old = directory.with_name(directory.name + ".old")
-        directory.rename(old)
-        tmp.rename(directory)
+        os.rename(directory, old)
+    os.rename(tmp, directory)
+    _fsync_dir(directory.parent)  # the renames themselves on disk before the old checkpoint goes
+    if old.exists():
         shutil.rmtree(old)
-    else:
-        tmp.rename(directory)
+
+
+def recover_checkpoint(directory: Path) -> None:
+    """Undo what a crash inside `save_checkpoint` left: `directory` missing but its .old there -> the .old is
+    the checkpoint (put back); a .old beside a present `directory` (the swap was done but for the delete) and
+    any .tmp (a save that never got swapped in) are deleted. Call it on rank 0, by the process that owns the
+    run, before reading or writing the checkpoint."""
+    old, tmp = _beside(directory, ".old"), _beside(directory, ".tmp")
+    if old.exists() and not directory.exists():
+        os.rename(old, directory)
+        _fsync_dir(directory.parent)
+    for leftover in (old, tmp):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+
+
+def _beside(directory: Path, suffix: str) -> Path:
+    return directory.with_name(directory.name + suffix)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Every file under `root`, then every folder (deepest first), flushed to disk."""
+    folders = []
+    for here, _dirs, files in os.walk(root):
+        folders.append(here)
+        for name in files:
+            fd = os.open(os.path.join(here, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    for folder in reversed(folders):
+        _fsync_dir(Path(folder))
+
+
+def _fsync_dir(folder: Path) -> None:
+    """A folder's entries (renames, new files) flushed to disk. POSIX only: Windows cannot open a folder."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint(run, directory: Path) -> None:
-    """Restore the trainer state saved by `save_checkpoint` (the policy weights are loaded by the caller).
+    """Restore the trainer state saved by `save_checkpoint` (the policy weights are loaded by the caller, after
+    `recover_checkpoint`: `stages.prepare_rl` runs both, in that order, once it owns the run).
 
     At the world size it was saved with, every rank gets its own random state back and the run continues
     exactly. At another, the buffered groups are shared out again and each rank's sampling is reseeded

@@ -15,6 +15,7 @@ from k15core.config import Config, config_from_dict
 from k15core.errors import K15Error
 from k15core.evaluate import EvalRow, eval_metrics, evaluate
 from k15core.models import SMOLLM2, build_tiny_model, find_smollm2_gguf, import_gguf, load_model, pick_device
+from k15core.runlock import RUNNING_OWNER_GONE, RunLock, describe
 from k15core.sft import SFTResult, build_warmup_set, train_sft
 from k15core.store import Store
 from k15core.tasks import make_task
@@ -128,8 +129,9 @@ def rl_checkpoint_dir(ws: Workspace, run_id: int) -> Path:
 
 
 def latest_rl_run(store: Store) -> dict | None:
-    """The most recent RL run that has a checkpoint to resume from (status 'stopped' or 'running')."""
-    runs = [r for r in store.runs(kind="rl") if r["status"] in ("stopped", "running")]
+    """The most recent RL run that may have a checkpoint to resume from: 'stopped', or 'running' (still training,
+    which a resume refuses, or left so by a trainer that is gone: k15core.runlock.RUNNING_OWNER_GONE)."""
+    runs = [r for r in store.runs(kind="rl") if r["status"] in ("stopped", "running", RUNNING_OWNER_GONE)]
     return runs[-1] if runs else None
 
 
@@ -138,22 +140,32 @@ def prepare_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path 
     run from its checkpoint, with the config it was started with and `overrides` on top (e.g.
     `rl.iterations=60` to train longer).
 
+    The run is this process's from here on (`run.lock`, k15core.runlock; `train` lets go of it when it ends): a
+    resume of a run that a live process trains is refused with a K15Error before anything is written.
+
     Under torchrun every rank calls this; only rank 0 has a `store` (None elsewhere) and reads or writes
     it, the others get its answers through `dist.on_main`. Every rank loads the weights from the files.
     """
     from k15core.checkpoint import load_checkpoint
     from k15core.trainer import RLRun
 
+    held: list[RunLock] = []  # rank 0's lock on the run (a lock stays in its process: on_main hands out the run's id only)
     if resume:
-        previous = dist.on_main(_resumable_run, ws, store)
-        saved_cfg = {k: v for k, v in previous["config"].items() if k in Config.__dataclass_fields__}
-        cfg = config_from_dict(saved_cfg, overrides)  # checked as it is built, like every config
-        task = make_task(cfg.task)
-        ckpt = rl_checkpoint_dir(ws, previous["id"])
-        policy, rollout_model, tokenizer = load_policy(ckpt / "policy", None, cfg)
-        run = RLRun(cfg.rl, task, policy, tokenizer, store, previous["id"], rl_pool(task, cfg), rollout_model, ckpt / "policy")
-        load_checkpoint(run, ckpt)
-        dist.on_main(lambda: store.set_run_status(previous["id"], "running"))
+        previous = dist.on_main(_claim_resumable_run, ws, store, held)
+        try:
+            saved_cfg = {k: v for k, v in previous["config"].items() if k in Config.__dataclass_fields__}
+            cfg = config_from_dict(saved_cfg, overrides)  # checked as it is built, like every config
+            task = make_task(cfg.task)
+            ckpt = rl_checkpoint_dir(ws, previous["id"])
+            policy, rollout_model, tokenizer = load_policy(ckpt / "policy", None, cfg)
+            run = RLRun(cfg.rl, task, policy, tokenizer, store, previous["id"], rl_pool(task, cfg), rollout_model, ckpt / "policy")
+            load_checkpoint(run, ckpt)
+            dist.on_main(_continue_run, store, previous["id"], run.state.iteration)
+        except BaseException:
+            for lock in held:
+                lock.release()
+            raise
+        run.lock = held[0] if held else None
         return run, cfg
     task = make_task(cfg.task)
     policy, rollout_model, tokenizer = load_policy(model_dir, cfg.model, cfg)
@@ -161,10 +173,14 @@ def prepare_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path 
 
     def new_run() -> int:
         store.add_prompts(pool, source=f"task:{task.name}")  # the studio shows (and labels) the RL prompts
-        return store.create_run(f"rl:{name}", "rl", {**cfg.to_dict(), "base_model": str(model_dir), "world_size": dist.world_size()})
+        run_id = store.create_run(f"rl:{name}", "rl", {**cfg.to_dict(), "base_model": str(model_dir), "world_size": dist.world_size()})
+        held.append(RunLock(store, run_id))  # create_run made this process its owner
+        return run_id
 
     run_id = dist.on_main(new_run)
-    return RLRun(cfg.rl, task, policy, tokenizer, store, run_id, pool, rollout_model, model_dir), cfg
+    run = RLRun(cfg.rl, task, policy, tokenizer, store, run_id, pool, rollout_model, model_dir)
+    run.lock = held[0] if held else None
+    return run, cfg
 
 
 def load_policy(path: Path, model_cfg, cfg: Config):
@@ -177,11 +193,40 @@ def load_policy(path: Path, model_cfg, cfg: Config):
     return policy, rollout_model, tokenizer
 
 
-def _resumable_run(ws: Workspace, store: Store) -> dict:
+def _claim_resumable_run(ws: Workspace, store: Store, held: list[RunLock]) -> dict:
+    """The latest resumable RL run, claimed for this process (its lock appended to `held`) and its checkpoint
+    recovered from a save that crashed in its swap. The claim comes first: only the run's owner may touch its
+    checkpoint or store rows, and a refused claim (a live process trains the run) has written nothing."""
+    from k15core.checkpoint import recover_checkpoint
+
     previous = latest_rl_run(store)
-    if previous is None or not (rl_checkpoint_dir(ws, previous["id"]) / "trainer_state.pt").exists():
+    if previous is None:
         raise K15Error("there is no stopped RL run with a checkpoint to resume in this workspace", "start one with k15 train")
+    lock, gone = RunLock.claim(store, previous["id"])
+    try:
+        ckpt = rl_checkpoint_dir(ws, previous["id"])
+        recover_checkpoint(ckpt)
+        if not (ckpt / "trainer_state.pt").exists():
+            raise K15Error(f"RL run {previous['id']} has no checkpoint to resume from (it stopped before its first one)", "start a new one with k15 train")
+    except BaseException:
+        lock.release()
+        raise
+    if gone is not None or previous["status"] == RUNNING_OWNER_GONE:
+        who = f"its trainer ({describe(gone)})" if gone is not None else "its trainer"
+        print(f"run {previous['id']} was left running, but {who} is gone (killed or crashed): this process takes the run over")
+    held.append(lock)
     return previous
+
+
+def _continue_run(store: Store, run_id: int, iteration: int) -> None:
+    """Before a resumed run trains on: the store holds exactly what its checkpoint covers (iterations before
+    `iteration`; what a stopped or killed trainer stored after its last checkpoint is trained again, so it goes),
+    and the run is running again."""
+    metrics, trajectories = store.rollback_run(run_id, iteration)
+    if metrics or trajectories:
+        print(f"run {run_id}: resuming from the checkpoint at iteration {iteration}; {trajectories} trajectories and {metrics} metric values "
+              f"stored after it are dropped (those iterations are trained again)")
+    store.set_run_status(run_id, "running")
 
 
 def rl_pool(task, cfg: Config) -> list[Problem]:

@@ -11,20 +11,21 @@ One iteration (`rl_iteration`):
     5. sync      the new weights into the rollout engine (the hybrid deployment of §2.6.3)
     6. record    success rates to the sampler; metrics and every trajectory to the store -> k15core.records
 
-Checkpoints and resume: `k15core.checkpoint`. Choices the report leaves open (spec §13) are made in
-`k15core.config.RLConfig`, each documented there: τ, k, prompts per iteration, optimiser (AdamW) and
-learning rate, mini-batches per iteration, rollout temperature and top-p, and the length-penalty schedule.
+Checkpoints and resume: `k15core.checkpoint`; stopping (SIGTERM finishes the iteration first): `k15core.stopping`.
+Choices the report leaves open (spec §13) are made in `k15core.config.RLConfig`, each documented there: τ, k,
+prompts per iteration, optimiser (AdamW) and learning rate, mini-batches per iteration, rollout temperature and
+top-p, and the length-penalty schedule.
 """
 from __future__ import annotations
 
 import math
 import random
-import signal
-import threading
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -39,14 +40,13 @@ from k15core.rollout.engine import make_engine
 from k15core.rollout.partial import ReplayBuffer, rollout_step
 from k15core.rollout.repeat import RepeatRule
 from k15core.sampling import CurriculumPhase, PromptSampler, SuccessTracker
+from k15core.stopping import StopRequest, StopTraining
 from k15core.tasks.base import Task
 from k15core.tasks.problem import Problem
 from k15core.types import Group, ScoredBatch, TrainState, Trajectory
 
-
-class StopTraining(KeyboardInterrupt):
-    """Raised by the SIGTERM handler (a KeyboardInterrupt, so every caller treats it like Ctrl-C):
-    `train` checkpoints, marks the run stopped and re-raises."""
+if TYPE_CHECKING:
+    from k15core.runlock import RunLock
 
 
 @dataclass
@@ -82,6 +82,7 @@ class RLRun:
         self.length_schedule = LengthPenaltySchedule(cfg.length_penalty_warmup, cfg.length_penalty)
         self.repeat_rule = RepeatRule(max_ngram=cfg.repeat_ngram, min_repeats=cfg.repeat_min_repeats)
         self.engine = make_engine(cfg, model, rollout_model or dist.unwrap(model), tokenizer, model_path, self.repeat_rule)
+        self.lock: RunLock | None = None  # rank 0's ownership of the run (set by stages.prepare_rl), let go by `train`
 
 
 # -- one iteration ---------------------------------------------------------------------------------
@@ -196,8 +197,9 @@ def update_sampler(run: RLRun, done: list[Group], batch: ScoredBatch) -> None:
 # -- the loop ----------------------------------------------------------------------------------------
 
 def train(run: RLRun, checkpoint_dir: Path, on_iteration=None, progress: bool = True) -> dict[str, float]:
-    """Run iterations until `cfg.iterations`; checkpoint every N, at the end, and on Ctrl-C / SIGTERM
-    (in one process; under torchrun the last periodic checkpoint stands, see below).
+    """Run iterations until `cfg.iterations`; checkpoint every N, at the end, and when stopped between two
+    iterations: asked by SIGTERM (the iteration in progress finishes first, `k15core.stopping`) or by an
+    exception from `on_iteration`. An interrupt inside an iteration (a second SIGTERM, Ctrl-C) discards it.
 
     Returns the last iteration's metrics. The store's run status ends as 'finished' or 'stopped'.
     """
@@ -207,36 +209,51 @@ def train(run: RLRun, checkpoint_dir: Path, on_iteration=None, progress: bool = 
     if run.state.iteration == 0:
         torch.manual_seed(dist.rank_seed(cfg.seed))
         random.seed(cfg.seed)
-
-    def on_sigterm(signum, frame):
-        raise StopTraining()
-
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, on_sigterm) if main_thread else None
     bar = tqdm(total=cfg.iterations, initial=run.state.iteration, desc="RL", unit="it", disable=not (progress and dist.is_main()))
     metrics: dict[str, float] = {}
+    saved = run.state.iteration or None  # the iteration the newest checkpoint holds (a resumed run starts from one)
+    inside = agreed = False
     try:
-        while run.state.iteration < cfg.iterations:
-            metrics = rl_iteration(run)
-            bar.update(1)
-            bar.set_postfix(acc=f"{metrics.get('rl/accuracy', math.nan):.2f}", len=f"{metrics.get('rl/len_mean', math.nan):.0f}")
-            if on_iteration is not None and dist.is_main():
-                on_iteration(run.state.iteration - 1, metrics)
-            if cfg.checkpoint_every and run.state.iteration % cfg.checkpoint_every == 0:
-                save_checkpoint(run, checkpoint_dir)
-    except (KeyboardInterrupt, StopTraining):
-        # Under torchrun the ranks are interrupted wherever they are, and a checkpoint is a collective they
-        # cannot all join: the last periodic checkpoint (every `checkpoint_every`) is the one to resume from.
-        if not dist.active():
-            save_checkpoint(run, checkpoint_dir)
-        if dist.is_main():
-            run.store.set_run_status(run.state.run_id, "stopped")
-        bar.close()
-        raise
+        with StopRequest() as stop:
+            try:
+                while run.state.iteration < cfg.iterations:
+                    inside = True
+                    metrics = rl_iteration(run)
+                    inside = False
+                    bar.update(1)
+                    bar.set_postfix(acc=f"{metrics.get('rl/accuracy', math.nan):.2f}", len=f"{metrics.get('rl/len_mean', math.nan):.0f}")
+                    if on_iteration is not None and dist.is_main():
+                        on_iteration(run.state.iteration - 1, metrics)
+                    if cfg.checkpoint_every and run.state.iteration % cfg.checkpoint_every == 0:
+                        save_checkpoint(run, checkpoint_dir)
+                        saved = run.state.iteration
+                    if stop.agreed():
+                        agreed = True
+                        raise StopTraining()
+            except KeyboardInterrupt:
+                on_stop(run, checkpoint_dir, inside, agreed, saved)
+                raise
+        save_checkpoint(run, checkpoint_dir)
+        dist.on_main(lambda: run.store.set_run_status(run.state.run_id, "finished"))
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-    bar.close()
-    save_checkpoint(run, checkpoint_dir)
-    dist.on_main(lambda: run.store.set_run_status(run.state.run_id, "finished"))
+        bar.close()
+        if run.lock is not None:  # whatever ended the loop: this process trains the run no more, a resume may take it
+            run.lock.release()
     return metrics
+
+
+def on_stop(run: RLRun, checkpoint_dir: Path, inside: bool, agreed: bool, saved: int | None) -> None:
+    """End a stopped run: checkpoint it if it stopped between iterations and no checkpoint holds this state yet,
+    else say which checkpoint stands; mark it 'stopped'. Inside an iteration the weights may already be a step
+    ahead of the store, so that state is never saved. Under torchrun a checkpoint is a collective: only a stop
+    all ranks agreed on (SIGTERM) finds them all between the same two iterations; after any other the last
+    periodic checkpoint (every `checkpoint_every`) is the one to resume from."""
+    it = run.state.iteration
+    if not inside and saved != it and (agreed or not dist.active()):
+        save_checkpoint(run, checkpoint_dir)
+    elif inside or saved != it:
+        where = f"inside iteration {it}: it is discarded" if inside else f"after iteration {it - 1}"
+        stands = f"the checkpoint at iteration {saved} stands (a resume rolls the store back to it)" if saved else "no checkpoint was written yet"
+        dist.print0(f"interrupted {where}; {stands}", file=sys.stderr)
+    if dist.is_main():
+        run.store.set_run_status(run.state.run_id, "stopped")

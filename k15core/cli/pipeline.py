@@ -6,12 +6,13 @@ from k15core.cli.common import add_common, console, setup
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="k1.5 RL on the task (checkpoints in the workspace; Ctrl-C stops cleanly)")
+    p = sub.add_parser("train", help="k1.5 RL on the task (checkpoints in the workspace; SIGTERM stops after the current iteration, Ctrl-C at once)")
     add_common(p)
     p.add_argument("--model", default="warmup", help="starting model: folder or workspace model name (default: warmup)")
     p.add_argument("--out", default="rl", help="name of the final policy in the workspace (default: rl)")
-    p.add_argument("--resume", action="store_true", help="continue the latest stopped RL run from its checkpoint, with the config it "
-                   "started with (--set changes keys of it, e.g. rl.iterations=60; --config is ignored)")
+    p.add_argument("--resume", action="store_true", help="continue the latest stopped RL run (or one whose trainer was killed) from its "
+                   "checkpoint, with the config it started with (--set changes keys of it, e.g. rl.iterations=60; --config is ignored); "
+                   "refused while another process trains it")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("build-model", help="build the tiny default model in the workspace")

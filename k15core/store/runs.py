@@ -5,11 +5,13 @@ import json
 import time
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 
+from k15core.runlock import this_process
 from k15core.store import schema as S
 from k15core.store.base import StoreBase
+from k15core.store.owners import owned_by, owner_row, shown_status
 from k15core.store.trajectories import trajectory_row
 from k15core.types import TrajectoryRecord
 
@@ -18,21 +20,43 @@ class RunsMixin(StoreBase):
     """The `runs` and `metrics` tables."""
 
     def create_run(self, name: str, kind: str, config: dict[str, Any]) -> int:
+        """A new run, 'running' and owned by this process (k15core.runlock) from the same transaction on."""
         now = time.time()
         row = dict(name=name, kind=kind, config=json.dumps(config, sort_keys=True), status="running", created_at=now, updated_at=now)
-        return self._write(lambda c: c.execute(S.runs.insert().values(**row)).inserted_primary_key[0])
+
+        def create(conn: Connection) -> int:
+            run_id = conn.execute(S.runs.insert().values(**row)).inserted_primary_key[0]
+            conn.execute(S.run_owners.insert().values(**owner_row(run_id, this_process(), now)))
+            return run_id
+
+        return self._write(create)
 
     def set_run_status(self, run_id: int, status: str) -> None:
+        """Any status but 'running' also ends this process's ownership of the run (another process's stays)."""
         now = time.time()
         values = dict(status=status, updated_at=now, finished_at=now if status != "running" else None)
-        self._write(lambda c: c.execute(update(S.runs).where(S.runs.c.id == run_id).values(**values)))
+
+        def write(conn: Connection) -> None:
+            conn.execute(update(S.runs).where(S.runs.c.id == run_id).values(**values))
+            if status != "running":
+                conn.execute(delete(S.run_owners).where(owned_by(run_id, this_process())))
+
+        self._write(write)
 
     def runs(self, kind: str | None = None) -> list[dict]:
-        q = select(S.runs).order_by(S.runs.c.id)
+        """Every run (of `kind`), oldest first, with its `owner` (the run_owners row, or None). A 'running' run
+        whose owner is gone reads as 'running (owner gone)' (k15core.runlock.RUNNING_OWNER_GONE)."""
+        O = S.run_owners
+        owner_cols = [c.label(f"owner_{c.name}") for c in O.c if c.name != "run_id"]
+        q = select(S.runs, *owner_cols).select_from(S.runs.outerjoin(O, O.c.run_id == S.runs.c.id)).order_by(S.runs.c.id)
         if kind is not None:
             q = q.where(S.runs.c.kind == kind)
-        rows = self._read(lambda c: c.execute(q).mappings().all())
-        return [{**r, "config": json.loads(r["config"])} for r in rows]
+        out = []
+        for r in self._read(lambda c: c.execute(q).mappings().all()):
+            run = {k: v for k, v in r.items() if not k.startswith("owner_")}
+            owner = {k.removeprefix("owner_"): v for k, v in r.items() if k.startswith("owner_")} if r["owner_pid"] is not None else None
+            out.append({**run, "config": json.loads(r["config"]), "status": shown_status(r["status"], owner), "owner": owner})
+        return out
 
     def run(self, run_id: int) -> dict | None:
         found = [r for r in self.runs() if r["id"] == run_id]
@@ -54,6 +78,18 @@ class RunsMixin(StoreBase):
         self._write(write)
 
     log_metrics = record_iteration
+
+    def rollback_run(self, run_id: int, iteration: int) -> tuple[int, int]:
+        """Delete the run's metrics and trajectories of `iteration` and later, in one transaction; returns how many
+        of each. A resume calls it with its checkpoint's iteration: what was stored after that checkpoint is
+        trained again, and must be stored once, not beside the first try."""
+
+        def drop(conn: Connection) -> tuple[int, int]:
+            gone = [conn.execute(delete(t).where(t.c.run_id == run_id, t.c.iteration >= iteration)).rowcount for t in (S.metrics, S.trajectories)]
+            conn.execute(update(S.runs).where(S.runs.c.id == run_id).values(updated_at=time.time()))
+            return gone[0], gone[1]
+
+        return self._write(drop)
 
     def metrics(self, run_id: int, since_iteration: int = -(2**31), names: list[str] | None = None) -> list[dict]:
         """Metric rows (iteration, name, value) with iteration > since_iteration, oldest first."""

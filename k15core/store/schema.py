@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # How to bring an older store up to SCHEMA_VERSION: version -> statements (portable SQL). The store runs
 # them in one transaction when it opens an older file, so a workspace never has to be thrown away.
@@ -31,6 +31,10 @@ MIGRATIONS: dict[int, list[str]] = {
         "UPDATE trajectories SET group_id = CAST(SUBSTR(tag, 7) AS INTEGER) WHERE SUBSTR(tag, 1, 6) = 'group:' "
         "AND LENGTH(tag) BETWEEN 7 AND 15 AND TRIM(SUBSTR(tag, 7), '0123456789') = ''",
     ],
+    # 4 -> 5: the run_owners table (which process trains a run, k15core.runlock). A new table, so the store's
+    # create_all, which runs before the migrations, has made it: nothing to alter. Runs an older trainer left
+    # 'running' have no owner row, and read as 'running (owner gone)'.
+    4: [],
 }
 
 metadata = MetaData()
@@ -51,6 +55,18 @@ runs = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("finished_at", Float),
+)
+
+# At most one row per run: the process that trains it (k15core.runlock). Written when the run is created or
+# resumed, deleted when that process lets go of it; a row whose process is gone is taken over by the next resume.
+run_owners = Table(
+    "run_owners", metadata,
+    Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True),
+    Column("pid", Integer, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("start", String(64)),  # the process's start time as the OS counts it: a reused pid is another process; NULL where unknown
+    Column("since", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
 )
 
 metrics = Table(

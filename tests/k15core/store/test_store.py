@@ -43,6 +43,18 @@ def test_round_trip_and_wal(tmp_path):
     assert raw.execute("SELECT length(token_ids) FROM trajectories WHERE prompt_id='p1'").fetchone()[0] == 4 * 300
 
 
+def test_rollback_drops_a_runs_iterations_from_one_on_and_nothing_else(tmp_path):
+    store = Store(tmp_path / "k15.db")
+    run, other = store.create_run("r", "rl", {}), store.create_run("o", "rl", {})
+    for it in range(4):
+        for r in (run, other):
+            store.record_iteration(r, it, {"reward": float(it)}, [_traj(it), _traj(it + 10)])
+    assert store.rollback_run(run, 2) == (2, 4)  # iterations 2 and 3: one metric and two trajectories each
+    assert store.last_iteration(run) == 1 and store.count_trajectories(run) == 4
+    assert store.last_iteration(other) == 3 and store.count_trajectories(other) == 8  # another run keeps everything
+    assert store.rollback_run(run, 2) == (0, 0)
+
+
 def test_prompts_and_label_events(tmp_path):
     store = Store(tmp_path / "k15.db")
     problems = [Problem(id=f"q{i}", prompt=f"Q: {i}+1\n", reference=str(i + 1), difficulty=1) for i in range(3)]
