@@ -13,12 +13,14 @@ Where each step of the recipe lives (the README's "Where things live" has the sa
           loss §2.3.2                 losses.py (LOSSES: k15, grpo, reinforce; LOGZ_ESTIMATES); policy_step.py
           sync §2.6.3                 trainer.sync_weights -> the engine's load_weights
           record                      records.py (metrics.py documents every metric); store/
-          checkpoints, resume         checkpoint.py
+          checkpoints, resume         checkpoint.py (crash-safe swap); stopping.py (SIGTERM between iterations);
+                                      runlock.py (one process trains a run)
     §2.4  long2short                long2short/ (merge, shortest rejection sampling, DPO, long2short RL)
     §2.6  scale                     dist.py (STRATEGIES: none, ddp, fsdp2; rank-aware helpers)
 
 Shared by all of them: config.py (every config; configfile.py reads YAML), types.py (the typed records
 between modules), tokens.py (padding, masks, log-probs, entropy), models.py (load any local Hugging Face causal
-LM; the tiny model; the bf16 rule), registry.py, errors.py. Entry point: the `k15` command (cli.py).
+LM; the tiny model), precision.py (the bf16 rule), lora.py (merged LoRA weights), registry.py, errors.py.
+Entry point: the `k15` command (cli/).
 """
 __version__ = "0.1.0"
