@@ -17,6 +17,10 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 """What a name inside the workspace may be (a model, a launch): one plain path segment, never '..' or a path."""
 
 
+def is_plain_name(name: object) -> bool:
+    return isinstance(name, str) and NAME.fullmatch(name) is not None and ".." not in name
+
+
 def check_name(name: str, what: str = "model name") -> str:
     """`name` itself if it is a plain name (NAME) that stays inside its folder; else a K15Error naming it.
 
@@ -27,7 +31,7 @@ def check_name(name: str, what: str = "model name") -> str:
     k15core.errors.K15Error: model name '../../x' is not a plain name
       fix: use letters, digits, '.', '_' and '-' only (at most 100), starting with a letter or digit
     """
-    if not isinstance(name, str) or not NAME.fullmatch(name) or ".." in name:
+    if not is_plain_name(name):
         raise K15Error(f"{what} {name!r} is not a plain name", "use letters, digits, '.', '_' and '-' only (at most 100), starting with a letter or digit")
     return name
 
@@ -56,7 +60,7 @@ class Workspace:
         return self.root / "models" / check_name(name)
 
     def has_model(self, name: str) -> bool:
-        if not isinstance(name, str) or not NAME.fullmatch(name) or ".." in name:
+        if not is_plain_name(name):
             return False  # a path or an odd name is no model of this workspace
         return (self.model_dir(name) / "config.json").exists() or (self.model_dir(name) / "adapter_config.json").exists()
 
