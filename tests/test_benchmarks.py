@@ -138,3 +138,12 @@ def test_real_model_step_benchmark_smoke():
     for side in ("k15", "full_log_softmax"):
         assert result[side]["peak_rss_mib"] > 0 and result[side]["seconds"] > 0
     assert result["peak_rss_ratio_k15_over_full"] == pytest.approx(result["k15"]["peak_rss_mib"] / result["full_log_softmax"]["peak_rss_mib"], rel=0.01)
+
+
+def test_import_preview_benchmark_smoke():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "import_preview.py"), "--smoke", "--repeats", "1"], capture_output=True,
+                         text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["smoke"] is True and result["rows"] == result["rows_read"] == 1000 and result["importable"] is True and result["bad_rows"] == 0
+    assert result["preview_over_read"] == pytest.approx(result["preview_s"] / result["read_s"], rel=0.05, abs=0.01)
