@@ -15,6 +15,7 @@ import numpy as np
 
 from k15core.config import EvalConfig
 from k15core.errors import K15Error
+from k15core.prompting import render_prompt
 from k15core.rollout.hf import generate
 from k15core.tasks.base import Task
 from k15core.tasks.problem import Problem
@@ -68,7 +69,7 @@ def evaluate(model, tokenizer, task: Task, problems: list[Problem], cfg: EvalCon
         prefixes = None if style == "free" else [task.style_prefix(style)] * len(problems)
         greedy = cfg.temperature <= 0
         gens = generate(
-            model, tokenizer, [p.prompt for p in problems], k=1 if greedy else cfg.samples, greedy=greedy,
+            model, tokenizer, [render_prompt(tokenizer, p.prompt, task.instruction) for p in problems], k=1 if greedy else cfg.samples, greedy=greedy,
             temperature=cfg.temperature if not greedy else 1.0, max_new_tokens=cfg.max_new_tokens,
             prefixes=prefixes, batch_size=cfg.batch_size, seed=cfg.seed, progress=lambda n: bar.update(n / (1 if greedy else cfg.samples)),
         )

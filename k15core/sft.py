@@ -23,6 +23,7 @@ from k15core.config import SFTConfig
 from k15core.errors import K15Error
 from k15core.models import save_model
 from k15core.precision import autocast, use_bf16
+from k15core.prompting import prompt_ids
 from k15core.tasks.base import Task
 from k15core.tokens import right_pad, span_mask
 
@@ -34,6 +35,8 @@ class SFTExample:
     problem_id: str = ""
     style: str = ""
     difficulty: int = 0
+    instruction: str = ""
+    """The task's answer instruction, added to the prompt of a chat model (`k15core.prompting`)."""
 
 
 def _checked_mix(task: Task, mix: dict[str, float], key: str) -> tuple[list[str], list[float]]:
@@ -54,13 +57,13 @@ def build_warmup_set(task: Task, cfg: SFTConfig) -> list[SFTExample]:
     for p in task.train_problems(cfg.examples, seed=cfg.seed):
         styles, weights = mixes.get(p.difficulty, default)
         style = rng.choices(styles, weights=weights)[0]
-        examples.append(SFTExample(p.prompt, task.solution(p, style), p.id, style, p.difficulty))
+        examples.append(SFTExample(p.prompt, task.solution(p, style), p.id, style, p.difficulty, task.instruction))
     return examples
 
 
 def tokenize_examples(tokenizer, examples: list[SFTExample]) -> list[tuple[list[int], int]]:
     """(token ids of prompt + response + EOS, number of prompt tokens) for each example."""
-    prompts = tokenizer([e.prompt for e in examples], add_special_tokens=False)["input_ids"]
+    prompts = [prompt_ids(tokenizer, e.prompt, e.instruction) for e in examples]
     responses = tokenizer([e.response for e in examples], add_special_tokens=False)["input_ids"]
     return [(p + r + [tokenizer.eos_token_id], len(p)) for p, r in zip(prompts, responses)]
 

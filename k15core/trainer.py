@@ -32,8 +32,9 @@ import torch
 from k15core import dist, labels
 from k15core.checkpoint import save_checkpoint
 from k15core.config import RLConfig
-from k15core.precision import use_bf16
 from k15core.policy_step import optimise
+from k15core.precision import use_bf16
+from k15core.prompting import prompt_ids
 from k15core.records import record
 from k15core.rewards import LengthPenaltySchedule, total_reward
 from k15core.rollout.engine import make_engine
@@ -150,9 +151,9 @@ def rollout(run: RLRun, it: int) -> tuple[list[Group], int]:
     drawn = run.sampler.draw(sum(counts), it)
     start = sum(counts[: dist.rank()])
     for offset, problem in enumerate(drawn[start : start + counts[dist.rank()]], start):
-        prompt_ids = run.tokenizer(problem.prompt, add_special_tokens=False)["input_ids"]
+        ids = prompt_ids(run.tokenizer, problem.prompt, run.task.instruction)
         gid = run.state.next_group + offset
-        groups.append(Group(gid, problem, [Trajectory(problem, gid, j, list(prompt_ids)) for j in range(cfg.k)], started=it))
+        groups.append(Group(gid, problem, [Trajectory(problem, gid, j, list(ids)) for j in range(cfg.k)], started=it))
     run.state.next_group += len(drawn)
 
     generated = rollout_step(groups, it, run.engine.continue_ids, cfg.segment_tokens, cfg.max_response_tokens)

@@ -68,15 +68,13 @@ def hf_sampler(model, tokenizer, *, temperature: float, max_new_tokens: int, bat
     the model's chat template, with an instruction to end on "Answer: ...", so an instruct model
     (SmolLM2) answers in a form the verifiers read. The tiny model has no template: raw prompts.
     """
+    from k15core.prompting import render_prompt, uses_chat_template
     from k15core.rollout.hf import generate
 
-    use_chat = bool(getattr(tokenizer, "chat_template", None)) if chat is None else chat
+    use_chat = uses_chat_template(tokenizer) if chat is None else chat
 
     def as_prompt(p: Problem) -> str:
-        if not use_chat:
-            return p.prompt
-        turn = [{"role": "user", "content": p.prompt + CHAT_INSTRUCTION}]
-        return tokenizer.apply_chat_template(turn, tokenize=False, add_generation_prompt=True)
+        return render_prompt(tokenizer, p.prompt, CHAT_INSTRUCTION) if use_chat else p.prompt
 
     def sample(problems: list[Problem], n: int, prefix: str) -> list[list[str]]:
         gens = generate(model, tokenizer, [as_prompt(p) for p in problems], k=n, max_new_tokens=max_new_tokens, temperature=temperature,

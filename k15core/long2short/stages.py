@@ -63,7 +63,8 @@ def run_rejection(ws: Workspace, store: Store, cfg: Config, long_ref: str, out: 
     task, problems = _train_prompts(cfg)
     model, tokenizer = load_model(long_dir, device=pick_device())
     groups = _sampled_groups(long_dir, model, tokenizer, task, problems, cfg, progress)
-    result, examples = train_rejection(model, tokenizer, problems, groups, cfg.long2short, ws.model_dir(out), progress=progress)
+    result, examples = train_rejection(model, tokenizer, problems, groups, cfg.long2short, ws.model_dir(out), progress=progress,
+                                       instruction=task.instruction)
     sampled = [s for g in groups for s in g]
     kept = [best for best in map(shortest_correct, groups) if best is not None]  # what the examples were made from
     metrics = {
@@ -83,7 +84,7 @@ def run_dpo(ws: Workspace, store: Store, cfg: Config, long_ref: str, out: str, p
     model, tokenizer = load_model(long_dir, device=pick_device())
     groups = _sampled_groups(long_dir, model, tokenizer, task, problems, cfg, progress)
     pairs = build_pairs(problems, groups, cfg.long2short)
-    result = train_dpo(model, tokenizer, pairs, cfg.long2short, ws.model_dir(out), progress=progress)
+    result = train_dpo(model, tokenizer, pairs, cfg.long2short, ws.model_dir(out), progress=progress, instruction=task.instruction)
     metrics = {"l2s/prompts": len(problems), "l2s/pairs": result.pairs, "l2s/dpo_steps": result.steps,
                "l2s/dpo_loss": result.final_loss, "l2s/dpo_ranked": result.final_accuracy, "l2s/seconds": result.seconds}
     _record(store, f"dpo:{out}", cfg, metrics, {"long_model": str(long_dir)})

@@ -23,6 +23,7 @@ from k15core.config import Long2ShortConfig, SFTConfig
 from k15core.errors import K15Error
 from k15core.long2short.selection import Sample, dpo_pairs, shortest_correct
 from k15core.losses import dpo_loss
+from k15core.prompting import prompt_ids
 from k15core.sft import SFTExample, train_sft
 from k15core.tasks.base import Task
 from k15core.tasks.problem import Problem
@@ -33,10 +34,11 @@ def sample_groups(model, tokenizer, task: Task, problems: list[Problem], cfg: Lo
     """`cfg.samples` responses per problem from `model`, each verified; token ids kept for DPO."""
     from tqdm.auto import tqdm
 
+    from k15core.prompting import render_prompt
     from k15core.rollout.hf import generate
 
     bar = tqdm(total=len(problems) * cfg.samples, desc="sampling the long model", unit="answer", disable=not progress)
-    gens = generate(model, tokenizer, [p.prompt for p in problems], k=cfg.samples, max_new_tokens=cfg.max_new_tokens,
+    gens = generate(model, tokenizer, [render_prompt(tokenizer, p.prompt, task.instruction) for p in problems], k=cfg.samples, max_new_tokens=cfg.max_new_tokens,
                     temperature=cfg.temperature, seed=cfg.seed, progress=bar.update)
     bar.close()
     groups: list[list[Sample]] = [[] for _ in problems]
@@ -48,18 +50,20 @@ def sample_groups(model, tokenizer, task: Task, problems: list[Problem], cfg: Lo
     return groups
 
 
-def rejection_examples(problems: list[Problem], groups: list[list[Sample]]) -> list[SFTExample]:
-    """One SFT example per prompt that has a correct sample: its shortest correct response."""
+def rejection_examples(problems: list[Problem], groups: list[list[Sample]], instruction: str = "") -> list[SFTExample]:
+    """One SFT example per prompt that has a correct sample: its shortest correct response (`instruction`: the
+    task's, for a chat model's prompt)."""
     out = []
     for p, group in zip(problems, groups):
         best = shortest_correct(group)
         if best is not None:
-            out.append(SFTExample(p.prompt, best.text, p.id, style="shortest-correct", difficulty=p.difficulty))
+            out.append(SFTExample(p.prompt, best.text, p.id, style="shortest-correct", difficulty=p.difficulty, instruction=instruction))
     return out
 
 
-def train_rejection(model, tokenizer, problems, groups, cfg: Long2ShortConfig, out_dir: Path | None, progress: bool = True):
-    examples = rejection_examples(problems, groups)
+def train_rejection(model, tokenizer, problems, groups, cfg: Long2ShortConfig, out_dir: Path | None, progress: bool = True,
+                    instruction: str = ""):
+    examples = rejection_examples(problems, groups, instruction)
     if not examples:
         raise K15Error("no prompt had a correct sample, so there is nothing to fine-tune on",
                        "sample more (long2short.samples) or use a stronger long model")
@@ -67,9 +71,9 @@ def train_rejection(model, tokenizer, problems, groups, cfg: Long2ShortConfig, o
     return train_sft(model, tokenizer, examples, sft_cfg, out_dir=out_dir, progress=progress), examples
 
 
-def _pair_sequences(tokenizer, prompt: str, chosen: Sample, rejected: Sample):
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    return [(prompt_ids, list(chosen.token_ids)), (prompt_ids, list(rejected.token_ids))]
+def _pair_sequences(tokenizer, prompt: str, chosen: Sample, rejected: Sample, instruction: str = ""):
+    ids = prompt_ids(tokenizer, prompt, instruction)
+    return [(ids, list(chosen.token_ids)), (ids, list(rejected.token_ids))]
 
 
 def sequence_logprobs(model, sequences: list[tuple[list[int], list[int]]], pad_id: int, device) -> torch.Tensor:
@@ -99,8 +103,9 @@ def build_pairs(problems: list[Problem], groups: list[list[Sample]], cfg: Long2S
 
 
 def train_dpo(model, tokenizer, pairs: list[tuple[str, Sample, Sample]], cfg: Long2ShortConfig, out_dir: Path | None = None,
-              progress: bool = True, on_step=None) -> DPOResult:
-    """DPO on (prompt, chosen, rejected) triples; the reference is `model` as it is at the start."""
+              progress: bool = True, on_step=None, instruction: str = "") -> DPOResult:
+    """DPO on (prompt, chosen, rejected) triples; the reference is `model` as it is at the start. `instruction`:
+    the task's, for a chat model's prompts (`k15core.prompting`)."""
     from tqdm.auto import tqdm
 
     from k15core.models import save_model
@@ -110,7 +115,7 @@ def train_dpo(model, tokenizer, pairs: list[tuple[str, Sample, Sample]], cfg: Lo
                        "sample more responses (long2short.samples) or lower long2short.ratio")
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id
-    seqs = [_pair_sequences(tokenizer, prompt, c, r) for prompt, c, r in pairs]
+    seqs = [_pair_sequences(tokenizer, prompt, c, r, instruction) for prompt, c, r in pairs]
     bs = cfg.dpo_batch_size
     chosen_len = torch.tensor([max(1, len(c.token_ids)) for _, c, _ in pairs], dtype=torch.float32, device=device)
     model.eval()

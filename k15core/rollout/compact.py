@@ -61,7 +61,9 @@ def compact_continue(model, contexts: list[list[int]], max_new_tokens: list[int]
     ids, mask = (x.to(device) for x in left_pad([contexts[i] for i in rows], pad))
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     cache = DynamicCache()
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True).logits[:, -1]
+    # logits_to_keep=1: only the last column's logits, not (B, T, V) floats for the whole prompt
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True,
+                   logits_to_keep=1).logits[:, -1]
     next_position = mask.sum(-1)  # (B,) position of each row's next token
     new: dict[int, list[int]] = {i: [] for i in rows}
     while rows:

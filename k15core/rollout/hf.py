@@ -1,9 +1,10 @@
-"""Generation with Hugging Face `generate` (KV cache, sampling or greedy), recording every token.
+"""Generation on any causal LM, CPU or GPU, recording every token.
 
-This is the reference rollout path: it works for any causal LM on CPU or GPU. Each response comes
-back with its token ids and the model's log-probability of each token (at temperature 1, i.e. the
-log pi(token | context) the k1.5 loss needs), whether it finished with EOS, and whether it was cut
-by the token limit.
+`generate` samples text prompts (evaluation, long2short, curation) on `compact_continue`'s decode loop;
+`continue_ids` continues token sequences with Hugging Face `model.generate`, the reference path the compact
+loop is tested against. Each response comes back with its token ids and the model's log-probability of
+each token (at temperature 1, i.e. the log pi(token | context) the k1.5 loss needs), whether it finished
+with EOS, and whether it was cut by the token limit.
 """
 from __future__ import annotations
 
@@ -38,56 +39,38 @@ def generate(
 
     `prefixes[i]`, if given, is prefilled at the start of prompt i's response (used to force a style);
     it counts as part of the response. `progress` is an optional callable(n_done) for progress bars.
-    Log-probs come from `output_logits`, which holds (batch, new tokens, vocab) floats per batch: fine
-    for small vocabularies; the RL rollout engine (issue #3) computes them without keeping all logits.
+    Decoding is `compact_continue`'s (finished rows leave the batch; no (batch, tokens, vocab) logits are
+    kept), so greedy answers are `model.generate`'s and samples come from the same distribution.
     """
+    from k15core.rollout.compact import compact_continue
+
     if seed is not None:
         torch.manual_seed(seed)
-    device = next(model.parameters()).device
     prefixes = prefixes or [""] * len(prompts)
     prefix_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] if p else [] for p in prefixes]
+    prompt_ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"] if prompts else []
     jobs = [(i, j) for i in range(len(prompts)) for j in range(1 if greedy else k)]
-    eos = tokenizer.eos_token_id
     out: list[Generation] = []
-    was_training = model.training
-    model.eval()
     for start in range(0, len(jobs), batch_size):
         chunk = jobs[start: start + batch_size]
-        texts = [prompts[i] + prefixes[i] for i, _ in chunk]
-        # Left padding whatever the tokenizer's default: a decoder continues from the last column, so a
-        # right-padded row would continue after its pad tokens (SmolLM2's tokenizer pads on the right).
-        enc = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left").to(device)
-        res = model.generate(
-            **enc,
-            max_new_tokens=max_new_tokens,
-            **sampling_kwargs(greedy, temperature, top_p),
-            eos_token_id=eos,
-            pad_token_id=tokenizer.pad_token_id,
-            return_dict_in_generate=True,
-            output_logits=True,
-        )
-        new = res.sequences[:, enc["input_ids"].shape[1]:]  # (B, T_new)
-        logp, entropy = token_stats(torch.stack(res.logits, dim=1), new)  # (B, T_new) each, from raw logits
-        for row, (i, j) in enumerate(chunk):
-            ids = new[row].tolist()
-            finished = eos in ids
-            n = ids.index(eos) + 1 if finished else len(ids)
-            gen_ids = ids[:n]
+        contexts = [prompt_ids[i] + prefix_ids[i] for i, _ in chunk]
+        conts = compact_continue(model, contexts, [max_new_tokens] * len(chunk), eos=tokenizer.eos_token_id, pad=tokenizer.pad_token_id,
+                                 greedy=greedy, temperature=temperature, top_p=top_p)
+        for (i, j), c in zip(chunk, conts):
             out.append(
                 Generation(
                     prompt_index=i,
                     sample_index=j,
-                    text=prefixes[i] + tokenizer.decode(gen_ids, skip_special_tokens=True),
-                    token_ids=prefix_ids[i] + gen_ids,
-                    logprobs=[0.0] * len(prefix_ids[i]) + logp[row, :n].tolist(),
-                    entropies=[0.0] * len(prefix_ids[i]) + entropy[row, :n].tolist(),
-                    finished=finished,
-                    truncated=not finished,
+                    text=prefixes[i] + tokenizer.decode(c.token_ids, skip_special_tokens=True),
+                    token_ids=prefix_ids[i] + c.token_ids,
+                    logprobs=[0.0] * len(prefix_ids[i]) + c.logprobs,
+                    entropies=[0.0] * len(prefix_ids[i]) + c.entropies,
+                    finished=c.eos,
+                    truncated=not c.eos,
                 )
             )
         if progress is not None:
             progress(len(chunk))
-    model.train(was_training)
     return out
 
 

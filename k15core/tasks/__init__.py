@@ -12,6 +12,7 @@ from k15core.tasks.chains import ChainsTask
 from k15core.tasks.code import CodeTask
 from k15core.tasks.gym import GymTask
 from k15core.tasks.math import MathTask
+from k15core.tasks.mental import MentalTask
 from k15core.tasks.recurrence import RecurrenceTask
 
 TASKS: Registry = Registry("task")
@@ -21,6 +22,7 @@ TASKS.register("recurrence")(RecurrenceTask)
 TASKS.register("math")(MathTask)
 TASKS.register("code")(CodeTask)
 TASKS.register("gym")(GymTask)
+TASKS.register("mental")(MentalTask)
 
 
 def make_task(cfg) -> Task:
@@ -34,7 +36,7 @@ def make_task(cfg) -> Task:
     return cls(**kwargs)
 
 
-__all__ = ["TASKS", "Problem", "Task", "make_task", "check_reference", "compares_final_answer", "ArithmeticTask", "ChainsTask", "RecurrenceTask", "MathTask", "CodeTask", "GymTask"]
+__all__ = ["TASKS", "Problem", "Task", "make_task", "check_reference", "compares_final_answer", "ArithmeticTask", "ChainsTask", "RecurrenceTask", "MathTask", "CodeTask", "GymTask", "MentalTask"]
 
 
 def compares_final_answer(task_name: str) -> bool:

@@ -20,6 +20,7 @@ __all__ = ["Problem", "Task", "HeldOutSet", "GeneratedTask", "FileTask", "draw_p
 class Task(Protocol):
     name: str
     styles: tuple[str, ...]  # solution styles, shortest first
+    instruction: str  # how to give the answer, added to a chat model's prompt (k15core.prompting)
 
     def train_problems(self, n: int, seed: int) -> list[Problem]:
         """`n` problems for training, never overlapping `eval_problems()`."""
@@ -45,6 +46,7 @@ class HeldOutSet:
     the subclass's __init__) and styles forced by prefilling `STYLE_PREFIX[style]`."""
 
     STYLE_PREFIX: dict[str, str] = {}
+    instruction: str = ""  # appended to a prompt shown to a chat model (k15core.prompting): how to give the answer
     _eval: list[Problem]
     _eval_ids: set[str]
 
