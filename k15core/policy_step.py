@@ -88,6 +88,9 @@ class _Rows:
         else:
             rewards, self.group = batch.total.to(device), batch.group.to(device)
         self.lengths = self.inputs.attention.sum(1).tolist()
+        # each row's first next-token position that predicts a response token: the head runs from there on
+        response = self.inputs.response_mask
+        self.first_response = torch.where(response.any(1), response.argmax(1), response.shape[1]).tolist()
         self.advantage = LOSSES.get(cfg.loss).advantage(rewards, self.group, cfg)  # whole groups on each rank: the same for any split
         _, inverse, counts = torch.unique(self.group, return_inverse=True, return_counts=True)
         self.group_size = counts[inverse].to(rewards.dtype)  # (N,) k of each row's group
@@ -97,13 +100,16 @@ class _Rows:
     def of_groups(self, groups: set[int]) -> list[int]:
         return [r for r in range(self.count) if int(self.group[r]) in groups]
 
-    def microbatches(self, rows: list[int]) -> Iterator[tuple[list[int], torch.Tensor, int]]:
-        """(rows, row index tensor, width) per micro-batch, padded with empty ones to the count every rank runs
-        (each forward of a wrapped model is a collective); an empty one runs row 0 and adds nothing."""
+    def microbatches(self, rows: list[int]) -> Iterator[tuple[list[int], torch.Tensor, int, int]]:
+        """(rows, row index tensor, width, keep_from) per micro-batch, padded with empty ones to the count every
+        rank runs (each forward of a wrapped model is a collective); an empty one runs row 0 and adds nothing.
+        `keep_from`: the micro-batch's first next-token position with a response token (`token_logprobs`)."""
         batches = length_microbatches(rows, self.lengths, self.cfg.microbatch_tokens, self.cfg.microbatch_overhead)
         batches += [[] for _ in range(max(dist.all_gather(len(batches))) - len(batches))]
         for mb in batches:
-            yield mb, torch.as_tensor(mb or [0], device=self.device), max(self.lengths[r] for r in (mb or [0]))
+            rows_ = mb or [0]
+            width = max(self.lengths[r] for r in rows_)
+            yield mb, torch.as_tensor(rows_, device=self.device), width, min(min(self.first_response[r] for r in rows_), width - 2)
 
 
 def optimise(run, batch: ScoredBatch, it: int) -> dict[str, float]:
@@ -141,12 +147,12 @@ def optimise(run, batch: ScoredBatch, it: int) -> dict[str, float]:
 def _fill_old_logprobs(run, rows: _Rows, later: list[int], logp_old: torch.Tensor) -> float:
     """log π_θi of the rows that later steps train on, into `logp_old`; returns their entropy sum (nats)."""
     inputs, entropy_sum = rows.inputs, 0.0
-    for mb, mb_t, width in rows.microbatches(later):
+    for mb, mb_t, width, keep in rows.microbatches(later):
         with autocast(run.device, run.bf16):
-            logp, logits = token_logprobs(run.model, inputs.ids[mb_t, :width], inputs.attention[mb_t, :width])
+            logp, logits = token_logprobs(run.model, inputs.ids[mb_t, :width], inputs.attention[mb_t, :width], keep)
         if mb:
             logp_old[mb_t, : width - 1] = logp
-            entropy_sum += float((entropy(logits) * inputs.response_mask[mb_t, : width - 1]).sum())
+            entropy_sum += float((entropy(logits) * inputs.response_mask[mb_t, keep: width - 1]).sum())
         del logits
     return entropy_sum
 
@@ -161,15 +167,15 @@ def _minibatch_step(run, rows: _Rows, chunk: set[int], logp_old: torch.Tensor, f
     policy_loss = LOSSES.get(cfg.loss)
     run.optimizer.zero_grad(set_to_none=True)
     step_loss = 0.0
-    for mb, mb_t, width in rows.microbatches(mine):
+    for mb, mb_t, width, keep in rows.microbatches(mine):
         with autocast(run.device, run.bf16):
-            logp, logits = token_logprobs(model, inputs.ids[mb_t, :width], inputs.attention[mb_t, :width])
+            logp, logits = token_logprobs(model, inputs.ids[mb_t, :width], inputs.attention[mb_t, :width], keep)
         mask, old = inputs.loss_mask[mb_t, : width - 1], logp_old[mb_t, : width - 1]
         if first and mb:  # the policy has not moved yet: this forward gives log π_θi
             with torch.no_grad():
                 old = logp.detach()
                 logp_old[mb_t, : width - 1] = old
-                totals["entropy_sum"] += float((entropy(logits) * inputs.response_mask[mb_t, : width - 1]).sum())
+                totals["entropy_sum"] += float((entropy(logits) * inputs.response_mask[mb_t, keep: width - 1]).sum())
         del logits
         if mb:
             with torch.no_grad():  # k3 estimate of KL(π_θ || π_θi) on this mini-batch, before its step

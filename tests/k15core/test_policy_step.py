@@ -186,3 +186,21 @@ def test_row_chunks_bound_the_temporaries_and_keep_every_row(monkeypatch):
     assert [len(c) for c in tokens._row_chunks(torch.randn(3, 50, 11))] == [1, 1, 1]  # a row over the budget goes alone
     full = torch.log_softmax(x, -1)
     assert torch.allclose(tokens.entropy(x), -(full.exp() * full).sum(-1), atol=1e-5)
+
+
+def test_token_logprobs_with_the_head_on_responses_only_equals_the_full_pass_there(tiny_model_dir):
+    """keep_from = 3: the head runs at next-token positions 3.. only; those log-probs equal the full pass's, the
+    ones before are 0, and the logits handed back cover the kept positions (for the entropy)."""
+    from k15core.models import load_model
+    from k15core.tokens import token_logprobs
+
+    model, _ = load_model(tiny_model_dir)
+    ids = torch.randint(3, 20, (2, 9), generator=torch.Generator().manual_seed(1))
+    attention = torch.ones_like(ids)
+    attention[1, 7:] = 0
+    with torch.no_grad():
+        full, full_logits = token_logprobs(model, ids, attention)
+        kept, kept_logits = token_logprobs(model, ids, attention, keep_from=3)
+    assert kept.shape == full.shape == (2, 8) and kept_logits.shape[1] == 5
+    assert torch.allclose(kept[:, 3:], full[:, 3:], atol=1e-5) and torch.all(kept[:, :3] == 0)
+    assert torch.allclose(kept_logits, full_logits[:, 3:], atol=1e-5)
