@@ -147,3 +147,14 @@ def test_import_preview_benchmark_smoke():
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["smoke"] is True and result["rows"] == result["rows_read"] == 1000 and result["importable"] is True and result["bad_rows"] == 0
     assert result["preview_over_read"] == pytest.approx(result["preview_s"] / result["read_s"], rel=0.05, abs=0.01)
+
+
+def test_gpu_benchmark_smoke():
+    """On the CPU with --smoke: both rollout sides make every token (random weights seldom end early) and the
+    MFU is the step's model FLOP/s over the matrix product's, as the JSON says."""
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--smoke"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["smoke"] is True and set(result["rollout_tokens_per_s"]) == {"generate", "k15"}
+    assert result["k15_over_generate"] == pytest.approx(result["rollout_tokens_per_s"]["k15"] / result["rollout_tokens_per_s"]["generate"], rel=0.01)
+    assert result["mfu_vs_measured_matmul"] == pytest.approx(result["train_model_tflops"] / result["matmul_tflops"], rel=0.1, abs=0.01)
