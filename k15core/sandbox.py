@@ -115,14 +115,15 @@ def _is_world_executable(path: Path) -> bool:
 
 @lru_cache(maxsize=1)
 def sandbox_python() -> str:
-    """The interpreter the sandbox runs: this one, unless we are root and `nobody` cannot reach it
-    (e.g. a venv under /root), in which case a system Python 3 on the usual paths."""
+    """The interpreter the sandbox runs: this one, unless we are root and an unprivileged user (the run's
+    own uid) cannot reach it (e.g. a venv under /root), in which case a system Python 3 on the usual paths.
+    The fresh root would show a prefix under /root to the run anyway, but not where the kernel refuses it."""
     if os.geteuid() != 0 or _is_world_executable(Path(sys.executable)):
         return sys.executable
     for candidate in (Path(sys.base_prefix) / "bin" / "python3", Path("/usr/bin/python3"), Path("/usr/local/bin/python3")):
         if candidate.exists() and _is_world_executable(candidate):
             return str(candidate.resolve())
-    raise K15Error("the code sandbox needs a Python that the unprivileged user 'nobody' can run, and found none",
+    raise K15Error("the code sandbox needs a Python that an unprivileged user can run, and found none",
                    "install a system Python 3 (e.g. Debian's python3) or run k15 as a non-root user")
 
 

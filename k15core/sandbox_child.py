@@ -29,8 +29,11 @@ import types
 
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
 CLONE_NEWPID, CLONE_NEWNET, CLONE_THREAD = 0x20000000, 0x40000000, 0x00010000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_NOATIME, MS_NODIRATIME = 1, 2, 4, 8, 32, 1024, 2048
+MS_BIND, MS_REC, MS_RELATIME, MS_PRIVATE = 4096, 16384, 1 << 21, 1 << 18
 MNT_DETACH = 2
+STATVFS_TO_MOUNT = {os.ST_RDONLY: MS_RDONLY, os.ST_NOSUID: MS_NOSUID, os.ST_NODEV: MS_NODEV, os.ST_NOEXEC: MS_NOEXEC,
+                    os.ST_NOATIME: MS_NOATIME, os.ST_NODIRATIME: MS_NODIRATIME, os.ST_RELATIME: MS_RELATIME}
 PR_SET_PDEATHSIG, PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 1, 22, 38, 47, 4
 SECCOMP_MODE_FILTER = 2
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
@@ -120,7 +123,11 @@ def _bind(source: str, target: str, writable: bool) -> None:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         open(target, "a").close()
     _mount(source, target, None, MS_BIND | MS_REC)
-    _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_NOSUID | (0 if writable or source in DEVICES else MS_RDONLY | MS_NODEV))
+    # Keep the source's own flags: in a user namespace they are locked, and a remount that dropped one, even
+    # relatime, would be refused. (Mounts below /usr and the like keep theirs, read-only or not.)
+    source_flags = os.statvfs(source).f_flag
+    kept = sum(ms for st, ms in STATVFS_TO_MOUNT.items() if source_flags & st)
+    _mount(None, target, None, kept | MS_REMOUNT | MS_BIND | MS_NOSUID | (0 if writable or source in DEVICES else MS_RDONLY | MS_NODEV))
 
 
 def _pivot_to_fresh_root(new_root: str, system_paths: list[str], work: str) -> None:
