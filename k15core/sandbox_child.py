@@ -127,7 +127,8 @@ def _bind(source: str, target: str, writable: bool) -> None:
     # relatime, would be refused. (Mounts below /usr and the like keep theirs, read-only or not.)
     source_flags = os.statvfs(source).f_flag
     kept = sum(ms for st, ms in STATVFS_TO_MOUNT.items() if source_flags & st)
-    _mount(None, target, None, kept | MS_REMOUNT | MS_BIND | MS_NOSUID | (0 if writable or source in DEVICES else MS_RDONLY | MS_NODEV))
+    ours = MS_NOSUID if source in DEVICES else MS_NOSUID | MS_NODEV | (0 if writable else MS_RDONLY)
+    _mount(None, target, None, kept | ours | MS_REMOUNT | MS_BIND)
 
 
 def _pivot_to_fresh_root(new_root: str, system_paths: list[str], work: str) -> None:
