@@ -1,37 +1,49 @@
 """Run untrusted Python (a model's answer to a code problem) with limits, and always get control back.
 
-One call, `run_python(code, stdin, limits)`, runs the program in a fresh temporary directory and
-returns what it printed, how it ended and why. Containment is layered, so that no single layer has to
-be perfect:
+One call, `run_python(code, stdin, limits)`, runs the program in a fresh temporary directory and returns
+what it printed, how it ended and why. The kernel contains the program; the Python guard on top only turns
+the common attempts into clear errors. `k15core.sandbox_child` raises the layers inside the child; this
+module prepares the run, keeps the clock and cleans up. Each layer, and what it guarantees:
 
-1. **Kernel limits** (`setrlimit` in the child before it starts): CPU seconds, address space
-   (memory), file size (this also caps stdout/stderr, which go to files, so a program that prints
-   forever is stopped by SIGXFSZ rather than filling the parent's memory), open files, no core dumps,
-   and a process count.
-2. **Identity**: run as root, the child drops to the unprivileged `nobody` user (the kernel does not
-   apply the process-count limit to root, and `nobody` cannot write to root's files). It then needs an
-   interpreter that `nobody` can execute (`sandbox_python()`); the program only needs the standard
-   library. Run as anyone else, the child keeps that user and the process-count limit applies to it.
-3. **Namespaces**: the child enters a new, empty network namespace (`unshare(CLONE_NEWNET)`; as a
-   non-root user together with a new user namespace) where no interface is up, not even the host's
-   loopback, and a private mount namespace whose /tmp, /var/tmp and /dev/shm are fresh tmpfs mounts, so
-   a file written to a world-writable directory vanishes with the run. Where the kernel refuses,
-   layer 4 still refuses every socket and every write outside the working directory.
-4. **A Python guard** (an audit hook installed before the program runs, which the program cannot
-   remove): no sockets, no new processes (fork, exec, spawn, system, subprocess), no ctypes, and no
-   file created, written, renamed or removed outside the temporary directory.
-5. **The parent's clock**: the child runs in its own session; at the wall-clock limit the whole
-   process group is killed, then every process still carrying this run's token in its environment
-   (one that escaped the group with `setsid`) is killed too, and the directory is removed.
+1. **Limits** (`setrlimit`): CPU seconds, address space, file size (stdout/stderr are files, so endless
+   output ends in SIGXFSZ), open files, no core dumps, a process count. Root and user alike.
+2. **Its own pid namespace** (`unshare`; a user needs a user namespace too, root does not): the program is
+   pid 1 of a namespace holding only its own processes, so it cannot see, signal (`kill -1`, pidfds) or
+   trace other runs or any host process, and when it ends the kernel kills whatever it left behind.
+3. **A fresh root** (mount namespace + `pivot_root`): `/` is a small read-only tmpfs holding read-only
+   binds of /usr, /lib*, /bin, /sbin and the interpreter's prefix, /dev/null, zero, random, urandom, a
+   private 16 MB /tmp, and the working directory, the one writable host path. Host paths outside it do not
+   exist for the program: /run (its lock directory, its Unix sockets), /proc (other runs' environments,
+   /proc/self/mem), /sys, /home, /etc. Because the kernel resolves every path in this tree, no trick of
+   the call (`dir_fd`, symlinks, raw syscalls) reaches further. Root and user alike.
+4. **An empty network and IPC namespace**: no interface, not even loopback; the host's abstract Unix
+   sockets belong to its network namespace, its SysV IPC to its IPC namespace.
+5. **Identity**: as root, the program runs as a uid of its own (`RUN_UID_BASE` + a random 24-bit number)
+   with no groups and no capabilities, owning only its working directory; runs cannot signal each other
+   even without layer 2, and the process count of layer 1 is per run. As a normal user it keeps that
+   user's uid, without the capabilities the user namespace granted; separation from that user's other
+   processes then rests on layer 2.
+6. **`no_new_privs` and a seccomp filter** (x86_64): no fork, vfork, clone other than a thread, execve,
+   socket, socketpair, ptrace, namespace, mount, keyring, BPF or io_uring call; the kernel answers EPERM
+   even when the program calls them through ctypes or raw syscalls. Threads still work. Root and user.
+7. **The Python guard** (an audit hook): no sockets, new processes, ctypes, or writes outside the working
+   directory, with a `PermissionError: sandbox: ...` the program's author can read. Defence in depth only:
+   the program can find and disarm it (`gc`, `__code__`), so nothing above relies on it.
+8. **The parent's clock**: at the wall-clock limit the process group is killed, then every process still
+   carrying this run's token; the pid namespace's init dies with its parent (parent-death signal), and
+   with it the whole namespace. The directories are removed.
+
+Where the kernel refuses a layer, the run goes on with the others and `RunResult.refused` says which and why;
+the flags (`pid_namespace`, `private_fs`, `network_isolated`, `seccomp`) say what was in place.
 
 Choice (the report leaves the sandbox open): stdin/stdout test cases run one process per case, so one
 crash or hang costs one case and the others still report.
 """
 from __future__ import annotations
 
-import ctypes
+import marshal
 import os
-import resource
+import secrets
 import shutil
 import signal
 import stat
@@ -40,17 +52,17 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from k15core.errors import K15Error
+from k15core.sandbox_child import MARSHAL_VERSION
 
-NOBODY = 65534
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWNET = 0x40000000
-CLONE_NEWNS = 0x00020000
-MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 16384, 1 << 18
+CHILD = Path(__file__).with_name("sandbox_child.py")
+RUN_UID_BASE = 1_500_000_000  # far above login users and the usual /etc/subuid ranges (100000 + 65536 per user)
+# Shown read-only inside (with the interpreter's own prefix, where that lies elsewhere, e.g. under /opt)
+SYSTEM_PATHS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin", "/etc/ld.so.cache")
 TOKEN_VAR = "K15_SANDBOX_TOKEN"
 
 
@@ -61,10 +73,11 @@ class SandboxLimits:
     cpu_seconds: int = 2  # CPU time of each process; SIGXCPU, then SIGKILL
     wall_seconds: float = 5.0  # real time of the whole run, enforced by the parent
     memory_mb: int = 256  # address space of each process (Python itself takes about 20 MB)
-    max_processes: int = 16  # processes of the sandbox user at once (the Python guard forbids any new one)
+    max_processes: int = 16  # processes and threads of the run at once (seccomp forbids new processes)
     file_mb: float = 1.0  # largest file the program may write, stdout and stderr included
     open_files: int = 32
-    guard: bool = True  # the Python audit-hook guard (layer 4); off only to test the kernel layers alone
+    guard: bool = True  # the Python audit-hook guard (layer 7); off only to test the kernel layers alone
+    seccomp: bool = True  # the system-call filter (layer 6); off only to test the layers beneath it
 
 
 @dataclass(frozen=True)
@@ -76,67 +89,17 @@ class RunResult:
     stdout: str
     stderr: str
     wall_s: float
-    network_isolated: bool  # layer 3 was in place
-    private_tmp: bool  # /tmp, /var/tmp and /dev/shm were private to the run
+    network_isolated: bool = False  # layer 4 was in place
+    private_tmp: bool = False  # /tmp was private to the run (it is whenever private_fs is)
+    pid_namespace: bool = False  # layer 2
+    private_fs: bool = False  # layer 3: the fresh root
+    seccomp: bool = False  # layer 6
+    uid: int | None = None  # the uid the program ran as (in its user namespace, if it had one)
+    refused: tuple[str, ...] = field(default_factory=tuple)  # layers the kernel refused, and why
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
-
-
-# Layer 4, run by the sandboxed interpreter before the program. It is source text because it must run
-# inside the child; it refers only to builtins and modules it imports itself.
-GUARD = r'''
-def _install():
-    import os, sys
-    realpath, fsdecode, sep = os.path.realpath, os.fsdecode, os.sep  # bound now: the program may patch os later
-    root = realpath(os.getcwd())
-    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-    no_process = {"os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn", "os.system", "os.kill",
-                  "os.killpg", "subprocess.Popen", "pty.spawn"}
-    path_events = {"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.link", "os.symlink",
-                   "os.truncate", "os.utime", "os.mkfifo", "os.mknod", "shutil.rmtree"}
-    no_import = {"ctypes", "_ctypes", "_posixsubprocess", "mmap", "_xxsubinterpreters"}
-
-    def inside(path):
-        if isinstance(path, int):
-            return True  # an already-open descriptor (stdout, a file opened inside)
-        try:
-            real = realpath(fsdecode(path))
-        except Exception:
-            return False
-        return real == root or real.startswith(root + sep)
-
-    def guard(event, args):
-        if event.startswith("socket."):
-            raise PermissionError("sandbox: no network")
-        if event in no_process:
-            raise PermissionError("sandbox: no new processes")
-        if event == "import" and str(args[0]).split(".")[0] in no_import:
-            raise PermissionError(f"sandbox: module {args[0]} is not allowed")
-        if event == "open":
-            path, mode, flags = args
-            writes = (mode is not None and any(c in str(mode) for c in "wax+")) or (flags or 0) & write_flags
-            if writes and not inside(path):
-                raise PermissionError("sandbox: writing outside the working directory")
-        elif event in path_events:
-            for p in args:
-                if isinstance(p, (str, bytes, os.PathLike)) and not inside(p):
-                    raise PermissionError("sandbox: changing files outside the working directory")
-
-    sys.addaudithook(guard)  # cannot be removed; the closure is unreachable from the program
-    with open("main.py", encoding="utf-8") as f:
-        return compile(f.read(), "main.py", "exec")
-
-_code = _install()
-del _install
-exec(_code, {"__name__": "__main__", "__file__": "main.py", "__builtins__": __builtins__})
-'''
-
-
-# Without the guard: the program as it is. (Run through -c: `python main.py` would look the file up by its
-# absolute path, which the private /tmp mount hides; the open working directory still reaches it.)
-UNGUARDED = "exec(compile(open('main.py', encoding='utf-8').read(), 'main.py', 'exec'), {'__name__': '__main__'})"
 
 
 def _is_world_executable(path: Path) -> bool:
@@ -152,64 +115,16 @@ def _is_world_executable(path: Path) -> bool:
 
 @lru_cache(maxsize=1)
 def sandbox_python() -> str:
-    """The interpreter the sandbox runs: this one, unless we are root and `nobody` cannot reach it
-    (e.g. a venv under /root), in which case a system Python 3 on the usual paths."""
+    """The interpreter the sandbox runs: this one, unless we are root and an unprivileged user (the run's
+    own uid) cannot reach it (e.g. a venv under /root), in which case a system Python 3 on the usual paths.
+    The fresh root would show a prefix under /root to the run anyway, but not where the kernel refuses it."""
     if os.geteuid() != 0 or _is_world_executable(Path(sys.executable)):
         return sys.executable
     for candidate in (Path(sys.base_prefix) / "bin" / "python3", Path("/usr/bin/python3"), Path("/usr/local/bin/python3")):
         if candidate.exists() and _is_world_executable(candidate):
             return str(candidate.resolve())
-    raise K15Error("the code sandbox needs a Python that the unprivileged user 'nobody' can run, and found none",
+    raise K15Error("the code sandbox needs a Python that an unprivileged user can run, and found none",
                    "install a system Python 3 (e.g. Debian's python3) or run k15 as a non-root user")
-
-
-def _tmp_mount_targets(python: str) -> tuple[bytes, ...]:
-    """The world-writable directories to cover with a private tmpfs: all of them, except one that holds
-    the interpreter or its standard library (a checkout under /tmp), which the child must still reach."""
-    needed = [os.path.realpath(python), os.path.realpath(sys.base_prefix)]
-    return tuple(t.encode() for t in ("/tmp", "/var/tmp", "/dev/shm")
-                 if os.path.isdir(t) and not any(n == t or n.startswith(t + "/") for n in needed))
-
-
-def _isolate(tmp_targets: tuple[bytes, ...]) -> tuple[bool, bool]:
-    """Move this (forked child) process into an empty network namespace and, where allowed, a private
-    mount namespace whose /tmp, /var/tmp and /dev/shm are fresh, small tmpfs mounts that vanish with it
-    (so a write to a world-writable directory lands nowhere). Returns (network isolated, tmp private);
-    (False, False) where the kernel refuses namespaces."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-    except OSError:
-        return False, False
-    for flags in (CLONE_NEWNET | CLONE_NEWNS, CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWUSER | CLONE_NEWNET):
-        if libc.unshare(flags) == 0:
-            break
-    else:
-        return False, False
-    if not flags & CLONE_NEWNS or libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
-        return True, False
-    private = len(tmp_targets) == 3
-    for target in tmp_targets:
-        private &= libc.mount(b"tmpfs", target, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=16m,mode=1777") == 0
-    return True, private
-
-
-def _enter_sandbox(limits: SandboxLimits, become_nobody: bool, tmp_targets: tuple[bytes, ...], flag_fd: int) -> None:
-    """Runs in the forked child (already in its working directory) before exec: namespaces, limits, then
-    identity. Order matters: after dropping root we could no longer create namespaces or mount."""
-    network, private_tmp = _isolate(tmp_targets)
-    os.write(flag_fd, bytes([48 + network, 48 + private_tmp]))
-    os.close(flag_fd)
-    mb = 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (int(limits.file_mb * mb), int(limits.file_mb * mb)))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
-    if become_nobody:
-        os.setgroups([])
-        os.setgid(NOBODY)
-        os.setuid(NOBODY)
 
 
 def _processes_with_token(token: str) -> list[int]:
@@ -254,30 +169,31 @@ def run_python(code: str, stdin: str = "", limits: SandboxLimits = SandboxLimits
     """Run `code` as a Python program with `stdin`, contained as the module docstring says. Never raises
     for anything the program does; raises K15Error only when no sandbox can be set up at all."""
     python = sandbox_python()
-    become_nobody = os.geteuid() == 0
+    run_uid = RUN_UID_BASE + secrets.randbits(24) if os.geteuid() == 0 else None
     token = uuid.uuid4().hex
     io_dir = Path(tempfile.mkdtemp(prefix="k15-sandbox-io-"))  # the parent's side: stdin/stdout/stderr files
     work = Path(tempfile.mkdtemp(prefix="k15-sandbox-"))  # the program's only writable place
     try:
         (work / "main.py").write_text(code, encoding="utf-8")
         (io_dir / "stdin").write_text(stdin, encoding="utf-8")
-        if become_nobody:
-            os.chown(work, NOBODY, NOBODY)
-            os.chown(work / "main.py", NOBODY, NOBODY)
-        argv = [python, "-I", "-S", "-B", "-c", GUARD if limits.guard else UNGUARDED]
+        (io_dir / "root").mkdir()  # where the child mounts its fresh root, in its own mount namespace
+        if run_uid is not None:
+            os.chown(work, run_uid, run_uid)
+            os.chown(work / "main.py", run_uid, run_uid)
+        read_fd, write_fd = os.pipe()
+        config = {"run_uid": run_uid, "work": str(work.resolve()), "new_root": str(io_dir / "root"),
+                  "system_paths": SYSTEM_PATHS, "limits": asdict(limits), "guard": limits.guard,
+                  "seccomp": limits.seccomp, "status_fd": write_fd}
+        argv = [python, "-I", "-S", "-B", str(CHILD), marshal.dumps(config, MARSHAL_VERSION).hex()]
         env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work), "LANG": "C.UTF-8",
                "PYTHONIOENCODING": "utf-8", TOKEN_VAR: token}
-        tmp_targets = _tmp_mount_targets(python)
-        read_fd, write_fd = os.pipe()
         start = time.monotonic()
         with open(io_dir / "stdin", "rb") as fin, open(io_dir / "stdout", "wb") as fout, open(io_dir / "stderr", "wb") as ferr:
-            proc = subprocess.Popen(argv, cwd=work, env=env, stdin=fin, stdout=fout, stderr=ferr, start_new_session=True,
-                                    pass_fds=(write_fd,), close_fds=True,
-                                    preexec_fn=lambda: _enter_sandbox(limits, become_nobody, tmp_targets, write_fd))
+            proc = subprocess.Popen(argv, cwd=work, env=env, stdin=fin, stdout=fout, stderr=ferr,
+                                    start_new_session=True, pass_fds=(write_fd,), close_fds=True)
         os.close(write_fd)
-        with os.fdopen(read_fd, "rb") as flag:
-            isolation = flag.read(2)
-        network_isolated, private_tmp = isolation[:1] == b"1", isolation[1:2] == b"1"
+        with os.fdopen(read_fd, "rb") as status:
+            report = status.read()  # written once the layers are up, just before the program starts
         try:
             returncode = proc.wait(timeout=limits.wall_seconds)
             timed_out = False
@@ -292,6 +208,10 @@ def run_python(code: str, stdin: str = "", limits: SandboxLimits = SandboxLimits
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(io_dir, ignore_errors=True)
+    if not report:
+        raise K15Error(f"the code sandbox could not be set up: {stderr.strip()[-500:]}",
+                       "run k15 where Python can create namespaces, or report this error")
+    layers = marshal.loads(report)
     if timed_out:
         status = "timeout"
     elif returncode == 0:
@@ -301,4 +221,6 @@ def run_python(code: str, stdin: str = "", limits: SandboxLimits = SandboxLimits
     else:
         status = "error"
     return RunResult(status=status, returncode=None if timed_out else returncode, stdout=stdout, stderr=stderr,
-                     wall_s=wall, network_isolated=network_isolated, private_tmp=private_tmp)
+                     wall_s=wall, network_isolated=layers["network_isolated"], private_tmp=layers["private_fs"],
+                     pid_namespace=layers["pid_namespace"], private_fs=layers["private_fs"],
+                     seccomp=layers["seccomp"], uid=layers["uid"], refused=tuple(layers["refused"]))
