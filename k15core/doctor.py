@@ -205,10 +205,19 @@ def alarm(c: Check, iteration: int, value: float, rl: dict) -> Alarm:
 
 def alarms_from_metrics(rows: list[dict], rl: dict) -> list[Alarm]:
     """The alarms stored as `doctor/<check>` metric rows (iteration, name, value), with the run's rl config (as
-    stored; keys it lacks take today's defaults); names no registered check has are skipped."""
-    rl = {**asdict(RLConfig()), **rl}
+    stored; a key it lacks, or holds a value of another type than the default's, takes today's default, so a
+    message always formats); names no registered check has are skipped."""
+    defaults = asdict(RLConfig())
+    rl = {k: rl[k] if _same_kind(rl.get(k), v) else v for k, v in defaults.items()}
     return [alarm(CHECKS.get(r["name"][7:]), r["iteration"], r["value"], rl)
             for r in rows if r["name"].startswith("doctor/") and r["name"][7:] in CHECKS.names()]
+
+
+def _same_kind(value, default) -> bool:
+    """Whether a stored config value may stand in for `default` in a message (an int where a float is due may)."""
+    if isinstance(default, bool) or not isinstance(default, (int, float)):
+        return type(value) is type(default)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def chat_evidence(tokenizer) -> tuple[tuple[str, ...], bool]:

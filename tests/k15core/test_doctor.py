@@ -104,7 +104,7 @@ def test_alarms_come_back_from_their_metric_rows_with_the_runs_config():
 
 # -- tiny-model runs -----------------------------------------------------------------------------------
 
-TINY = ["rl.prompts_per_iter=3", "rl.k=2", "rl.max_response_tokens=20", "rl.minibatches=2", "rl.pool_size=30", "rl.checkpoint_every=1",
+TINY = ["rl.prompts_per_iter=3", "rl.k=2", "rl.max_response_tokens=20", "rl.minibatches=2", "rl.pool_size=30", "rl.checkpoint_every=0",
         "task.eval_per_level=2", "rl.doctor_patience=2", "rl.iterations=2"]
 
 
