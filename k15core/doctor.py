@@ -124,9 +124,12 @@ def no_eos(ev: Evidence, cfg: RLConfig) -> float | None:
 
 
 @check("chat_template", FATAL, "the tokenizer has chat tokens (such as <|im_start|>) but no chat template: a chat model "
-       "would be prompted as plain text", "load the model's own tokenizer files (tokenizer_config.json with its chat_template), or use a base model",
-       before_run=True)
+       "would be prompted as plain text", "load the model's own tokenizer files (tokenizer_config.json with its chat_template); a base model "
+       "that only shares a chat model's vocabulary may train on (rl.doctor_go_on=true)", before_run=True)
 def chat_template(ev: Evidence, cfg: RLConfig) -> float | None:
+    """The rule: a vocabulary with chat-turn tokens means a model trained on chat turns. It can be wrong for a base
+    model whose tokenizer was made for its chat sibling (some ship the ChatML tokens, unused, without a
+    template), which is why the fix names the way to train on."""
     return 1.0 if ev.chat_markers and not ev.chat_template else None
 
 

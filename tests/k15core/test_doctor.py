@@ -9,6 +9,7 @@ import torch
 
 from k15core import doctor, stages
 from k15core.config import RLConfig, load_config
+from k15core.errors import K15Error
 from k15core.doctor import CHECKS, FATAL, WARNING, DoctorStop, Evidence, alarms_from_metrics, examine
 
 CFG = RLConfig(doctor_patience=3)
@@ -134,6 +135,7 @@ def test_a_run_without_signal_stops_checkpointed_and_resumes_when_told_to_go_on(
     fired = _alarms(store, rid)
     assert {"no_signal", "format"} <= fired and "truncated" not in fired
     assert stop is not None and stop.alarm.check == "format" and "fix:" in str(stop) and "doctor_go_on" in stop.fix  # the first fatal, by name
+    assert isinstance(stop, K15Error) and "\n" not in stop.problem  # k15 train prints it as one line and its fix, status 2
     assert store.run(rid)["status"] == "stopped" and store.last_iteration(rid) == 1
     assert (stages.rl_checkpoint_dir(workspace, rid) / "trainer_state.pt").exists()
     resumed, _ = stages.run_rl(workspace, store, load_config(), None, resume=True, progress=False,
