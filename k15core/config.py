@@ -260,6 +260,29 @@ class RLConfig:
     seed: int = 0
     """Seed of the prompt pool, the sampler and the rollouts."""
 
+    # -- The doctor: alarms for a run that cannot learn (k15core.doctor; shown in the studio's Runs tab)
+    doctor: bool = True
+    """Check the run before and after every iteration; a fatal alarm stops it (checkpointed, resumable)."""
+    doctor_go_on: bool = False
+    """Record and print fatal alarms but train on (e.g. --resume --set rl.doctor_go_on=true after one stopped the run)."""
+    doctor_patience: int = 6
+    """Iterations in a row a fatal condition (no signal, truncation, format failures, no EOS) must last before it stops the run. (choice)"""
+    doctor_max_truncated: float = 0.9
+    """Fatal: this share of responses (or more) cut at rl.max_response_tokens."""
+    doctor_max_unparsed: float = 0.9
+    """Fatal: this share (or more) of the responses that ended by themselves (EOS) has no answer the task's verifier can read."""
+    doctor_max_kl: float = 0.1
+    """Warning: rl/kl above this (nats per token): the policy moved too far from the iteration's start policy in one iteration. (choice)"""
+    doctor_entropy_factor: float = 3.0
+    """Warning: rl/entropy above this many times, or under 1/this of, its value at the run's first iteration. (choice)"""
+    doctor_eval_every: int = 10
+    """Held-out accuracy (rl/heldout_accuracy, greedy) every N iterations, for the reward-hacking check (0: never;
+    measured in one process with the 'hf' engine only)."""
+    doctor_eval_problems: int = 32
+    """Held-out problems (spread over the levels) in that measurement."""
+    doctor_hacking_margin: float = 0.1
+    """Warning: between two held-out measurements the mean reward rose by at least this and held-out accuracy fell by at least this."""
+
     def __post_init__(self):
         LOSSES.check("rl.loss", self.loss)
         SAMPLERS.check("rl.sampler", self.sampler)
@@ -274,7 +297,9 @@ class RLConfig:
             vllm_max_model_len=(0, None), vllm_max_batched_tokens=(0, None),
             length_penalty=(0, None), length_penalty_warmup=(0, None), repeat_penalty=(0, None), tau=(0, None), clip_eps=(0, None),
             lr=(0, None), minibatches=(1, None), grad_clip=(0, None), microbatch_tokens=(0, None), microbatch_overhead=(0, None),
-            checkpoint_every=(0, None),
+            checkpoint_every=(0, None), doctor_patience=(1, None), doctor_max_truncated=(0, 1), doctor_max_unparsed=(0, 1),
+            doctor_max_kl=(0, None, "above"), doctor_entropy_factor=(1, None, "above"), doctor_eval_every=(0, None),
+            doctor_eval_problems=(1, None), doctor_hacking_margin=(0, 1),
         )
 
 @dataclass

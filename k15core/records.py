@@ -56,6 +56,11 @@ def iteration_metrics(run, batch: ScoredBatch, train: dict, generated: int, phas
         if sel.any():
             m[f"rl/len_mean_{name}"] = float(lengths[sel].mean())
     m["rl/truncated"] = float(np.mean([t.truncated for t in batch.trajectories]))
+    m["rl/finished"] = float(np.mean([t.eos for t in batch.trajectories]))
+    # Format failures among the responses that ended by themselves only: a cut one is truncation's to explain.
+    ended = [x for t, x in zip(batch.trajectories, batch.texts) if t.eos]
+    if ended:
+        m["rl/unparsed"] = float(np.mean([run.task.extract_answer(x) is None for x in ended]))
     m["rl/repeated"] = float(np.mean([t.repeated for t in batch.trajectories]))
     m["rl/segments_mean"] = float(np.mean([t.segments for t in batch.trajectories]))
     m["rl/length_reward"] = float(batch.length.mean())

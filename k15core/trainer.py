@@ -11,6 +11,8 @@ One iteration (`rl_iteration`):
     5. sync      the new weights into the rollout engine (the hybrid deployment of §2.6.3)
     6. record    success rates to the sampler; metrics and every trajectory to the store -> k15core.records
 
+After each iteration `train` asks the doctor (`k15core.doctor`): alarms for a run that cannot learn, a fatal one
+stops the run (checkpointed, resumable) unless rl.doctor_go_on.
 Checkpoints and resume: `k15core.checkpoint`; stopping (SIGTERM finishes the iteration first): `k15core.stopping`.
 Choices the report leaves open (spec §13) are made in `k15core.config.RLConfig`, each documented there: τ, k,
 prompts per iteration, optimiser (AdamW) and learning rate, mini-batches per iteration, rollout temperature and
@@ -32,6 +34,7 @@ import torch
 from k15core import dist, labels
 from k15core.checkpoint import save_checkpoint
 from k15core.config import RLConfig
+from k15core.doctor import Doctor, DoctorStop
 from k15core.policy_step import optimise
 from k15core.precision import use_bf16
 from k15core.prompting import prompt_ids
@@ -199,8 +202,9 @@ def update_sampler(run: RLRun, done: list[Group], batch: ScoredBatch) -> None:
 
 def train(run: RLRun, checkpoint_dir: Path, on_iteration=None, progress: bool = True) -> dict[str, float]:
     """Run iterations until `cfg.iterations`; checkpoint every N, at the end, and when stopped between two
-    iterations: asked by SIGTERM (the iteration in progress finishes first, `k15core.stopping`) or by an
-    exception from `on_iteration`. An interrupt inside an iteration (a second SIGTERM, Ctrl-C) discards it.
+    iterations: asked by SIGTERM (the iteration in progress finishes first, `k15core.stopping`), by an
+    exception from `on_iteration`, or by a fatal alarm of the doctor (`DoctorStop`, before the first iteration
+    or after any). An interrupt inside an iteration (a second SIGTERM, Ctrl-C) discards it.
 
     Returns the last iteration's metrics. The store's run status ends as 'finished' or 'stopped'.
     """
@@ -217,6 +221,9 @@ def train(run: RLRun, checkpoint_dir: Path, on_iteration=None, progress: bool = 
     try:
         with StopRequest() as stop:
             try:
+                doctor = Doctor(run) if cfg.doctor else None
+                if doctor is not None:
+                    doctor.before_run()
                 while run.state.iteration < cfg.iterations:
                     inside = True
                     metrics = rl_iteration(run)
@@ -228,11 +235,16 @@ def train(run: RLRun, checkpoint_dir: Path, on_iteration=None, progress: bool = 
                     if cfg.checkpoint_every and run.state.iteration % cfg.checkpoint_every == 0:
                         save_checkpoint(run, checkpoint_dir)
                         saved = run.state.iteration
+                    if doctor is not None:
+                        doctor.after_iteration(metrics)  # the same metrics on every rank: all stop, or none
                     if stop.agreed():
                         agreed = True
                         raise StopTraining()
             except KeyboardInterrupt:
                 on_stop(run, checkpoint_dir, inside, agreed, saved)
+                raise
+            except DoctorStop:
+                on_stop(run, checkpoint_dir, False, True, saved)  # between iterations, on every rank alike
                 raise
         save_checkpoint(run, checkpoint_dir)
         dist.on_main(lambda: run.store.set_run_status(run.state.run_id, "finished"))

@@ -1,16 +1,20 @@
 """Runs tab: live curves of RL runs, read incrementally from the store on a timer; several runs overlaid.
 
 Handlers are plain functions over the store (unit-tested without a browser); `build` wires them to
-Gradio components. A tick reads only metric rows newer than the last iteration it has seen.
+Gradio components. A tick reads only metric rows newer than the last iteration it has seen. The doctor's
+alarms (k15core.doctor, stored as `doctor/<check>` metrics) are listed above the plots.
 """
 from __future__ import annotations
 
+import html
+import re
 import time
 from dataclasses import dataclass, field
 
 import gradio as gr
 import pandas as pd
 
+from k15core.doctor import FATAL, Alarm, alarms_from_metrics
 from k15core.metrics import describe_metric
 from k15core.store import Store
 
@@ -44,10 +48,10 @@ class Panel:
 
 PANELS: tuple[Panel, ...] = (
     Panel("Reward", ("rl/reward",), "mean reward"),
-    Panel("Accuracy by difficulty", ("rl/accuracy", "rl/accuracy/d*"), "share correct"),
+    Panel("Accuracy by difficulty", ("rl/accuracy", "rl/accuracy/d*", "rl/heldout_accuracy"), "share correct"),
     Panel("Response length p10 / p50 / p90", ("rl/len_p10", "rl/len_p50", "rl/len_p90"), "tokens"),
     Panel("Length of correct vs wrong responses", ("rl/len_mean_correct", "rl/len_mean_wrong"), "tokens"),
-    Panel("Truncated and repeated responses", ("rl/truncated", "rl/repeated"), "share of responses"),
+    Panel("How responses end: truncated, repeated, with EOS", ("rl/truncated", "rl/repeated", "rl/finished", "rl/unparsed"), "share of responses"),
     Panel("KL to the iteration's start policy", ("rl/kl",), "nats per token"),
     Panel("Entropy", ("rl/entropy",), "nats per token"),
     Panel("Throughput", ("time/rollout_tokens_per_s", "time/train_tokens_per_s"), "tokens / s"),
@@ -97,7 +101,7 @@ def refresh(store: Store, run_ids: list[int], cache: MetricCache | None) -> tupl
             del cache.rows[rid], cache.last[rid]
             changed = True
     for rid in run_ids:
-        since = cache.last.get(rid, -1)
+        since = cache.last.get(rid, -(2**31))  # the first read includes iteration -1 (the doctor's check before the run)
         new = store.metrics(rid, since_iteration=since)
         if rid not in cache.rows:
             cache.rows[rid] = []
@@ -122,6 +126,57 @@ def panel_frame(cache: MetricCache, panel: Panel, labels: dict[int, str]) -> pd.
     return pd.DataFrame(records, columns=["iteration", "value", "series"])
 
 
+@dataclass(frozen=True)
+class AlarmLine:
+    """One check's alarms in one run: the newest firing, and the span of iterations it fired in."""
+
+    run_id: int
+    latest: Alarm
+    first: int
+    times: int
+
+
+def run_alarms(store: Store, cache: MetricCache) -> list[AlarmLine]:
+    """The doctor's alarms of the runs in `cache`, one line per run and check, fatal first, then newest first."""
+    lines = []
+    for rid, rows in cache.rows.items():
+        run = store.run(rid)
+        by_check: dict[str, list[Alarm]] = {}
+        for a in alarms_from_metrics(rows, (run or {}).get("config", {}).get("rl", {})):
+            by_check.setdefault(a.check, []).append(a)
+        for found in by_check.values():
+            iterations = sorted({a.iteration for a in found})  # a resume may have checked before the run again
+            lines.append(AlarmLine(rid, max(found, key=lambda a: a.iteration), iterations[0], len(iterations)))
+    return sorted(lines, key=lambda x: (x.latest.severity != FATAL, -x.latest.iteration))
+
+
+def _md(text: str) -> str:
+    """`text` shown as itself in Markdown, inside a list item: HTML escaped, and the marks of emphasis, code, links
+    and tables made literal characters (no link can form without brackets)."""
+    return re.sub(r"([\\`*_\[\]|~])", r"\\\1", html.escape(text, quote=False))
+
+
+def alarms_markdown(lines: list[AlarmLine], several: bool) -> str:
+    """The alarms as a Markdown list (every piece of text escaped); a line saying so when there are none."""
+    if not lines:
+        return "**Doctor:** no alarms."
+
+    def when(line: AlarmLine) -> str:
+        def at(it: int) -> str:
+            return "before the run" if it < 0 else f"iteration {it}"
+        if line.times == 1:
+            return at(line.first)
+        return f"{at(line.first)} to {at(line.latest.iteration)} ({line.times} times)"
+
+    out = ["**Doctor:**"]
+    for line in lines:
+        a = line.latest
+        run = f"run #{line.run_id} · " if several else ""
+        out.append(f"- {'🛑' if a.severity == FATAL else '⚠️'} **{_md(a.severity)}** · {run}{_md(a.check)} · "
+                   f"{_md(when(line))}: {_md(a.cause)}. *Fix:* {_md(a.fix)}")
+    return "\n".join(out)
+
+
 def brushed_iterations(selection) -> tuple[int, int] | None:
     """The iteration range a user brushed on a plot (Gradio gives [x0, x1]), rounded inward."""
     if not selection or len(selection) != 2:
@@ -136,6 +191,7 @@ def build(ctx) -> dict:
         runs_box = gr.Dropdown(label="RL runs to plot", multiselect=True, choices=[], value=[], scale=4, elem_id="runs-select")
         live = gr.Checkbox(label="live (refresh every 2 s)", value=True, scale=1)
     runs_table = gr.Dataframe(label="RL runs", interactive=False, max_height=220, elem_id="runs-table")
+    alarms = gr.Markdown("", elem_id="runs-alarms")
     plots = []
     for i in range(0, len(PANELS), 2):
         with gr.Row():
@@ -164,12 +220,13 @@ def build(ctx) -> dict:
         labels = {r["id"]: f"#{r['id']}" for r in rows}
         table = pd.DataFrame(rows, columns=["id", "name", "status", "iterations", "planned", "accuracy", "updated"])
         figs = [panel_frame(new_cache, p, labels) if changed else gr.skip() for p in PANELS]
+        said = alarms_markdown(run_alarms(ctx.store, new_cache), len(new_cache.rows) > 1) if changed else gr.skip()
         # the run picker is only rewritten when its choices change, so a tick never disturbs a user choosing runs
         same = new_cache.choices == choices and new_cache.selected == list(selected or [])
         new_cache.choices, new_cache.selected = choices, list(selected or [])
-        return [gr.skip() if same else gr.Dropdown(choices=choices, value=selected), table, new_cache, *figs]
+        return [gr.skip() if same else gr.Dropdown(choices=choices, value=selected), table, new_cache, said, *figs]
 
-    outputs = [runs_box, runs_table, cache, *plots]
+    outputs = [runs_box, runs_table, cache, alarms, *plots]
     timer.tick(tick, [runs_box, cache], outputs, api_visibility="private", show_progress="hidden")
     runs_box.input(tick, [runs_box, cache], outputs, api_visibility="private")
     live.change(lambda on: gr.Timer(active=on), live, timer, api_visibility="private")

@@ -180,7 +180,8 @@ def test_sigterm_checkpoints_and_train_resume_finishes(tmp_path, tiny_model_dir)
     from k15core.store import Store
 
     ws = tmp_path / "ws"
-    sets = [a for o in SMALL_RL + ["rl.iterations=200", "eval.max_new_tokens=20"] for a in ("--set", o)]
+    # the doctor off: the untrained model cannot learn, and the doctor would stop it on its own
+    sets = [a for o in SMALL_RL + ["rl.iterations=200", "eval.max_new_tokens=20", "rl.doctor=false"] for a in ("--set", o)]
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     cmd = [sys.executable, "-m", "k15core.cli", "train", "--workspace", str(ws), "--quiet", "--model", str(tiny_model_dir), *sets]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -37,7 +37,7 @@ def _shot(page, name: str, tmp_path: Path) -> None:
 
 def _write_iteration_from_another_process(db: Path, run_id: int, iteration: int) -> None:
     code = ("import sys; from k15core.store import Store; s = Store(sys.argv[1]); "
-            "s.record_iteration(int(sys.argv[2]), int(sys.argv[3]), {'rl/reward': 0.95, 'rl/accuracy': 0.9}); s.close()")
+            "s.record_iteration(int(sys.argv[2]), int(sys.argv[3]), {'rl/reward': 0.95, 'rl/accuracy': 0.9, 'doctor/truncated': 0.95}); s.close()")
     subprocess.run([sys.executable, "-c", code, str(db), str(run_id), str(iteration)], check=True, timeout=120,
                    env={**os.environ, "PYTHONPATH": os.getcwd()})
 
@@ -61,6 +61,7 @@ def test_every_tab_in_chromium(studio_data, tmp_path, monkeypatch):
             _write_iteration_from_another_process(studio_data.root / "k15.db", studio_data.run_id, 3)
             expect(table.get_by_test_id("cell-0-3")).to_have_text("4", timeout=30_000)  # iterations: 3 -> 4
             expect(table.get_by_test_id("cell-0-5")).to_have_text("0.9")  # the new iteration's accuracy
+            expect(page.locator("#runs-alarms")).to_contain_text("95% of responses were cut", timeout=30_000)  # and its alarm
             _shot(page, "runs", tmp_path)
 
             # Prompts: label the prompt in focus with one key, then check the row in the store

@@ -39,6 +39,27 @@ def test_several_runs_are_overlaid_with_run_labels(ctx, studio_data):
     assert rows[0]["id"] == other and rows[1]["iterations"] == 3 and rows[1]["planned"] == 10
 
 
+def test_the_doctors_alarms_are_listed_fatal_first_with_their_span_and_fix(ctx, studio_data):
+    run_id = studio_data.run_id
+    ctx.store.record_iteration(run_id, 1, {"doctor/kl_exploding": 0.5})
+    ctx.store.record_iteration(run_id, 2, {"doctor/kl_exploding": 0.7, "doctor/no_signal": 2.0, "doctor/not_a_check": 1.0})
+    cache, _ = runs_tab.refresh(ctx.store, [run_id], None)
+    lines = runs_tab.run_alarms(ctx.store, cache)
+    assert [(x.latest.check, x.first, x.latest.iteration, x.times) for x in lines] == [("no_signal", 2, 2, 1), ("kl_exploding", 1, 2, 2)]
+    said = runs_tab.alarms_markdown(lines, several=False)
+    assert said.index("no\\_signal") < said.index("kl\\_exploding") and "iteration 1 to iteration 2 (2 times)" in said
+    assert "0.7 nats per token" in said and "*Fix:* lower rl.lr" in said and "not\\_a\\_check" not in said
+    assert runs_tab.alarms_markdown([], several=False) == "**Doctor:** no alarms."
+    # an alarm before the run is read on the first refresh (iteration -1), and markup in a message stays text
+    other = ctx.store.create_run("rl:chat", "rl", {"rl": {"max_response_tokens": "<img src=x onerror=alert(1)>"}})
+    ctx.store.record_iteration(other, -1, {"doctor/chat_template": 1.0})
+    ctx.store.record_iteration(other, 0, {"doctor/truncated": 1.0})
+    cache, _ = runs_tab.refresh(ctx.store, [other], None)
+    said = runs_tab.alarms_markdown(runs_tab.run_alarms(ctx.store, cache), several=True)
+    assert "before the run" in said and f"run #{other}" in said and "rl.max\\_response\\_tokens=96" in said and "<img" not in said
+    assert runs_tab._md("[x](javascript:y) <b>") == "\\[x\\](javascript:y) &lt;b&gt;"
+
+
 def test_panel_captions_come_from_the_metric_docs():
     assert "share of the iteration's finished responses" in runs_tab.PANELS[1].caption()
     assert runs_tab.brushed_iterations([1.2, 3.7]) == (2, 3) and runs_tab.brushed_iterations(None) is None
@@ -264,7 +285,7 @@ def test_launch_start_stop_and_resume_a_real_run(tmp_path, tiny_model_dir):
     from k15core.store import Store
 
     small = ["rl.prompts_per_iter=2", "rl.k=2", "rl.max_response_tokens=8", "rl.minibatches=1", "rl.pool_size=10", "rl.iterations=500",
-             "rl.checkpoint_every=1000", "task.eval_per_level=2"]
+             "rl.checkpoint_every=1000", "task.eval_per_level=2", "rl.doctor=false"]  # else the doctor stops the untrained model's run
     record = launch_tab.start_run(tmp_path, small, model=str(tiny_model_dir), out_name="rl-test")
     assert (tmp_path / "launches" / record["name"] / "config.yaml").exists()
 
