@@ -158,3 +158,30 @@ def test_gpu_benchmark_smoke():
     assert result["smoke"] is True and set(result["rollout_tokens_per_s"]) == {"generate", "k15"}
     assert result["k15_over_generate"] == pytest.approx(result["rollout_tokens_per_s"]["k15"] / result["rollout_tokens_per_s"]["generate"], rel=0.01)
     assert result["mfu_vs_measured_matmul"] == pytest.approx(result["train_model_tflops"] / result["matmul_tflops"], rel=0.1, abs=0.01)
+
+
+@pytest.mark.slow
+def test_real_model_iteration_benchmark_smoke(tmp_path):
+    """The tiny model: the k15 side's phases add up to its iterations, both sides report a peak RSS."""
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "real_model_iteration.py"), "--smoke", "--workspace", str(tmp_path / "ws")],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["smoke"] is True and result["rows"] == 4 and result["iterations"] == 2
+    k15 = result["k15"]
+    assert set(k15["phases_median_s"]) >= {"rollout", "train", "reward", "sync"}
+    assert k15["iteration_s_median"] == pytest.approx(sum(k15["phases_median_s"].values()), rel=1e-6)
+    assert k15["peak_rss_mib"] > 0 and result["generate"]["peak_rss_mib"] > 0 and 0 < result["generate"]["tokens"] <= 4 * 8
+
+
+@pytest.mark.slow
+def test_real_model_learning_benchmark_smoke(tmp_path):
+    """The tiny model: the summary's gain is after minus base, per seed, and the held-out set is the task's."""
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "real_model_learning.py"), "--smoke", "--seeds", "0", "1",
+                          "--workspace", str(tmp_path / "ws")], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["smoke"] is True and [r["seed"] for r in result["per_seed"]] == [0, 1] and result["held_out_answers"] == 8
+    for r, gain in zip(result["per_seed"], result["gain_points_per_seed"]):
+        assert gain == pytest.approx(100 * (r["after"]["accuracy"] - result["base"]["accuracy"]))
+    assert result["every_seed_gains"] == all(g > 0 for g in result["gain_points_per_seed"])

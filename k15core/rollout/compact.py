@@ -16,6 +16,8 @@ different (equally likely) samples.
 """
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 from k15core.rollout.repeat import RepeatRule, detect_repeat
@@ -43,6 +45,13 @@ def next_tokens(logits: torch.Tensor, greedy: bool, temperature: float, top_p: f
     return torch.multinomial(scores.softmax(-1), 1).squeeze(-1)
 
 
+def cache_keyword(model) -> str:
+    """The keyword the model's forward takes its KV cache by: `cache` in newer transformers 5 releases (where
+    `past_key_values` still works but warns), `past_key_values` in older ones (the GPU extra pins transformers<5.18)."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else getattr(model, "module", model)
+    return "cache" if "cache" in inspect.signature(type(inner).forward).parameters else "past_key_values"
+
+
 @torch.no_grad()
 def compact_continue(model, contexts: list[list[int]], max_new_tokens: list[int], *, eos: int, pad: int, greedy: bool = False,
                      temperature: float = 1.0, top_p: float = 1.0, repeat_rule: RepeatRule | None = None,
@@ -61,9 +70,9 @@ def compact_continue(model, contexts: list[list[int]], max_new_tokens: list[int]
     ids, mask = (x.to(device) for x in left_pad([contexts[i] for i in rows], pad))
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     cache = DynamicCache()
+    with_cache = {cache_keyword(model): cache, "use_cache": True}
     # logits_to_keep=1: only the last column's logits, not (B, T, V) floats for the whole prompt
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True,
-                   logits_to_keep=1).logits[:, -1]
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1, **with_cache).logits[:, -1]
     next_position = mask.sum(-1)  # (B,) position of each row's next token
     new: dict[int, list[int]] = {i: [] for i in rows}
     while rows:
@@ -90,7 +99,7 @@ def compact_continue(model, contexts: list[list[int]], max_new_tokens: list[int]
             break
         mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=mask.dtype, device=device)], dim=1)
         logits = model(input_ids=token[:, None], attention_mask=mask, position_ids=next_position[:, None],
-                       past_key_values=cache, use_cache=True).logits[:, -1]
+                       **with_cache).logits[:, -1]
         next_position = next_position + 1
     for i, tokens in new.items():
         out[i].token_ids = tokens
