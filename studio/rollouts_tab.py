@@ -17,6 +17,7 @@ import pandas as pd
 from k15core import labels as L
 from k15core import tasks as task_registry
 from k15core.inspection import suspicious_groups
+from k15core.prompting import render_prompt, uses_chat_template
 from k15core.store import Store
 from k15core.store.db import TrajectoryFilter
 from k15core.store.filters import RegexTimeout
@@ -137,7 +138,7 @@ def group_html(group: list[dict], tokenizer, colour_by: str = "log-prob", refere
     head = (
         f'<div class="k15-group-head"><b>run #{first["run_id"]}, iteration {first["iteration"]}</b> · prompt '
         f'<code>{html.escape(first["prompt_id"])}</code> · difficulty {first["difficulty"]} · {len(group)} samples · '
-        f'mean reward {mean_reward:.3f}<pre class="k15-prompt">{html.escape(first["prompt"])}</pre></div>'
+        f'mean reward {mean_reward:.3f}{prompt_html(first["prompt"], tokenizer, task)}</div>'
     )
     cards = []
     for t in group:
@@ -157,6 +158,16 @@ def group_html(group: list[dict], tokenizer, colour_by: str = "log-prob", refere
             f'<div class="k15-tokens">{tokens_html(pieces, t["token_ids"], t["logprobs"], advantage, colour_by, t.get("entropies", ()))}</div></div>'
         )
     return head + '<div class="k15-cards">' + "".join(cards) + "</div>"
+
+
+def prompt_html(prompt: str, tokenizer, task) -> str:
+    """The prompt as the model read it: a chat model's through its chat template with the task's answer
+    instruction (`k15core.prompting.render_prompt`, as the trainer renders it), special tokens and all; any
+    other model's as stored. Escaped: a prompt is user data."""
+    if tokenizer is None or not uses_chat_template(tokenizer):
+        return f'<pre class="k15-prompt">{html.escape(prompt)}</pre>'
+    rendered = render_prompt(tokenizer, prompt, task.instruction if task is not None else "")
+    return f'<div class="k15-prompt-caption">as the model read it (its chat template)</div><pre class="k15-prompt k15-chat">{html.escape(rendered)}</pre>'
 
 
 def _task_for(traj: dict):
