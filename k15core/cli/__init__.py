@@ -6,7 +6,7 @@
     k15 build-model               build the tiny default model in the workspace
     k15 sft [--model M]           warm up a model (default: the tiny one) on the task
     k15 eval [--model M]          evaluate on the held-out set, or on --prompts FILE
-    k15 prompts import FILE       add prompts from a JSONL/CSV file to the run store
+    k15 prompts import PATH       add prompts from a JSONL/CSV/Parquet file or a dataset folder to the run store
     k15 store check               check every page and index of the run store
     k15 config                    list every config key with its default and meaning
     k15 studio [--host H --port N --auth FILE]   the studio on the workspace (see studio/app.py)

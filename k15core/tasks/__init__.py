@@ -7,7 +7,8 @@ import inspect
 from k15core.registry import Registry
 from k15core.tasks.arithmetic import ArithmeticTask
 from k15core.tasks.base import Problem, Task
-from k15core.tasks.prompt_file import PromptFileReport, problems_or_error, read_prompt_file
+from k15core.tasks.dataset_source import describe, read_prompt_source
+from k15core.tasks.prompt_file import PromptFileReport, problems_or_error
 from k15core.tasks.chains import ChainsTask
 from k15core.tasks.code import CodeTask
 from k15core.tasks.gym import GymTask
@@ -36,7 +37,7 @@ def make_task(cfg) -> Task:
     return cls(**kwargs)
 
 
-__all__ = ["TASKS", "Problem", "Task", "make_task", "check_reference", "compares_final_answer", "ArithmeticTask", "ChainsTask", "RecurrenceTask", "MathTask", "CodeTask", "GymTask", "MentalTask"]
+__all__ = ["TASKS", "Problem", "Task", "make_task", "check_reference", "read_checked_prompt_file", "load_checked_prompt_file", "problems_from_dataset", "compares_final_answer", "ArithmeticTask", "ChainsTask", "RecurrenceTask", "MathTask", "CodeTask", "GymTask", "MentalTask"]
 
 
 def compares_final_answer(task_name: str) -> bool:
@@ -72,11 +73,12 @@ def _checker(task_name: str) -> Task:
     return TASKS.get(task_name)()
 
 
-def read_checked_prompt_file(path, default_task: str = "arithmetic") -> PromptFileReport:
-    """A prompt file read row by row (`prompt_file.read_prompt_file`), each good row's reference then checked by
-    its task's verifier (`check_reference`): a row whose answer no response could match is a bad row too. The CLI
-    import and the studio import both read files this way, so they accept exactly the same files."""
-    report = read_prompt_file(path, default_task)
+def read_checked_prompt_file(path, default_task: str = "arithmetic", columns=None, split: str | None = None) -> PromptFileReport:
+    """A prompt file, dataset folder or `datasets` object read row by row (`dataset_source.read_prompt_source`, with the
+    optional column mapping and split), each good row's reference then checked by its task's verifier
+    (`check_reference`): a row whose answer no response could match is a bad row too. The CLI import and the studio
+    import both read sources this way, so they accept exactly the same inputs."""
+    report = read_prompt_source(path, default_task, columns, split)
     errors, good = list(report.errors), []
     for p in report.problems:
         why = check_reference(p.task, p.reference)
@@ -87,7 +89,17 @@ def read_checked_prompt_file(path, default_task: str = "arithmetic") -> PromptFi
     return PromptFileReport(good, errors)
 
 
-def load_checked_prompt_file(path, default_task: str = "arithmetic") -> list[Problem]:
-    """All problems of a prompt file whose every row is well formed and checked; else a K15Error naming every bad row."""
-    return problems_or_error(path, read_checked_prompt_file(path, default_task))
+def load_checked_prompt_file(path, default_task: str = "arithmetic", columns=None, split: str | None = None) -> list[Problem]:
+    """All problems of a prompt file, dataset folder or `datasets` object whose every row is well formed and checked;
+    else a K15Error naming every bad row (nothing half-imports)."""
+    return problems_or_error(path, read_checked_prompt_file(path, default_task, columns, split), what=describe(path))
 
+
+def problems_from_dataset(dataset, columns=None, split: str | None = None, default_task: str = "arithmetic") -> list[Problem]:
+    """Problems from a `datasets.Dataset` or `DatasetDict` (or a local dataset folder), checked as `k15 prompts import`
+    checks a file; `columns` maps fields to columns, e.g. {"prompt": "question", "reference": "answer"}.
+
+        ds = datasets.load_dataset("HuggingFaceH4/MATH-500", split="test")  # your download, not ours
+        problems = problems_from_dataset(ds, columns="prompt=problem,reference=answer,id=unique_id", default_task="math")
+    """
+    return load_checked_prompt_file(dataset, default_task, columns, split)

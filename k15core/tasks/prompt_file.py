@@ -19,6 +19,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from k15core.errors import K15Error
 from k15core.tasks.problem import Problem
@@ -70,7 +71,9 @@ def _row_to_problem(row: object, default_task: str) -> Problem:
     for key, value in (("prompt", prompt), ("reference", str(reference)), ("solution", row.get("solution")), ("id", row.get("id"))):
         _text(key, value)
     difficulty = _difficulty(row.get("difficulty", 0))
-    pid = row.get("id") or "file:" + hashlib.sha1(prompt.encode()).hexdigest()[:12]
+    pid = row.get("id")
+    if pid is None or pid == "":  # an id of 0 is an id (a dataset's row index starts there)
+        pid = "file:" + hashlib.sha1(prompt.encode()).hexdigest()[:12]
     meta = {"solution": row["solution"]} if isinstance(row.get("solution"), str) and row["solution"].strip() else {}
     return Problem(id=str(pid), prompt=prompt, reference=str(reference).strip(), difficulty=difficulty, task=str(row.get("task") or default_task),
                    meta=meta)
@@ -84,7 +87,7 @@ class PromptFileReport:
     errors: list[tuple[str, str]]
 
 
-def _raw_rows(path: Path) -> list[tuple[str, object]]:
+def raw_rows(path: Path) -> list[tuple[str, object]]:
     """(where, row) pairs: 'line N' for text files, 'row N' for Parquet; a row that cannot be parsed is an Exception."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
@@ -136,8 +139,13 @@ def _csv_rows(path: Path, text: str) -> list[tuple[str, object]]:
 
 def read_prompt_file(path: str | Path, default_task: str = "arithmetic") -> PromptFileReport:
     """Read every row of a JSONL, CSV or Parquet prompt file; bad rows are reported, not raised (for a preview)."""
+    return report_rows(raw_rows(Path(path)), default_task)
+
+
+def report_rows(rows: Iterable[tuple[str, object]], default_task: str = "arithmetic") -> PromptFileReport:
+    """Check (where, row) pairs one by one: every reader (files, datasets) reports bad rows with the same messages."""
     problems, errors, seen = [], [], set()
-    for where, row in _raw_rows(Path(path)):
+    for where, row in rows:
         try:
             if isinstance(row, Exception):
                 raise row
@@ -156,12 +164,14 @@ def load_prompt_file(path: str | Path, default_task: str = "arithmetic") -> list
     return problems_or_error(path, read_prompt_file(path, default_task))
 
 
-def problems_or_error(path: str | Path, report: PromptFileReport) -> list[Problem]:
-    """The report's problems when it has no bad row and at least one problem; else a K15Error naming every bad row."""
+def problems_or_error(path: str | Path, report: PromptFileReport, what: str | None = None) -> list[Problem]:
+    """The report's problems when it has no bad row and at least one problem; else a K15Error naming every bad row.
+    `what` names the source in the message (default: "prompt file 'PATH'")."""
+    what = what or f"prompt file {str(path)!r}"
     if report.errors:
         errors = [f"{where}: {msg}" for where, msg in report.errors]
         shown = "; ".join(errors[:10]) + (f"; and {len(errors) - 10} more" if len(errors) > 10 else "")
-        raise K15Error(f"prompt file {str(path)!r} has {len(errors)} malformed row(s): {shown}", FORMAT_HELP)
+        raise K15Error(f"{what} has {len(errors)} malformed row(s): {shown}", FORMAT_HELP)
     if not report.problems:
-        raise K15Error(f"prompt file {str(path)!r} holds no prompts", FORMAT_HELP)
+        raise K15Error(f"{what} holds no prompts", FORMAT_HELP)
     return report.problems

@@ -114,3 +114,11 @@ def test_the_cli_and_the_studio_accept_exactly_the_same_files(tmp_path, capsys):
         commit_import(store, str(f), "math")
         assert (len(store.prompts()) == 1) == accepted and (accepted or not store.prompts())
     assert "verifier cannot match" in capsys.readouterr().err
+
+
+def test_an_id_of_zero_is_kept(tmp_path):
+    """A dataset's row index starts at 0: that id is an id, not a missing one to replace by the prompt's hash."""
+    f = tmp_path / "ids.jsonl"
+    f.write_text('{"prompt": "a", "reference": "1", "id": 0}\n{"prompt": "b", "reference": "2", "id": ""}\n')
+    ids = [p.id for p in load_prompt_file(f)]
+    assert ids[0] == "0" and ids[1].startswith("file:")
