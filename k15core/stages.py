@@ -16,7 +16,7 @@ from k15core.errors import K15Error
 from k15core.evaluate import EvalRow, eval_metrics, evaluate
 from k15core.models import SMOLLM2, build_tiny_model, find_smollm2_gguf, import_gguf, load_model, pick_device
 from k15core.runlock import RUNNING_OWNER_GONE, RunLock, describe
-from k15core.sft import SFTResult, build_warmup_set, train_sft
+from k15core.sft import SFTExample, SFTResult, build_warmup_set, train_sft
 from k15core.store import Store
 from k15core.tasks import make_task
 from k15core.tasks.problem import Problem, unique_by_id
@@ -70,12 +70,13 @@ def warmup_is_current(ws: Workspace, cfg: Config, name: str = WARMUP_MODEL) -> b
     return ws.has_model(name) and stamp.exists() and json.loads(stamp.read_text()).get("stamp") == config_stamp(cfg)
 
 
-def run_sft(ws: Workspace, store: Store, cfg: Config, base: Path, out_name: str = WARMUP_MODEL, progress: bool = True) -> SFTResult:
-    """Warm up `base` on the task's mixed-style set; save to models/<out_name>; record the run."""
-    task = make_task(cfg.task)
+def run_sft(ws: Workspace, store: Store, cfg: Config, base: Path, out_name: str = WARMUP_MODEL, progress: bool = True,
+            examples: list[SFTExample] | None = None) -> SFTResult:
+    """Warm up `base` on `examples` (default: the task's mixed-style set); save to models/<out_name>; record the run."""
     model, tokenizer = load_model(base, cfg.model, device=pick_device())
-    examples = build_warmup_set(task, cfg.sft)
-    run_id = store.create_run(f"sft:{out_name}", "sft", {**cfg.to_dict(), "base_model": str(base)})
+    given = examples is not None
+    examples = examples if given else build_warmup_set(make_task(cfg.task), cfg.sft)
+    run_id = store.create_run(f"sft:{out_name}", "sft", {**cfg.to_dict(), "base_model": str(base), "examples": "given" if given else "task"})
     pending: dict[int, dict] = {}
 
     def on_step(step: int, metrics: dict) -> None:  # batch metric writes: one transaction per 20 steps

@@ -1,8 +1,9 @@
 """The recipe's stages one command each, for running them apart from `k15 demo`:
-`k15 train`, `k15 build-model`, `k15 sft` and `k15 eval`."""
+`k15 train`, `k15 build-model`, `k15 warmup-data`, `k15 sft` and `k15 eval`."""
 from __future__ import annotations
 
 from k15core.cli.common import add_common, console, setup
+from k15core.errors import K15Error
 
 
 def register(sub) -> None:
@@ -20,10 +21,21 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true", help="rebuild even if it exists")
     p.set_defaults(func=cmd_build_model)
 
+    p = sub.add_parser("warmup-data", help="a real model's warm-up set: its own step-by-step answers that the verifier accepts (report §2.3.1)")
+    add_common(p)
+    p.add_argument("--model", default="smollm2", help="the model that answers: folder or workspace model name (default: smollm2)")
+    p.add_argument("--problems", type=int, default=400, help="training problems to ask (default: 400)")
+    p.add_argument("--samples", type=int, default=4, help="answers sampled per problem (default: 4)")
+    p.add_argument("--per-problem", type=int, default=1, help="correct answers kept per problem at most (default: 1)")
+    p.add_argument("--max-new-tokens", type=int, default=128, help="longest answer in tokens (default: 128)")
+    p.add_argument("--out", default="warmup-data", help="saved as data/<out>.jsonl in the workspace (default: warmup-data)")
+    p.set_defaults(func=cmd_warmup_data)
+
     p = sub.add_parser("sft", help="long-CoT warm-up (supervised fine-tuning) on the task")
     add_common(p)
     p.add_argument("--model", help="model folder or workspace model name (default: model.path or the tiny model)")
     p.add_argument("--out", default="warmup", help="name of the saved model in the workspace (default: warmup)")
+    p.add_argument("--data", help="train on this warm-up file (k15 warmup-data writes one) instead of the task's written solutions")
     p.set_defaults(func=cmd_sft)
 
     p = sub.add_parser("eval", help="evaluate a model: accuracy by difficulty, response lengths")
@@ -72,8 +84,39 @@ def cmd_sft(args) -> int:
 
     cfg, ws = setup(args)
     base = stages.resolve_model(ws, args.model) if args.model else stages.base_model(ws, cfg, progress=not args.quiet)
-    result = stages.run_sft(ws, ws.store(), cfg, base, out_name=args.out, progress=not args.quiet)
+    examples = None
+    if args.data:
+        from k15core.warmup_data import read_examples
+
+        examples = read_examples(args.data)
+    result = stages.run_sft(ws, ws.store(), cfg, base, out_name=args.out, progress=not args.quiet, examples=examples)
     print(f"saved {ws.model_dir(args.out)}: {result.steps} steps, {result.tokens_per_second:,.0f} tokens/s, final loss {result.final_loss:.3f}")
+    return 0
+
+
+def cmd_warmup_data(args) -> int:
+    from k15core import stages
+    from k15core.models import load_model, pick_device
+    from k15core.tasks import make_task
+    from k15core.warmup_data import rejection_sample, write_examples
+
+    cfg, ws = setup(args)
+    for name in ("problems", "samples", "per_problem", "max_new_tokens"):
+        if getattr(args, name) < 1:
+            raise K15Error(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(args, name)})", "nothing was sampled or written")
+    task = make_task(cfg.task)
+    model, tokenizer = load_model(stages.resolve_model(ws, args.model), device=pick_device())
+    problems = task.train_problems(args.problems, seed=cfg.sft.seed)
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(problems) * args.samples, desc="warmup-data", unit="answer", disable=args.quiet)
+    data = rejection_sample(model, tokenizer, task, problems, samples=args.samples, per_problem=args.per_problem, temperature=cfg.rl.temperature,
+                            max_new_tokens=args.max_new_tokens, batch_size=cfg.eval.batch_size, seed=cfg.sft.seed, progress=bar.update)
+    bar.close()
+    path = write_examples(data.examples, ws.root / "data" / f"{args.out}.jsonl")
+    solved = ", ".join(f"level {level}: {share:.0%}" for level, share in data.solved_by_level.items())
+    print(f"kept {len(data.examples)} of {data.sampled} answers ({data.correct} correct and finished) for {data.problems} problems "
+          f"(solved {solved}); saved {path}\nnext: k15 sft --model {args.model} --data {path} --out <name>")
     return 0
 
 
