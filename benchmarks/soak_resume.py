@@ -132,9 +132,11 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="2 kills in a 6-iteration run of a smaller batch (a check that the script runs)")
     args = ap.parse_args()
     kills, iterations = (2, 6) if args.smoke else (args.kills, args.iterations)
-    ppi, k, tokens = (2, 2, 12) if args.smoke else (4, 4, 24)
+    ppi, k, tokens = (2, 4, 24) if args.smoke else (4, 4, 24)
+    # The untrained model is never right: without the length reward no group would have a learning signal, no step would
+    # move the weights, and comparing them would prove nothing. The doctor would rightly stop such a run: off.
     settings = {"rl.iterations": iterations, "rl.prompts_per_iter": ppi, "rl.k": k, "rl.max_response_tokens": tokens,
-                "rl.checkpoint_every": 1, "rl.pool_size": 40, "rl.doctor": "false"}  # the doctor would stop an untrained model
+                "rl.checkpoint_every": 1, "rl.pool_size": 40, "rl.length_penalty": 1.0, "rl.doctor": "false"}
     rng = random.Random(args.seed)
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -223,6 +225,9 @@ def main() -> None:
 
         weights = [w / "models/rl/model.safetensors" for w in (ws, top / "ref")]
         final, expected = (load_file(w) if w.exists() else {} for w in weights)  # none: the run never finished
+        initial = load_file(model / "model.safetensors")
+        moved = any(not expected[n].equal(initial[n]) for n in initial)
+        signal = rows(top / "ref/k15.db", "SELECT count(*) FROM metrics WHERE name = 'rl/same_reward_groups' AND value < 1")[0][0]
         weights_equal = bool(final) and final.keys() == expected.keys() and all(final[n].equal(expected[n]) for n in final)
         max_diff = max(float((final[n] - expected[n]).abs().max()) for n in final) if final and final.keys() == expected.keys() else None
 
@@ -236,7 +241,7 @@ def main() -> None:
         "integrity_check": integrity, "run_status": [s for (s,) in status],
         "iterations_stored_once": stored_once, "trajectories_per_iteration_ok": trajectories_ok,
         "same_trajectories_as_uninterrupted": same_trajectories, "same_metrics_as_uninterrupted": same_metrics,
-        "final_weights_equal": weights_equal, "max_weight_diff": max_diff,
+        "iterations_with_signal": signal, "weights_moved": moved, "final_weights_equal": weights_equal, "max_weight_diff": max_diff,
         "reference_s": round(reference_s, 1), "soak_s": round(soak_s, 1), "wall_s": round(time.perf_counter() - t_start, 1),
         "errors": errors, "kill_log": log,
     }))

@@ -174,4 +174,5 @@ def test_soak_resume_benchmark_smoke():
     assert result["integrity_check"] == "ok" and result["run_status"] == ["finished"]
     assert result["iterations_stored_once"] is True and result["trajectories_per_iteration_ok"] is True
     assert result["same_trajectories_as_uninterrupted"] is True and result["same_metrics_as_uninterrupted"] is True
+    assert result["weights_moved"] is True  # else equal weights would prove nothing
     assert result["final_weights_equal"] is True and result["max_weight_diff"] == 0.0
