@@ -9,9 +9,11 @@ The trainer runs as `python -m k15core.cli train` on this checkout's code, on a 
 checkpoint after every iteration. Each kill is aimed, in a seeded order, at one of three places:
     checkpoint  0-15 ms after a checkpoint save begins (its rl-N.tmp folder appears, for 20-80 ms), or as soon as its
                 swap has begun (rl-N.old appears): inside the write, or between the swap's renames and deletion
-    store       0-30 ms after an iteration's rows reach the store: before or inside the checkpoint that follows
-    anywhere    a random moment after the launch: loading, rolling back, rolling out, training
-    start       near the run's end (every kill must come before it), a moment in the resume's start instead
+    store       0-10 ms after an iteration's rows reach the store: before or inside the checkpoint that follows
+    anywhere    a random moment after the launch (loading, rolling back, rolling out, training), at the latest once
+                two new iterations are stored (so that 20 kills fit in 30 iterations at any pace)
+    start       near the run's end (every kill must come before it) a moment in the resume's start, at the latest
+                once it stores an iteration
 The first launch is a fresh run, killed only once its first checkpoint exists (before it there is nothing to resume).
 
 Checks at the end: SQLite's integrity_check; every iteration 0..N-1 stored once (each metric once per iteration,
@@ -41,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-TINY = {"model.hidden_size": 64, "model.num_layers": 2, "model.num_heads": 2, "model.num_kv_heads": 1, "model.intermediate_size": 128}
+TINY = {"hidden_size": 64, "num_layers": 2, "num_heads": 2, "num_kv_heads": 1, "intermediate_size": 128}  # as tests/conftest.py's
 MODES = ("checkpoint", "store", "anywhere")
 
 
@@ -137,30 +139,26 @@ def main() -> None:
     # move the weights, and comparing them would prove nothing. The doctor would rightly stop such a run: off.
     settings = {"rl.iterations": iterations, "rl.prompts_per_iter": ppi, "rl.k": k, "rl.max_response_tokens": tokens,
                 "rl.checkpoint_every": 1, "rl.pool_size": 40, "rl.length_penalty": 1.0, "rl.doctor": "false"}
-    rng = random.Random(args.seed)
-    t_start = time.perf_counter()
+    rng, t_start = random.Random(args.seed), time.perf_counter()
     with tempfile.TemporaryDirectory() as tmpdir:
         top = Path(args.workspace or tmpdir)
         top.mkdir(parents=True, exist_ok=True)
         from k15core.config import ModelConfig
         from k15core.models import build_tiny_model
 
-        model = build_tiny_model(ModelConfig(**{k.split(".")[1]: v for k, v in TINY.items()}), top / "tiny")
+        model = build_tiny_model(ModelConfig(**TINY), top / "tiny")
 
         t0 = time.perf_counter()  # the uninterrupted run; its pace sets the "anywhere" kills' range
         ref = launch(train_cmd(top / "ref", model, False, settings), top / "ref.log")
         if ref.wait() != 0:
             raise SystemExit(f"the reference run failed:\n{(top / 'ref.log').read_text()[-3000:]}")
         reference_s = time.perf_counter() - t0
-        phases = rows(top / "ref/k15.db", "SELECT sum(value) FROM metrics WHERE name IN ('time/rollout_s', 'time/train_s', 'time/store_s')")
-        iteration_s = phases[0][0] / iterations
+        iteration_s = rows(top / "ref/k15.db", "SELECT sum(value) FROM metrics WHERE name IN ('time/rollout_s', 'time/train_s')")[0][0] / iterations
         startup_s = max(reference_s - iterations * iteration_s, 1.0)
 
-        ws, db = top / "soak", top / "soak/k15.db"
-        ckpt = ws / "runs/rl-1"  # the workspace's only run
+        ws, db, ckpt = top / "soak", top / "soak/k15.db", top / "soak/runs/rl-1"  # the workspace's only run
         modes = [m for _ in range(kills // len(MODES) + 1) for m in rng.sample(MODES, len(MODES))][:kills]
-        if args.smoke:
-            modes = ["checkpoint", "store"]  # the two aimed kills
+        modes = ["checkpoint", "store"] if args.smoke else modes  # smoke: the two aimed kills
         log, errors, lives = [], [], 0
         t0 = time.perf_counter()
         for i, mode in enumerate(modes):
@@ -177,11 +175,10 @@ def main() -> None:
                 swap = rng.random() < 0.5
                 when = after_saves(ckpt.with_name(ckpt.name + (".old" if swap else ".tmp")), n, 0 if swap else rng.uniform(0, 0.015))
             elif mode == "store":
-                when = after_stores(db, n, rng.uniform(0, 0.03))
-            elif mode == "start":
-                when = pause(rng.uniform(0, startup_s / 2))
-            else:
-                when = pause(rng.uniform(0, startup_s + 2 * iteration_s))
+                when = after_stores(db, n, rng.uniform(0, 0.01))
+            else:  # whichever comes first (zip ends with the shortest)
+                deadline = rng.uniform(0, startup_s / 2 if mode == "start" else startup_s + 2 * iteration_s)
+                when = zip(pause(deadline), after_stores(db, 1 if mode == "start" else 2, 0))
             if i == 0:
                 when = itertools.chain(wait_for(ckpt / "trainer_state.pt"), when)
             for _ in when:
@@ -198,6 +195,8 @@ def main() -> None:
             log.append({"mode": mode, "at_s": round(time.perf_counter() - t0, 2), "landed": landing(ckpt),
                         "checkpoint": checkpoint_iteration(ckpt), "stored": stored})
         for _ in range(3):  # resume until the run finishes: once, unless something is wrong
+            if rows(db, "SELECT status FROM runs WHERE kind = 'rl'") == [("finished",)]:
+                break
             out = top / f"life{lives}.log"
             rc = launch(train_cmd(ws, model, True, settings), out).wait()
             lives += 1
@@ -233,8 +232,7 @@ def main() -> None:
 
     print(json.dumps({
         "benchmark": "soak_resume", "smoke": args.smoke, "seed": args.seed, "iterations": iterations, "per_iteration": ppi * k,
-        "kills": len(log), "kills_by_mode": dict(Counter(x["mode"] for x in log)),
-        "kills_landed": dict(Counter(x["landed"] for x in log)),
+        "kills": len(log), "kills_by_mode": dict(Counter(x["mode"] for x in log)), "kills_landed": dict(Counter(x["landed"] for x in log)),
         "kills_with_store_ahead_of_checkpoint": sum(x["checkpoint"] is not None and x["stored"] > x["checkpoint"] for x in log),
         "resumes": lives - 1, "resumes_that_rolled_back": sum("are dropped" in o for o in outputs),
         "resumes_that_took_over": sum("this process takes the run over" in o for o in outputs),
