@@ -185,3 +185,21 @@ def test_real_model_learning_benchmark_smoke(tmp_path):
     for r, gain in zip(result["per_seed"], result["gain_points_per_seed"]):
         assert gain == pytest.approx(100 * (r["after"]["accuracy"] - result["base"]["accuracy"]))
     assert result["every_seed_gains"] == all(g > 0 for g in result["gain_points_per_seed"])
+
+
+@pytest.mark.slow
+def test_soak_resume_benchmark_smoke():
+    """Two SIGKILLs aimed at a checkpoint save and a store write, each followed by `k15 train --resume`: the store is
+    whole, every iteration stored once, and the run equals an uninterrupted one bit for bit (as the design says)."""
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "soak_resume.py"), "--smoke"], capture_output=True, text=True,
+                         timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["smoke"] is True and result["errors"] == []
+    assert result["kills"] == 2 and result["kills_by_mode"] == {"checkpoint": 1, "store": 1} and result["resumes"] == 2
+    assert result["resumes_that_took_over"] == 2  # each resume found the killed trainer's run and took it over
+    assert result["integrity_check"] == "ok" and result["run_status"] == ["finished"]
+    assert result["iterations_stored_once"] is True and result["trajectories_per_iteration_ok"] is True
+    assert result["same_trajectories_as_uninterrupted"] is True and result["same_metrics_as_uninterrupted"] is True
+    assert result["weights_moved"] is True  # else equal weights would prove nothing
+    assert result["final_weights_equal"] is True and result["max_weight_diff"] == 0.0
