@@ -62,6 +62,21 @@ def _finish_checkpoint(tmp: Path, directory: Path, state: dict) -> None:
     """Write the trainer state beside the policy in `tmp`, make all of `tmp` durable, then swap it in for
     `directory` (the order of the steps is what `recover_checkpoint` relies on)."""
     torch.save(state, tmp / "trainer_state.pt")
+    _swap_in(tmp, directory)
+
+
+def save_final_policy(run, out_dir: Path) -> None:
+    """The run's final policy as `out_dir` (models/<out>), written whole beside it and swapped in as a checkpoint
+    is: a crash while saving leaves the previous model there, whole, never a half-written folder or new files
+    over old weights. Every rank calls it; rank 0 writes."""
+    dist.on_main(recover_checkpoint, out_dir)
+    tmp = _beside(out_dir, ".tmp")
+    save_policy(run, tmp)
+    dist.on_main(_swap_in, tmp, out_dir)
+
+
+def _swap_in(tmp: Path, directory: Path) -> None:
+    """Make all of `tmp` durable, then put it in `directory`'s place (the order `recover_checkpoint` relies on)."""
     _fsync_tree(tmp)
     old = _beside(directory, ".old")
     if directory.exists():

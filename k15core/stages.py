@@ -240,11 +240,11 @@ def run_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path | No
            progress: bool = True, on_iteration=None, overrides: list[str] = ()):
     """Train with RL; save the final policy as models/<out_name>. Returns (run, last metrics).
     Under torchrun: every rank calls it, rank 0 alone with the store (see `prepare_rl`) and writes the model."""
-    from k15core.checkpoint import save_policy
+    from k15core.checkpoint import save_final_policy
     from k15core.trainer import train
 
     out_dir = ws.model_dir(out_name)  # a name that is not a plain one stops here, before any training
     run, cfg = prepare_rl(ws, store, cfg, model_dir, resume=resume, name=out_name, overrides=overrides)
     metrics = train(run, rl_checkpoint_dir(ws, run.state.run_id), on_iteration=on_iteration, progress=progress)
-    save_policy(run, out_dir)
+    save_final_policy(run, out_dir)
     return run, metrics

@@ -95,3 +95,47 @@ def test_leftovers_of_an_interrupted_swap_are_cleaned_up_before_the_next_save(wo
     _mark(run, 2)
     save_checkpoint(run, ckpt)
     assert _leftovers(ckpt) == [] and torch.load(ckpt / "trainer_state.pt", weights_only=False)["state"]["iteration"] == 2
+
+
+def test_a_crash_while_saving_the_final_policy_leaves_the_previous_model_whole(workspace, tiny_model_dir, monkeypatch):
+    """models/<out> is never half-written: a save that dies at any filesystem step leaves the earlier model (its
+    weights and config from one save), and the next save replaces it whole."""
+    from k15core.checkpoint import save_final_policy
+    from k15core.models import load_model
+
+    run, _ = stages.prepare_rl(workspace, workspace.store(), load_config("assets/configs/demo.yaml", CFG), tiny_model_dir)
+    out = workspace.model_dir("rl")
+    _mark(run, 1)
+    save_final_policy(run, out)
+
+    def saved_mark() -> float:
+        model, _ = load_model(out)
+        return next(model.parameters()).flatten()[0].item()
+
+    assert saved_mark() == 1.0
+    from k15core import checkpoint
+
+    def dies_while_writing(model, tokenizer, target, state_dict=None):
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "model.safetensors").write_bytes(b"half")  # the weights file cut off mid-write
+        raise Crash("killed while writing the weights")
+
+    with monkeypatch.context() as m:
+        m.setattr(checkpoint, "save_model", dies_while_writing)
+        with pytest.raises(Crash):
+            save_final_policy(run, out)
+    assert saved_mark() == 1.0  # the model folder was never written into
+    _mark(run, 2)
+    k = 1
+    while True:
+        with monkeypatch.context() as m:
+            seen = _crash_at(m, k)
+            try:
+                save_final_policy(run, out)
+                break
+            except Crash:
+                pass
+        whole = out if out.exists() else out.parent / "rl.old"  # a crash between the two renames: the .old is the model
+        assert whole.exists() and (out.exists() and saved_mark() in (1.0, 2.0) or not out.exists()), f"crash at step {k}: {seen}"
+        k += 1
+    assert k > 3 and saved_mark() == 2.0 and sorted(p.name for p in out.parent.iterdir() if p.name.startswith("rl")) == ["rl"]
