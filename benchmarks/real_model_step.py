@@ -27,12 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _full_logprobs(model, ids, attention):
-    """The path before: the whole (N, T, V) log-softmax made and kept for the backward pass."""
+def _full_logprobs(model, ids, attention, keep_from: int = 0):
+    """The path before: the head on every position and the whole (N, T, V) log-softmax made and kept for the
+    backward pass. The logits handed back start at `keep_from`, as the engine's caller expects (a view: the
+    whole tensor stays alive all the same)."""
     import torch
 
     logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1].float()
-    return torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None]).squeeze(-1), logits
+    return torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None]).squeeze(-1), logits[:, keep_from:]
 
 
 def _full_entropy(logits):
