@@ -112,8 +112,7 @@ def no_signal(ev: Evidence, cfg: RLConfig) -> float | None:
        "{doctor_max_truncated:.0%} in each of the last {doctor_patience} iterations): the limit is too short",
        "raise rl.max_response_tokens (or rl.length_penalty to reward shorter answers)")
 def truncated(ev: Evidence, cfg: RLConfig) -> float | None:
-    cut = last_values(ev.history, "rl/truncated", cfg.doctor_patience)
-    return cut[-1] if cut and min(cut) >= cfg.doctor_max_truncated else None
+    return sustained(ev, "rl/truncated", cfg.doctor_patience, cfg.doctor_max_truncated)
 
 
 @check("no_eos", FATAL, "no response has ended with EOS in {v:.0f} iterations: the model never stops by itself",
@@ -137,8 +136,13 @@ def chat_template(ev: Evidence, cfg: RLConfig) -> float | None:
        "in each of the last {doctor_patience} iterations): answers are not in the task's format",
        "teach the format before RL (k15 sft), or check the task's instruction and its extract_answer against a few responses (Rollouts tab)")
 def format_failures(ev: Evidence, cfg: RLConfig) -> float | None:
-    unparsed = last_values(ev.history, "rl/unparsed", cfg.doctor_patience)
-    return unparsed[-1] if unparsed and min(unparsed) >= cfg.doctor_max_unparsed else None
+    return sustained(ev, "rl/unparsed", cfg.doctor_patience, cfg.doctor_max_unparsed)
+
+
+def sustained(ev: Evidence, metric: str, iterations: int, threshold: float) -> float | None:
+    """The metric's latest value when it was at least `threshold` in each of the last `iterations` iterations, else None."""
+    values = last_values(ev.history, metric, iterations)
+    return values[-1] if values and min(values) >= threshold else None
 
 
 @check("kl_exploding", WARNING, "KL to the iteration's start policy reached {v:.3g} nats per token (above rl.doctor_max_kl={doctor_max_kl:g}): "
