@@ -222,7 +222,7 @@ class RLConfig:
     clip_eps: float = 0.2
     """GRPO only: the PPO clip range."""
     mask_old_segments: bool = True
-    """Partial rollouts: leave tokens generated in earlier iterations out of the loss."""
+    """Partial rollouts: train each response's own last segment only; its earlier segments stay as context."""
 
     # -- Optimiser step
     lr: float = 5e-5
