@@ -32,6 +32,8 @@ METRICS: dict[str, str] = {
     "doctor/{check}": "The doctor (k15core.doctor): the alarm {check} fired after this iteration (iteration -1: before the run); the value is what it measured.",
     "rl/repeated": "RL: share of responses stopped by the repeat detector.",
     "rl/segments_mean": "RL: mean number of iterations (partial-rollout segments) a response was generated in.",
+    "rl/masked_token_share": "RL: share of the response tokens kept as context only, out of the loss: sum over responses of the tokens before "
+                             "the response's own last segment / sum of response tokens (0 with rl.mask_old_segments=false or without partial rollouts).",
     "rl/length_reward": "RL: mean weighted length reward w * len_reward (0 while the penalty is off).",
     "rl/length_penalty_weight": "RL: the length-penalty weight w in force this iteration (0 during its warm-up).",
     "rl/same_reward_groups": "RL: share of groups whose k samples all got the same reward (no learning signal from them).",
