@@ -210,7 +210,7 @@ class RLConfig:
     length_penalty_warmup: int = 0
     """Iterations without the length penalty before it switches on."""
     repeat_penalty: float = 0.5
-    """Reward subtracted from a response stopped by the repeat detector."""
+    """Reward subtracted from a response stopped by the repeat detector (its correctness is 0 as well)."""
 
     # -- Loss (§2.3.2)
     loss: str = "k15"

@@ -18,7 +18,8 @@ METRICS: dict[str, str] = {
     "eval/{style}/truncated": "Held-out evaluation: share of responses cut by eval.max_new_tokens.",
     # RL, one value per iteration, over the groups that finished in it (all k samples ended)
     "rl/reward": "RL: mean total reward (correctness + w * length reward + repeat penalty) of the iteration's finished responses.",
-    "rl/accuracy": "RL: share of the iteration's finished responses whose answer verifies (sampled at rl.temperature).",
+    "rl/accuracy": "RL: share of the iteration's finished responses whose answer verifies (sampled at rl.temperature); a response cut at "
+                   "rl.max_response_tokens or stopped by the repeat detector counts as wrong (rewards.correctness).",
     "rl/accuracy/d{d}": "RL: accuracy of the responses to prompts of difficulty d.",
     "rl/len_mean": "RL: mean response length in tokens (every segment of a partial rollout counts).",
     "rl/len_mean/d{d}": "RL: mean response length in tokens on difficulty d.",
