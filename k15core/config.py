@@ -210,7 +210,7 @@ class RLConfig:
     length_penalty_warmup: int = 0
     """Iterations without the length penalty before it switches on."""
     repeat_penalty: float = 0.5
-    """Reward subtracted from a response stopped by the repeat detector."""
+    """Reward subtracted from a response stopped by the repeat detector (its correctness is 0 as well)."""
 
     # -- Loss (§2.3.2)
     loss: str = "k15"
@@ -222,7 +222,7 @@ class RLConfig:
     clip_eps: float = 0.2
     """GRPO only: the PPO clip range."""
     mask_old_segments: bool = True
-    """Partial rollouts: leave tokens generated in earlier iterations out of the loss."""
+    """Partial rollouts: train each response's own last segment only; its earlier segments stay as context."""
 
     # -- Optimiser step
     lr: float = 5e-5

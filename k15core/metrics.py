@@ -18,7 +18,8 @@ METRICS: dict[str, str] = {
     "eval/{style}/truncated": "Held-out evaluation: share of responses cut by eval.max_new_tokens.",
     # RL, one value per iteration, over the groups that finished in it (all k samples ended)
     "rl/reward": "RL: mean total reward (correctness + w * length reward + repeat penalty) of the iteration's finished responses.",
-    "rl/accuracy": "RL: share of the iteration's finished responses whose answer verifies (sampled at rl.temperature).",
+    "rl/accuracy": "RL: share of the iteration's finished responses whose answer verifies (sampled at rl.temperature); a response cut at "
+                   "rl.max_response_tokens or stopped by the repeat detector counts as wrong (rewards.correctness).",
     "rl/accuracy/d{d}": "RL: accuracy of the responses to prompts of difficulty d.",
     "rl/len_mean": "RL: mean response length in tokens (every segment of a partial rollout counts).",
     "rl/len_mean/d{d}": "RL: mean response length in tokens on difficulty d.",
@@ -32,6 +33,8 @@ METRICS: dict[str, str] = {
     "doctor/{check}": "The doctor (k15core.doctor): the alarm {check} fired after this iteration (iteration -1: before the run); the value is what it measured.",
     "rl/repeated": "RL: share of responses stopped by the repeat detector.",
     "rl/segments_mean": "RL: mean number of iterations (partial-rollout segments) a response was generated in.",
+    "rl/masked_token_share": "RL: share of the response tokens kept as context only, out of the loss: sum over responses of the tokens before "
+                             "the response's own last segment / sum of response tokens (0 with rl.mask_old_segments=false or without partial rollouts).",
     "rl/length_reward": "RL: mean weighted length reward w * len_reward (0 while the penalty is off).",
     "rl/length_penalty_weight": "RL: the length-penalty weight w in force this iteration (0 during its warm-up).",
     "rl/same_reward_groups": "RL: share of groups whose k samples all got the same reward (no learning signal from them).",

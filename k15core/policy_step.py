@@ -29,22 +29,26 @@ import torch
 from k15core import dist
 from k15core.losses import LOSSES
 from k15core.precision import autocast
+from k15core.rollout.partial import context_only_tokens
 from k15core.tasks.problem import Problem
 from k15core.tokens import entropy, next_token_mask, right_pad, token_logprobs
 from k15core.types import PolicyInputs, ScoredBatch, Trajectory
 
 
-def policy_inputs(trajs: list[Trajectory], pad_id: int, it: int, mask_old: bool) -> PolicyInputs:
-    """Right-padded prompt + response ids and the masks over next-token predictions. `loss_mask` leaves out
-    tokens generated in iterations before `it` when `mask_old` (they stay in the context)."""
+def policy_inputs(trajs: list[Trajectory], pad_id: int, mask_old: bool) -> PolicyInputs:
+    """Right-padded prompt + response ids and the masks over next-token predictions.
+
+    `loss_mask` covers each response's own last segment when `mask_old` (its earlier segments stay in the
+    context only), every response token otherwise. Report §2.6.2 says only that some segments may be left out
+    of the loss; the last segment of each response, not "the tokens made this iteration", is what keeps a
+    response that ended before the rest of its group in the loss (`rollout.partial.context_only_tokens`).
+    """
     ids, attention = right_pad([t.prompt_ids + t.token_ids for t in trajs], pad_id)
     spans, trained = [], []
     for t in trajs:
         p, n = len(t.prompt_ids), len(t.token_ids)
         spans.append((p, p + n))
-        # Segments are appended in iteration order, so the tokens made in `it` are the response's last ones.
-        old = sum(1 for made_in in t.token_iteration if made_in != it) if mask_old else 0
-        trained.append((p + old, p + n))
+        trained.append((p + context_only_tokens(t.token_iteration, mask_old), p + n))
     width = ids.shape[1]
     return PolicyInputs(ids, attention, next_token_mask(trained, width), next_token_mask(spans, width))
 
@@ -78,11 +82,11 @@ def length_microbatches(rows: list[int], lengths: list[int], budget: int = 0, ov
 class _Rows:
     """One rank's rows of a policy update on its device: the padded inputs and each row's group, advantage and length."""
 
-    def __init__(self, run, batch: ScoredBatch, it: int):
+    def __init__(self, run, batch: ScoredBatch):
         cfg, device = run.cfg, run.device
         self.empty = not batch.trajectories
         trajs = batch.trajectories or [_empty_trajectory(run.tokenizer)]  # a rank with nothing finished still joins in
-        self.inputs = policy_inputs(trajs, run.tokenizer.pad_token_id, it, cfg.mask_old_segments).to(device)
+        self.inputs = policy_inputs(trajs, run.tokenizer.pad_token_id, cfg.mask_old_segments).to(device)
         if self.empty:
             rewards, self.group = torch.zeros(1, device=device), torch.full((1,), -1, device=device)
         else:
@@ -120,7 +124,7 @@ def optimise(run, batch: ScoredBatch, it: int) -> dict[str, float]:
     group_ids = sorted(g for ids in dist.all_gather(sorted(set(batch.group.tolist()))) for g in ids)
     if not group_ids:
         return {}
-    rows = _Rows(run, batch, it)
+    rows = _Rows(run, batch)
     model.train()
     random.Random(cfg.seed * 100003 + it).shuffle(group_ids)
     chunks = [set(c.tolist()) for c in np.array_split(np.array(group_ids), max(1, min(cfg.minibatches, len(group_ids))))]

@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from k15core import dist
+from k15core.rollout.partial import masked_token_share
 from k15core.types import REWARD_PARTS, ScoredBatch, TrajectoryRecord
 
 
@@ -63,6 +64,7 @@ def iteration_metrics(run, batch: ScoredBatch, train: dict, generated: int, phas
         m["rl/unparsed"] = float(np.mean([run.task.extract_answer(x) is None for x in ended]))
     m["rl/repeated"] = float(np.mean([t.repeated for t in batch.trajectories]))
     m["rl/segments_mean"] = float(np.mean([t.segments for t in batch.trajectories]))
+    m["rl/masked_token_share"] = masked_token_share(batch.trajectories, run.cfg.mask_old_segments)
     m["rl/length_reward"] = float(batch.length.mean())
     same = [bool((batch.total[batch.group == g] == batch.total[batch.group == g][0]).all()) for g in batch.group.unique()]
     m["rl/same_reward_groups"] = float(np.mean(same))

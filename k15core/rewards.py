@@ -1,20 +1,38 @@
-"""Reward terms: the report's length penalty and its schedule, and a repeat penalty. Pure functions.
+"""Reward terms: correctness, the report's length penalty and its schedule, and a repeat penalty. Pure functions.
 
 Choices the report leaves open (spec §13), made here:
+- Correctness (`correctness`): the verifier's verdict only for a response that ended by itself (EOS); a
+  response cut at `max_response_tokens` or stopped by the repeat detector gets 0, whatever its text says.
+  Why: partial rollouts continue a response cut by the per-iteration budget (report §2.6.2), so one still
+  cut when the score is taken reached the response limit and is final: it never finished, and a number it
+  wrote on the way is not its final answer. A loop stopped by the detector never finished either. Crediting
+  the text of either would pay the policy to write an answer and then not stop.
 - Length is the response's token count (CoT plus answer, prompt excluded; every segment of a
-  partial rollout counts).
-- Truncated responses are scored like any other response: they have no final answer, so they are
-  incorrect, and the length term can only push them down.
+  partial rollout counts). A truncated or repeat-stopped response is scored like any incorrect one:
+  its length term is min(0, λ), so it can only push the response down.
 - The length term is added with weight `w` to the correctness reward, and the group mean `r̄` of
   the loss is taken over this total (see `k15core.losses`).
-- Repeat penalty: a constant −`weight` for a response stopped by the repeat detector (it is also
-  incorrect: it never reached an answer). The report gives neither detector nor size.
+- Repeat penalty: the report says repeat-stopped responses "may get an extra penalty": a constant
+  −`weight`, on top of their correctness of 0. The report gives neither detector nor size.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+
+
+def correctness(verdict: torch.Tensor, truncated: torch.Tensor, repeated: torch.Tensor) -> torch.Tensor:
+    """The correctness reward r(x, y, y*) of finished responses: the verifier's verdict where the response ended
+    by itself, 0 where it was cut at the response limit or stopped by the repeat detector (module docstring).
+
+    verdict (N,) the verifier's score of each response's text; truncated, repeated (N,) bool -> (N,) float
+
+    >>> verdict = torch.tensor([1.0, 1.0, 1.0, 0.0])  # every text verifies but the last
+    >>> correctness(verdict, torch.tensor([True, False, False, False]), torch.tensor([False, True, False, False])).tolist()
+    [0.0, 0.0, 1.0, 0.0]
+    """
+    return torch.where(truncated | repeated, 0.0, verdict.to(torch.float32))
 
 
 def length_penalty(lengths: torch.Tensor, correct: torch.Tensor, group: torch.Tensor) -> torch.Tensor:

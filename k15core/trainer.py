@@ -39,7 +39,7 @@ from k15core.policy_step import optimise
 from k15core.precision import use_bf16
 from k15core.prompting import prompt_ids
 from k15core.records import record
-from k15core.rewards import LengthPenaltySchedule, total_reward
+from k15core.rewards import LengthPenaltySchedule, correctness, total_reward
 from k15core.rollout.engine import make_engine
 from k15core.rollout.partial import ReplayBuffer, rollout_step
 from k15core.rollout.repeat import RepeatRule
@@ -164,17 +164,20 @@ def rollout(run: RLRun, it: int) -> tuple[list[Group], int]:
 
 
 def score(run: RLRun, groups: list[Group], it: int) -> ScoredBatch:
-    """Correctness from the task's verifier, plus the length and repeat terms (each response decoded once)."""
+    """Correctness (the task's verifier's verdict where the response ended by itself, else 0: `rewards.correctness`),
+    plus the length and repeat terms (each response decoded once)."""
     trajs = [t for g in groups for t in g.members]
     texts = [run.tokenizer.decode(t.token_ids, skip_special_tokens=True) for t in trajs]
-    correct = torch.tensor([run.task.verify(x, t.problem.reference) for x, t in zip(texts, trajs)], dtype=torch.float32)
+    verdict = torch.tensor([run.task.verify(x, t.problem.reference) for x, t in zip(texts, trajs)], dtype=torch.float32)
     group = torch.tensor([t.group for t in trajs], dtype=torch.long)
     if not trajs:
         return ScoredBatch([], group, *(torch.zeros(0) for _ in range(4)), texts=[])
+    repeated = torch.tensor([t.repeated for t in trajs], dtype=torch.bool)
+    correct = correctness(verdict, torch.tensor([t.truncated for t in trajs], dtype=torch.bool), repeated)
     parts = total_reward(
         correct,
         torch.tensor([len(t.token_ids) for t in trajs]),
-        torch.tensor([t.repeated for t in trajs], dtype=torch.bool),
+        repeated,
         group,
         run.length_schedule.weight_at(it),
         run.cfg.repeat_penalty,

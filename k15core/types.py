@@ -153,7 +153,8 @@ class ScoredBatch:
     group: torch.Tensor
     """(N,) long: the group (the k samples of one drawn prompt) of each response."""
     correct: torch.Tensor
-    """(N,) float: the verifier's verdict, 1 or 0."""
+    """(N,) float: the correctness reward, the verifier's verdict (1 or 0) for a response that ended by itself and
+    0 for a truncated or repeat-stopped one (`rewards.correctness`)."""
     length: torch.Tensor
     """(N,) float: the length reward (§2.3.3), already weighted by the schedule (0 while it is off)."""
     repeat: torch.Tensor

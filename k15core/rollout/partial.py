@@ -11,9 +11,14 @@ when all of its members have ended, so the baseline r̄ is always over all k.
 Choices the report leaves open (spec §13), made here:
 - Scheduling: groups waiting in the buffer are continued first; new prompts fill the rest of the
   iteration's `prompts_per_iter` (slime's `_buffer_filter_pop_first`).
-- Which segments leave the loss: with `mask_old_segments` (the default), tokens generated in an
-  earlier iteration (by an older policy) stay as context but get loss mask 0; only the newest
-  segment is trained on. No importance correction is applied to them.
+- Which segments leave the loss (the report: "some segments may be left out"): with
+  `mask_old_segments` (the default), each response's own last segment is trained on and its earlier
+  segments stay as context with loss mask 0 (`context_only_tokens`). "Last" is the response's, not the
+  iteration's: a response that ended an iteration or more before the rest of its group is trained on
+  its last segment whole. Masking by "made in this iteration" instead would zero every such response
+  while it still counts in r̄, so the short answers of any group with a long member (the ones the
+  length penalty favours) would never be trained. No importance correction is applied to any segment:
+  the last one of a response that ended early also came from an older policy than π_θi.
 - No limit on resumptions beyond `max_response_tokens` (a response needs at most
   ceil(max_response_tokens / segment_tokens) iterations).
 """
@@ -73,3 +78,23 @@ def rollout_step(
         t.eos, t.repeated = res.eos, res.repeated
         t.truncated = not t.done and len(t.token_ids) >= max_response_tokens
     return generated
+
+
+def context_only_tokens(token_iteration: list[int], mask_old: bool) -> int:
+    """How many of a response's first tokens stay as context only, out of the loss: those made before its own
+    last segment (the iteration of its last token) when `mask_old`, else none. Segments are appended in
+    iteration order, so the trained tokens are the response's tail.
+
+    >>> context_only_tokens([3, 3, 4, 4, 4], True), context_only_tokens([2, 2], True), context_only_tokens([3, 4], False)
+    (2, 0, 0)
+    """
+    if not mask_old or not token_iteration:
+        return 0
+    return len(token_iteration) - token_iteration.count(token_iteration[-1])
+
+
+def masked_token_share(trajectories: list[Trajectory], mask_old: bool) -> float:
+    """Share of the response tokens of `trajectories` kept as context only (`context_only_tokens`): 0.0 when
+    there are no response tokens."""
+    total = sum(len(t.token_iteration) for t in trajectories)
+    return sum(context_only_tokens(t.token_iteration, mask_old) for t in trajectories) / total if total else 0.0

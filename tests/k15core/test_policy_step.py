@@ -11,20 +11,99 @@ from k15core.types import Trajectory
 from k15core.tasks.recurrence import RecurrenceTask
 
 
-def test_old_segments_are_out_of_the_loss_and_get_zero_gradient(tiny_model_dir):
+def test_old_segments_are_out_of_the_loss(tiny_model_dir):
     model, tok = load_model(tiny_model_dir)
     p = RecurrenceTask(eval_per_level=1).eval_problems()[0]
     ids = tok(p.prompt, add_special_tokens=False)["input_ids"]
     t = Trajectory(p, 0, 0, list(ids))
     t.add_segment(0, [10, 11, 12], [0.0] * 3)
     t.add_segment(1, [13, 14], [0.0] * 2)
-    inputs = policy_inputs([t], tok.pad_token_id, it=1, mask_old=True)
+    inputs = policy_inputs([t], tok.pad_token_id, mask_old=True)
     loss_mask, response_mask = inputs.loss_mask, inputs.response_mask
     P = len(ids)
     assert response_mask[0].nonzero().flatten().tolist() == list(range(P - 1, P + 4))
     assert loss_mask[0].nonzero().flatten().tolist() == [P + 2, P + 3]  # only the iteration-1 tokens
-    keep_all = policy_inputs([t], tok.pad_token_id, it=1, mask_old=False).loss_mask
+    keep_all = policy_inputs([t], tok.pad_token_id, mask_old=False).loss_mask
     assert keep_all.sum() == 5
+
+
+def _long_and_short_group(prompt_len: int = 4):
+    """One group as partial rollouts with a 3-token budget leave it at iteration 2: a long member written in
+    iterations 0, 1, 2 and three short ones that ended earlier. Each response has its own token ids."""
+    from k15core.tasks.problem import Problem
+
+    segments = {  # member -> [(iteration, tokens made in it)]
+        "long": [(0, 3), (1, 3), (2, 2)],
+        "a": [(0, 2)],  # EOS in iteration 0
+        "b": [(0, 3), (1, 1)],  # EOS in iteration 1
+        "c": [(0, 3)],  # EOS in iteration 0, on the budget's last token
+    }
+    trajs, next_id = [], 3
+    for j, parts in enumerate(segments.values()):
+        t = Trajectory(Problem(id="p", prompt="", reference="0"), 0, j, list(range(3 + j * prompt_len, 3 + (j + 1) * prompt_len)))
+        for iteration, n in parts:
+            t.add_segment(iteration, list(range(40 + next_id, 40 + next_id + n)), [0.0] * n)
+            next_id += n
+        trajs.append(t)
+    return trajs
+
+
+def test_every_member_of_a_group_trains_its_own_last_segment():
+    """A short member that ended before the group's long one keeps its whole last segment in the loss; the long
+    one trains on its iteration-2 tokens only. Tokens at prompt + j are predicted at next-token position P + j - 1."""
+    trajs = _long_and_short_group(prompt_len=4)
+    P = 4
+    inputs = policy_inputs(trajs, pad_id=0, mask_old=True)
+    trained = [row.nonzero().flatten().tolist() for row in inputs.loss_mask]
+    assert trained == [
+        [P + 5, P + 6],  # long: tokens 6, 7 (iteration 2); tokens 0-5 (iterations 0, 1) are context
+        [P - 1, P],  # a: both its tokens (iteration 0, its last)
+        [P + 2],  # b: token 3 (iteration 1, its last); tokens 0-2 are context
+        [P - 1, P, P + 1],  # c: all three (iteration 0, its last)
+    ]
+    assert inputs.response_mask.sum(1).tolist() == [8, 2, 4, 3]
+    assert inputs.loss_mask.sum() == 8 == 17 - 9  # 9 context-only tokens: rollout.partial.masked_token_share
+
+
+def test_context_only_tokens_get_exactly_zero_gradient(tiny_model_dir, monkeypatch):
+    """A real backward through `optimise` on the group above: the gradient of the loss with respect to the
+    logits is exactly 0 at every next-token position out of the loss mask (earlier segments, prompt, padding)
+    and not 0 on each member's trained positions. lr = 0: the step computes gradients and moves nothing."""
+    from types import SimpleNamespace
+
+    from k15core import policy_step
+    from k15core.config import RLConfig
+    from k15core.types import ScoredBatch
+
+    model, tok = load_model(tiny_model_dir)
+    trajs = _long_and_short_group()
+    rewards = torch.tensor([1.0, 0.0, 1.0, 0.0])  # r̄ = 0.5: every member has an advantage of ±0.5
+    batch = ScoredBatch(trajs, torch.zeros(4, dtype=torch.long), correct=rewards, length=torch.zeros(4), repeat=torch.zeros(4), total=rewards)
+    seen = []  # (ids, keep_from, logits) of each forward with a gradient
+
+    def spy(model_, ids, attention, keep_from=0):
+        logp, logits = token_logprobs(model_, ids, attention, keep_from)
+        if logits.requires_grad:
+            logits.retain_grad()
+            seen.append((ids, keep_from, logits))
+        return logp, logits
+
+    token_logprobs = policy_step.token_logprobs
+    monkeypatch.setattr(policy_step, "token_logprobs", spy)
+    run = SimpleNamespace(cfg=RLConfig(minibatches=1, lr=0.0, grad_clip=0.0, microbatch_overhead=0), model=model, tokenizer=tok,
+                          device=torch.device("cpu"), bf16=False, optimizer=None)
+    policy_step.optimise(run, batch, it=2)
+    inputs = policy_inputs(trajs, tok.pad_token_id, mask_old=True)
+    trained_rows = []
+    for ids, keep, logits in seen:
+        for b in range(len(ids)):
+            [r] = [r for r in range(len(trajs)) if torch.equal(inputs.ids[r, : ids.shape[1]], ids[b])]
+            mask = inputs.loss_mask[r, keep: ids.shape[1] - 1]  # (T-1-keep,) the positions these logits predict from
+            grad = logits.grad[b].abs().sum(-1)  # (T-1-keep,)
+            assert torch.count_nonzero(grad[mask == 0]) == 0, r
+            assert mask.sum() > 0 and bool((grad[mask == 1] > 0).all()), r  # every member gets a gradient
+            trained_rows.append(r)
+    assert sorted(trained_rows) == [0, 1, 2, 3]  # every member was in a forward with its trained positions
 
 
 def test_length_microbatches_minimise_padding_plus_overhead():
@@ -149,7 +228,7 @@ def test_log_probs_of_the_old_policy_are_the_policys_own(tiny_model_dir, minibat
                           bf16=False, optimizer=None, engine=SimpleNamespace(load_weights=lambda m: None))
     stats = optimise(run, batch, it=0)
     assert stats["kl"] == pytest.approx(0.0, abs=1e-9)
-    inputs = policy_inputs(trajs, tok.pad_token_id, 0, True)
+    inputs = policy_inputs(trajs, tok.pad_token_id, True)
     ids, attention, loss_mask = inputs.ids, inputs.attention, inputs.loss_mask
     with torch.no_grad():
         logp, _ = token_logprobs(model, ids, attention)

@@ -1,4 +1,4 @@
-"""Length penalty (report §2.3.3), its schedule, and the repeat penalty."""
+"""Correctness of a finished response, the length penalty (report §2.3.3), its schedule, and the repeat penalty."""
 from __future__ import annotations
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from k15core.rewards import LengthPenaltySchedule, length_penalty, repeat_penalty, total_reward
+from k15core.rewards import LengthPenaltySchedule, correctness, length_penalty, repeat_penalty, total_reward
 
 
 def test_hand_numbers():
@@ -64,4 +64,25 @@ def test_repeat_penalty_and_total():
     assert repeat_penalty(torch.tensor([True, False]), 0.5).tolist() == [-0.5, 0.0]
     parts = total_reward(torch.tensor([1.0, 0.0]), torch.tensor([10, 20]), torch.tensor([False, True]), torch.tensor([0, 0]), 0.2, 0.5)
     # correct 1, length λ = 0.5 -> 0.1; wrong, λ = −0.5 -> −0.1, repeated −0.5
+    assert parts["total"].tolist() == pytest.approx([1.1, -0.6])
+
+
+@pytest.mark.parametrize("case, truncated, repeated, verdict, expected", [
+    ("normal, right", False, False, 1.0, 1.0),
+    ("normal, wrong", False, False, 0.0, 0.0),
+    ("truncated, its text verifies", True, False, 1.0, 0.0),  # cut at the limit: no final answer
+    ("repeat-stopped, its text verifies", False, True, 1.0, 0.0),  # a stopped loop: no final answer
+    ("truncated, wrong", True, False, 0.0, 0.0),
+])
+def test_only_a_response_that_ended_by_itself_can_be_correct(case, truncated, repeated, verdict, expected):
+    out = correctness(torch.tensor([verdict]), torch.tensor([truncated]), torch.tensor([repeated]))
+    assert out.tolist() == [expected], case
+
+
+def test_a_repeat_stopped_response_that_verifies_gets_no_correctness_and_the_penalty():
+    # two responses of one group whose texts both verify, lengths 10 and 20, w = 0.2, repeat weight 0.5:
+    # the normal one 1 + 0.2 * 0.5 = 1.1; the repeat-stopped one is wrong: 0 + 0.2 * min(0, −0.5) − 0.5 = −0.6
+    repeated = torch.tensor([False, True])
+    correct = correctness(torch.tensor([1.0, 1.0]), torch.tensor([False, False]), repeated)
+    parts = total_reward(correct, torch.tensor([10, 20]), repeated, torch.tensor([0, 0]), 0.2, 0.5)
     assert parts["total"].tolist() == pytest.approx([1.1, -0.6])

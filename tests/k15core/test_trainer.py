@@ -69,7 +69,7 @@ def test_iterations_write_metrics_and_every_trajectory(workspace, tiny_model_dir
     m = rl_iteration(run)
     assert store.count_trajectories(run.state.run_id, 0) == 3 * 2
     names = {r["name"] for r in store.metrics(run.state.run_id)}
-    for key in ("rl/reward", "rl/accuracy", "rl/len_mean", "rl/len_p90", "rl/entropy", "rl/kl", "rl/same_reward_groups", "time/rollout_s", "time/train_s",
+    for key in ("rl/reward", "rl/accuracy", "rl/len_mean", "rl/len_p90", "rl/entropy", "rl/kl", "rl/same_reward_groups", "rl/masked_token_share", "time/rollout_s", "time/train_s",
                 "time/sync_s", "time/store_s"):
         assert key in names, key
     from k15core.metrics import describe_metric
@@ -95,6 +95,26 @@ def test_optimise_changes_the_policy_only_with_a_learning_signal(workspace, tiny
     batch.total = torch.tensor([1.0, 0.0] * (len(batch.trajectories) // 2))
     optimise(run, batch, 0)
     assert any(not torch.equal(a, b) for a, b in zip(before, run.model.parameters()))
+
+
+def test_score_gives_a_cut_or_looping_response_no_correctness():
+    """`score` verifies every text, then applies `rewards.correctness`: of three responses whose text is the
+    right answer, only the one that ended with EOS is correct; the repeat-stopped one also gets −repeat_penalty."""
+    from types import SimpleNamespace
+
+    from k15core.rewards import LengthPenaltySchedule
+    from k15core.tasks.problem import Problem
+
+    p = Problem(id="p", prompt="", reference="4")
+    members = [Trajectory(p, 0, j, [1]) for j in range(3)]
+    for t in members:
+        t.add_segment(0, [5, 6], [0.0, 0.0])
+    members[0].eos, members[1].truncated, members[2].repeated = True, True, True
+    run = SimpleNamespace(tokenizer=SimpleNamespace(decode=lambda ids, skip_special_tokens: "Answer: 4"), task=RecurrenceTask(eval_per_level=1),
+                          length_schedule=LengthPenaltySchedule(), cfg=SimpleNamespace(repeat_penalty=0.5))
+    batch = score(run, [Group(0, p, members, started=0)], it=0)
+    assert batch.correct.tolist() == [1.0, 0.0, 0.0]
+    assert batch.total.tolist() == [1.0, 0.0, -0.5]
 
 
 def test_resume_continues_exactly(tmp_path, tiny_model_dir, monkeypatch):
