@@ -12,7 +12,7 @@ Reading and checking files: `k15core.configfile`.
 (0.001, ['free', 'long'])
 >>> load_config(overrides=["rl.loss=grop"])
 Traceback (most recent call last):
-k15core.errors.K15Error: rl.loss is 'grop', which is not one of: grpo, k15, reinforce
+k15core.errors.K15Error: rl.loss is 'grop', which is not one of: grpo, k15, reinforce, rest
   fix: unknown loss; e.g. --set rl.loss=grpo
 """
 from __future__ import annotations
@@ -214,7 +214,8 @@ class RLConfig:
 
     # -- Loss (§2.3.2)
     loss: str = "k15"
-    """Policy loss: 'k15' (the report's), 'grpo' or 'reinforce' (baselines)."""
+    """Policy loss: 'k15' (the report's), 'grpo', 'reinforce' or 'rest' (baselines; 'rest': likelihood of the
+    correct responses only, the report's §3.5 ablation)."""
     tau: float = 0.05
     """τ of the k1.5 loss: weight of the squared log-ratio to π_θi. (choice)"""
     logz: str = "mean"
