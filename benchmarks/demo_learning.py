@@ -1,8 +1,10 @@
 """Does the default RL phase really learn on a CPU? Accuracy and response length before and after RL.
 
     python benchmarks/demo_learning.py                  # 3 RL seeds, default config, plus the length-penalty run
-    python benchmarks/demo_learning.py --ablations      # also k15 vs grpo vs reinforce, and the three samplers
+    python benchmarks/demo_learning.py --ablations      # also the ablation table (rows below)
     python benchmarks/demo_learning.py --smoke          # a tiny model and budget: checks the script runs end to end
+    python benchmarks/demo_learning.py --length-penalty 0 --ablations --ablation-rows grid losses \
+        --ablation-iterations 20 --ablation-samples 2  # the τ x epochs grid and the losses, 3 seeds
 
 One warm-up model (the demo's, built once in the benchmark's workspace and reused) is trained with
 RL under each seed. Accuracy is measured on the held-out set with answers sampled at temperature 1
@@ -13,6 +15,17 @@ Every run prints one JSON line; the last line is the summary object:
     length_penalty (the same numbers with the length penalty on), ablations (when asked).
 With --ablations the summary is also printed before the ablation runs start, so a run cut short
 still leaves its main result.
+
+The ablation rows (`--ablation-rows`: row names or groups, default all groups), each run under every seed:
+    grid      the k15 loss with τ ∈ {0, the config's τ, 10x it} x rl.epochs ∈ {1, 4}: with one pass the policy
+              barely leaves π_θi within an iteration and the τ term has almost nothing to act on
+    losses    k15, grpo, reinforce, rest (ReST: no negative gradient; report §3.5, Figure 10)
+    samplers  prioritised, uniform, curriculum (easy levels for a third of the run, then hard)
+Rows with the same config (k15 at the config's τ with one pass is the default, as is sampler=prioritised) share
+their runs. Each row of `ablations.results`: acc_rl, hard_acc_rl, rl_minutes, and the RL metrics rl/logratio_abs (mean
+|log π_θ − log π_θi| per response at each iteration's last step) and rl/tau_share (the τ term's share of that
+step's gradient), each a mean over the row's seeds with `_std` its sd over them (population sd, ddof 0); a
+run's value of an RL metric is its mean over the run's iterations.
 """
 from __future__ import annotations
 
@@ -44,6 +57,40 @@ SMOKE = [
 ]
 
 
+TRAINING_METRICS = ("rl/logratio_abs", "rl/tau_share")
+"""RL metrics each run reports as its mean over iterations (the ablation rows' `logratio_abs`, `tau_share`)."""
+
+
+def ablation_rows(tau: float, iterations: int) -> dict[str, dict[str, list[str]]]:
+    """group -> row name -> config overrides (see the module docstring). `tau`: the config's τ (the grid's middle
+    value); `iterations`: the ablation runs' length (the curriculum switches at a third of it)."""
+    grid = {f"loss=k15,tau={t:g},epochs={e}": ["rl.loss=k15", f"rl.tau={t!r}", f"rl.epochs={e}"] for e in (1, 4) for t in (0.0, tau, 10 * tau)}
+    losses = {f"loss={name}": [f"rl.loss={name}"] for name in ("k15", "grpo", "reinforce", "rest")}
+    samplers = {f"sampler={name}": [f"rl.sampler={name}"] for name in ("prioritised", "uniform")}
+    samplers["sampler=curriculum"] = ["rl.sampler=curriculum", f"rl.curriculum={json.dumps(easy_then_hard(iterations))}"]
+    return {"grid": grid, "losses": losses, "samplers": samplers}
+
+
+def select_rows(groups: dict[str, dict[str, list[str]]], wanted: list[str]) -> dict[str, list[str]]:
+    """The rows named in `wanted` (row names or group names), in the order given; an unknown name is an error."""
+    rows = {name: extra for group in groups.values() for name, extra in group.items()}
+    out = {}
+    for w in wanted:
+        if w not in rows and w not in groups:
+            raise SystemExit(f"unknown ablation row {w!r}; groups: {', '.join(groups)}; rows: {', '.join(rows)}")
+        out.update(groups[w] if w in groups else {w: rows[w]})
+    return out
+
+
+def row_stats(runs: list[dict], keys: tuple[str, ...]) -> dict[str, float]:
+    """key -> mean over the runs (seeds), key_std -> their population sd (ddof 0, as the README's tables)."""
+    out = {}
+    for key in keys:
+        values = [r[key] for r in runs]
+        out[key], out[f"{key}_std"] = float(np.mean(values)), float(np.std(values))
+    return out
+
+
 def summarise(rows) -> dict:
     free = {r.difficulty: r for r in rows if r.style == "free"}
     hard = max(d for d in free if d != ALL)
@@ -59,9 +106,10 @@ def rl_run(ws: Workspace, overrides: list[str], label: str) -> dict:
     after = summarise(stages.run_eval(ws, store, cfg, ws.model_dir(f"rl-{label}"), name=f"bench:{label}", progress=False))
     hard = max(cfg.task.levels)
     series = {}
-    for row in store.metrics(run.state.run_id, names=[f"rl/len_mean/d{hard}", f"rl/accuracy/d{hard}"]):
+    for row in store.metrics(run.state.run_id, names=[f"rl/len_mean/d{hard}", f"rl/accuracy/d{hard}", *TRAINING_METRICS]):
         series.setdefault(row["name"], {})[row["iteration"]] = row["value"]
-    return {
+    training = {name.removeprefix("rl/"): float(np.mean(list(series.get(name, {}).values()) or [np.nan])) for name in TRAINING_METRICS}
+    return {**training,
         "label": label, "rl_minutes": minutes, "acc_rl": after["acc"], "hard_acc_rl": after["hard_acc"], "hard_len_rl": after["hard_len"],
         "len_rl": after["len"], "hard_len_by_iteration": [series.get(f"rl/len_mean/d{hard}", {}).get(i) for i in range(cfg.rl.iterations)],
         "hard_acc_by_iteration": [series.get(f"rl/accuracy/d{hard}", {}).get(i) for i in range(cfg.rl.iterations)],
@@ -86,7 +134,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=4, help="sampled answers per held-out problem")
     ap.add_argument("--length-penalty", type=float, default=0.3, help="weight w of the length-penalty run (0 skips it)")
     ap.add_argument("--length-penalty-warmup", type=int, default=10, help="iterations before the length penalty switches on (report §2.3.3)")
-    ap.add_argument("--ablations", action="store_true", help="also losses (k15/grpo/reinforce) and samplers (prioritised/curriculum/uniform)")
+    ap.add_argument("--ablations", action="store_true", help="also the ablation rows: τ x epochs grid, losses, samplers (see above)")
+    ap.add_argument("--ablation-rows", nargs="+", default=["grid", "losses", "samplers"], help="row names or groups (grid, losses, samplers)")
     ap.add_argument("--ablation-iterations", type=int, default=0, help="iterations of each ablation run (0: the default)")
     ap.add_argument("--ablation-samples", type=int, default=0, help="sampled answers per held-out problem in ablation runs (0: --samples)")
     ap.add_argument("--workspace", help="reuse this workspace (its warm-up model is reused); default: a temporary one")
@@ -97,6 +146,8 @@ def main() -> None:
     base = (SMOKE if args.smoke else []) + ["eval.temperature=1.0", f"eval.samples={args.samples}", "eval.styles=[free]"] + args.overrides
     ws = Workspace.resolve(args.workspace or tempfile.mkdtemp(prefix="k15-bench-"))
     cfg = load_config(CONFIG, base)
+    n = args.ablation_iterations
+    rows = select_rows(ablation_rows(cfg.rl.tau, n or cfg.rl.iterations), args.ablation_rows)  # a typo stops the script now
     if not stages.warmup_is_current(ws, cfg):
         t0 = time.perf_counter()
         stages.run_sft(ws, ws.store(), cfg, stages.base_model(ws, cfg, progress=False), progress=False)
@@ -134,22 +185,20 @@ def main() -> None:
     if args.ablations:  # the summary so far, in case the ablations are cut short; the final line repeats it
         print(json.dumps(summary), flush=True)
     if args.ablations:
-        n = args.ablation_iterations
+        # Rows with the same config share their runs; at the default length and samples that includes the runs above.
+        def config_key(extra: list[str]) -> str:
+            more = ([f"rl.iterations={n}"] if n else []) + ([f"eval.samples={args.ablation_samples}"] if args.ablation_samples else [])
+            return json.dumps(load_config(CONFIG, base + extra + more).to_dict(), sort_keys=True)
+
+        shared: dict[str, list[dict]] = {config_key([]): default} if not n and not args.ablation_samples else {}
         table = {}
-        variants = {
-            "loss=k15": ["rl.loss=k15"], "loss=grpo": ["rl.loss=grpo"], "loss=reinforce": ["rl.loss=reinforce"],
-            "sampler=prioritised": ["rl.sampler=prioritised"], "sampler=uniform": ["rl.sampler=uniform"],
-            "sampler=curriculum": ["rl.sampler=curriculum", f"rl.curriculum={json.dumps(easy_then_hard(n or cfg.rl.iterations))}"],
-        }
-        default_variant: list[dict] | None = default if not n and not args.ablation_samples else None
-        for name, extra in variants.items():
-            if name in ("loss=k15", "sampler=prioritised"):  # both are exactly the default config: run it once
-                default_variant = default_variant or runs_for("default-ablation", [], n, args.ablation_samples)
-                runs = default_variant
-            else:
-                runs = runs_for(name.replace("=", "-"), extra, n, args.ablation_samples)
-            table[name] = {"acc_rl": mean_of(runs, "acc_rl"), "acc_rl_std": float(np.std([r["acc_rl"] for r in runs])), "hard_acc_rl": mean_of(runs, "hard_acc_rl")}
-        summary["ablations"] = {"iterations": n or cfg.rl.iterations, "samples": args.ablation_samples or args.samples, "seeds": args.seeds, "results": table}
+        for name, extra in rows.items():
+            key = config_key(extra)
+            if key not in shared:
+                shared[key] = runs_for(name.replace("=", "-").replace(",", "-"), extra, n, args.ablation_samples)
+            table[name] = row_stats(shared[key], ("acc_rl", "hard_acc_rl", "logratio_abs", "tau_share", "rl_minutes"))
+        summary["ablations"] = {"iterations": n or cfg.rl.iterations, "samples": args.ablation_samples or args.samples, "seeds": args.seeds,
+                                "tau": cfg.rl.tau, "results": table}
     print(json.dumps(summary), flush=True)
 
 

@@ -12,7 +12,7 @@ Reading and checking files: `k15core.configfile`.
 (0.001, ['free', 'long'])
 >>> load_config(overrides=["rl.loss=grop"])
 Traceback (most recent call last):
-k15core.errors.K15Error: rl.loss is 'grop', which is not one of: grpo, k15, reinforce
+k15core.errors.K15Error: rl.loss is 'grop', which is not one of: grpo, k15, reinforce, rest
   fix: unknown loss; e.g. --set rl.loss=grpo
 """
 from __future__ import annotations
@@ -214,7 +214,8 @@ class RLConfig:
 
     # -- Loss (§2.3.2)
     loss: str = "k15"
-    """Policy loss: 'k15' (the report's), 'grpo' or 'reinforce' (baselines)."""
+    """Policy loss: 'k15' (the report's), 'grpo', 'reinforce' or 'rest' (baselines; 'rest': likelihood of the
+    correct responses only, the report's §3.5 ablation)."""
     tau: float = 0.05
     """τ of the k1.5 loss: weight of the squared log-ratio to π_θi. (choice)"""
     logz: str = "mean"
@@ -230,7 +231,11 @@ class RLConfig:
     sign-like and move every weight by about lr; at 1e-4 that noise wore down the warm-up's long-CoT
     skill on the demo task (long answers 98% -> 84% right on level 5), at 5e-5 it did not.)"""
     minibatches: int = 2
-    """Optimiser steps per iteration (each on whole groups). (choice)"""
+    """Optimiser steps per pass over the iteration's batch (each on whole groups). (choice)"""
+    epochs: int = 1
+    """Passes over the iteration's batch, `minibatches` steps each, all against the same π_θi. Above 1 the policy
+    moves away from π_θi within the iteration, so the k15 loss's τ term acts (report §2.3.2: a regularised
+    sub-problem per iteration; watch rl/tau_share). (choice)"""
     reset_optimizer: bool = True
     """A fresh optimiser every iteration, as the report does."""
     grad_clip: float = 1.0
@@ -296,7 +301,7 @@ class RLConfig:
             segment_tokens=(0, None), repeat_ngram=(0, None), repeat_min_repeats=(2, None), vllm_gpu_memory=(0, 1, "above"),
             vllm_max_model_len=(0, None), vllm_max_batched_tokens=(0, None),
             length_penalty=(0, None), length_penalty_warmup=(0, None), repeat_penalty=(0, None), tau=(0, None), clip_eps=(0, None),
-            lr=(0, None), minibatches=(1, None), grad_clip=(0, None), microbatch_tokens=(0, None), microbatch_overhead=(0, None),
+            lr=(0, None), minibatches=(1, None), epochs=(1, None), grad_clip=(0, None), microbatch_tokens=(0, None), microbatch_overhead=(0, None),
             checkpoint_every=(0, None), doctor_patience=(1, None), doctor_max_truncated=(0, 1), doctor_max_unparsed=(0, 1),
             doctor_max_kl=(0, None, "above"), doctor_entropy_factor=(1, None, "above"), doctor_eval_every=(0, None),
             doctor_eval_problems=(1, None), doctor_hacking_margin=(0, 1),

@@ -1,4 +1,4 @@
-"""Policy losses: the k1.5 loss and two baselines, pure functions behind a registry.
+"""Policy losses: the k1.5 loss and three baselines (GRPO, REINFORCE, ReST), pure functions behind a registry.
 
 Every loss is minimised. `N` is the number of sampled responses in the batch, `T` the padded
 response length. A response's sequence log-probability is the sum of its token log-probabilities
@@ -13,6 +13,8 @@ Choices the report leaves open (spec §13), made here:
   length and repeat terms when they are switched on.
 - Each prompt weighs the same: the loss averages over the k samples of a group (the report's
   1/k Σ_j), then over groups.
+- `rest` (the report's §3.5 baseline) keeps a response when its reward is above 0: exactly the correct ones
+  under `k15core.rewards.total_reward`, where a wrong answer never scores above 0 (see `rest_weight`).
 """
 from __future__ import annotations
 
@@ -96,6 +98,29 @@ def k15_loss(
     return mean_over_groups(k15_per_sample(logp, logp_old, k15_advantage(rewards, group, tau, logz), tau), group)
 
 
+def tau_share(advantage: torch.Tensor, logratio: torch.Tensor, tau: float) -> float:
+    """The τ term's share of the k1.5 gradient over a set of responses, in [0, 1] (the `rl/tau_share` metric).
+
+    advantage (N,) A_j = r_j − r̄; logratio (N,) ρ_j = log π_θ(y_j | x) − log π_θi(y_j | x) (sequence level);
+    tau the loss's τ (0 for a loss with no τ term) -> float
+
+    The loss's gradient is Σ_j w_j (−A_j + τ ρ_j) ∇ log π_θ(y_j | x), w_j = 1/(k · groups): each response's
+    score ∇ log π_j is scaled by a reward part −A_j and a τ part τ ρ_j. (In the report's squared form
+    L = (r − r̄ − τρ)², ∂L/∂ρ = −2τ(r − r̄ − τρ): the same two parts times 2τ, so the share is the same.)
+        share = Σ_j |τ ρ_j| / (Σ_j |A_j| + Σ_j |τ ρ_j|)      (0 when both sums are 0)
+    Why these coefficients and not the norms of the two gradient parts: the scores of different responses point
+    in different directions, so those norms need a backward per response; the coefficients cost nothing and say
+    how hard the penalty pulls back against how hard the rewards push. Absolute values per response, so pulls
+    of opposite sign on different responses do not cancel. 0 at θ = θ_i (ρ = 0: plain REINFORCE), 1/2 when
+    the two pull equally hard. Every response counts once: the trainer's weights w_j are equal within a step
+    (every group has k members).
+    """
+    reward_part = float(advantage.abs().sum())
+    tau_part = float((tau * logratio).abs().sum())
+    total = reward_part + tau_part
+    return tau_part / total if total > 0 else 0.0
+
+
 def reinforce_advantage(rewards: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
     """(N,) -> (N,): r_j − r̄, the group-mean baseline (a constant)."""
     return (rewards - group_mean(rewards, group)).detach()
@@ -105,6 +130,34 @@ def reinforce_loss(logp: torch.Tensor, rewards: torch.Tensor, group: torch.Tenso
     """REINFORCE with the group-mean baseline: mean_groups (1/k) Σ_j −(r_j − r̄) log π_θ(y_j | x).
     logp, rewards, group: (N,) -> scalar. Equals `k15_loss` with τ = 0."""
     return mean_over_groups(-reinforce_advantage(rewards, group) * logp, group)
+
+
+REST_THRESHOLD = 0.0
+"""`rest` fits the responses whose reward is above this. Why 0: in `k15core.rewards.total_reward` a wrong answer
+scores 0 plus terms that are never positive (w · min(0, λ), the repeat penalty), a correct one 1 + w · λ ≥ 1 − w/2
+(a looping response never reaches an answer), so for any length weight w < 2 "r > 0" is "correct". Not "the best
+of its group": in a group with no correct answer that would fit wrong ones."""
+
+
+def rest_weight(rewards: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
+    """(N,) -> (N,): 1 for a response whose reward is above `REST_THRESHOLD` (a correct one), else 0 (a constant).
+    `group` is unused: ReST filters each response on its own reward, with no baseline."""
+    return (rewards > REST_THRESHOLD).to(rewards.dtype).detach()
+
+
+def rest_loss(logp: torch.Tensor, rewards: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
+    """ReST (Gulcehre et al. 2023; the report's §3.5 / Figure 10 baseline): likelihood on the correct responses
+    only, no negative gradient on the wrong ones.
+
+    logp, rewards, group: (N,) -> scalar
+        loss = mean_groups (1/k) Σ_j −1[r_j > 0] · log π_θ(y_j | x)
+    Normalised like `k15` and `reinforce`: sequence log-prob (summed over tokens, no length normalisation), each
+    response weighs 1/(k · groups) whether kept or not, so a wrong response adds exactly 0 and a correct one the
+    negative log-likelihood gradient −∇ log π_θ(y_j | x) / (k · groups). Unlike SFT on the kept set (which
+    divides by the number kept), a prompt with few correct answers pulls less: it is REINFORCE's update with
+    A_j = 1[r_j > 0] in place of r_j − r̄ (`reinforce_loss` with that advantage).
+    """
+    return mean_over_groups(-rest_weight(rewards, group) * logp, group)
 
 
 def grpo_advantage(rewards: torch.Tensor, group: torch.Tensor, std_eps: float = 1e-6) -> torch.Tensor:
@@ -170,6 +223,7 @@ def dpo_loss(
 # micro-batches of any rows (sorted by length, groups split: less padding), and gets the same loss and gradient.
 # Called whole, an entry is the loss itself:
 #   token_logp, token_logp_old, mask (N, T); rewards, group (N,); cfg: an object with `tau`, `logz`, `clip_eps`.
+# `tau` says how much of an entry's gradient is its (τ/2)·ρ² term: the trainer logs that share (`tau_share`).
 
 @dataclass(frozen=True)
 class PolicyLoss:
@@ -177,6 +231,8 @@ class PolicyLoss:
     """(rewards, group, cfg) -> A (N,), a constant."""
     per_sample: Callable[..., torch.Tensor]
     """(token_logp, token_logp_old, mask, advantage, cfg) -> (N,) the term each response adds."""
+    tau: Callable[..., float] = lambda cfg: 0.0
+    """cfg -> the τ of the loss's (τ/2)·(log π_θ − log π_θi)² term on sequence log-probs (0: it has none)."""
 
     def __call__(self, token_logp, token_logp_old, mask, rewards, group, cfg) -> torch.Tensor:
         return mean_over_groups(self.per_sample(token_logp, token_logp_old, mask, self.advantage(rewards, group, cfg), cfg), group)
@@ -189,6 +245,7 @@ def _sequence(token_logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 LOSSES.register("k15")(PolicyLoss(
     advantage=lambda rewards, group, cfg: k15_advantage(rewards, group, cfg.tau, cfg.logz),
     per_sample=lambda tl, old, mask, adv, cfg: k15_per_sample(_sequence(tl, mask), _sequence(old, mask), adv, cfg.tau),
+    tau=lambda cfg: cfg.tau,
 ))
 LOSSES.register("reinforce")(PolicyLoss(
     advantage=lambda rewards, group, cfg: reinforce_advantage(rewards, group),
@@ -197,4 +254,8 @@ LOSSES.register("reinforce")(PolicyLoss(
 LOSSES.register("grpo")(PolicyLoss(
     advantage=lambda rewards, group, cfg: grpo_advantage(rewards, group),
     per_sample=lambda tl, old, mask, adv, cfg: grpo_per_sample(tl, old, mask, adv, cfg.clip_eps),
+))
+LOSSES.register("rest")(PolicyLoss(
+    advantage=lambda rewards, group, cfg: rest_weight(rewards, group),
+    per_sample=lambda tl, old, mask, adv, cfg: -adv * _sequence(tl, mask),  # REINFORCE's term with A_j = 1[correct]
 ))

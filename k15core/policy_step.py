@@ -1,10 +1,13 @@
 """The policy update of one RL iteration (report §2.3.2 and §2.6): π_θi's log-probs, then a few optimiser steps.
 
 `optimise` is the trainer's "train" phase: a fresh optimiser (the report resets it every iteration), then
-`rl.minibatches` steps, each on whole groups. Each step sums weighted per-response terms of the chosen loss
-over micro-batches of rows sorted by length (`length_microbatches`): the advantages are computed once on whole
-groups and each response weighs 1/(k · groups in the step), so any split gives the loss and gradient of the
-whole mini-batch, with less padding (and, under `rl.microbatch_tokens`, less memory).
+`rl.epochs` passes over the batch of `rl.minibatches` steps each (`step_plan`), every step on whole groups and
+against the same π_θi: the report solves a regularised sub-problem per iteration, and with a single step θ = θ_i
+throughout, so the k15 loss's τ term does nothing (`rl/tau_share` measures how much it does). Each step sums
+weighted per-response terms of the chosen loss over micro-batches of rows sorted by length
+(`length_microbatches`): the advantages are computed once on whole groups and each response weighs
+1/(k · groups in the step), so any split gives the loss and gradient of the whole mini-batch, with less padding
+(and, under `rl.microbatch_tokens`, less memory).
 
 Under torchrun the mini-batches split the groups of all ranks (shuffled the same way everywhere), each rank
 trains on its own members of each, and its loss is weighted by its share of the mini-batch's groups: the
@@ -13,8 +16,9 @@ the same number of steps and micro-batches, empty ones included (a zero loss), b
 backward of a wrapped model is a collective.
 
 Choice the report leaves open: `log π_θi` is recomputed by the trainer (not taken from the rollout engine,
-whose log-probs are stored for inspection). The first step's rows get it from their own forward (θ = θi until
-that step), so only the later steps' rows need a forward of their own: none with one mini-batch.
+whose log-probs are stored for inspection). The very first step's rows get it from their own forward (θ = θi
+until that step), so only the other rows need a forward of their own: none with one mini-batch, however many
+passes (later passes read the stored values: by then θ has moved).
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ import numpy as np
 import torch
 
 from k15core import dist
-from k15core.losses import LOSSES
+from k15core.losses import LOSSES, tau_share
 from k15core.precision import autocast
 from k15core.rollout.partial import context_only_tokens
 from k15core.tasks.problem import Problem
@@ -79,6 +83,17 @@ def length_microbatches(rows: list[int], lengths: list[int], budget: int = 0, ov
     return batches[::-1]
 
 
+def step_plan(group_ids: list[int], minibatches: int, epochs: int, rng: random.Random) -> list[set[int]]:
+    """The groups of each optimiser step of one iteration: `epochs` passes, each shuffling every group (in place,
+    one after the other) and cutting them into min(minibatches, groups) mini-batches. The first pass is what a
+    single pass always was, so epochs = 1 trains as before; every rank makes the same plan (same ids, same seed)."""
+    ids, steps = list(group_ids), []
+    for _ in range(epochs):
+        rng.shuffle(ids)
+        steps += [set(c.tolist()) for c in np.array_split(np.array(ids), max(1, min(minibatches, len(ids))))]
+    return steps
+
+
 class _Rows:
     """One rank's rows of a policy update on its device: the padded inputs and each row's group, advantage and length."""
 
@@ -117,33 +132,36 @@ class _Rows:
 
 
 def optimise(run, batch: ScoredBatch, it: int) -> dict[str, float]:
-    """π_θi's log-probs, a fresh optimiser, then `minibatches` steps on whole groups (see the module docstring).
-    `run` needs cfg, model, tokenizer, device, bf16 and optimizer (an `RLRun`). Returns loss, kl, entropy and
-    the training tokens/s, over all ranks."""
+    """π_θi's log-probs, a fresh optimiser, then `epochs` x `minibatches` steps on whole groups (see the module
+    docstring). `run` needs cfg, model, tokenizer, device, bf16 and optimizer (an `RLRun`). Returns loss, kl,
+    entropy, the training tokens/s, and the last step's logratio_abs and tau_share, over all ranks."""
     cfg, model = run.cfg, run.model
     group_ids = sorted(g for ids in dist.all_gather(sorted(set(batch.group.tolist()))) for g in ids)
     if not group_ids:
         return {}
     rows = _Rows(run, batch)
     model.train()
-    random.Random(cfg.seed * 100003 + it).shuffle(group_ids)
-    chunks = [set(c.tolist()) for c in np.array_split(np.array(group_ids), max(1, min(cfg.minibatches, len(group_ids))))]
+    steps = step_plan(group_ids, cfg.minibatches, cfg.epochs, random.Random(cfg.seed * 100003 + it))
     logp_old = torch.zeros_like(rows.inputs.loss_mask)  # (N, T-1) log π_θi, fixed for the whole iteration
-    later = [r for r in range(rows.count) if int(rows.group[r]) >= 0 and int(rows.group[r]) not in chunks[0]]
+    later = [r for r in range(rows.count) if int(rows.group[r]) >= 0 and int(rows.group[r]) not in steps[0]]
     entropy_sum = _fill_old_logprobs(run, rows, later, logp_old)
     if cfg.reset_optimizer or run.optimizer is None:
         run.optimizer = new_optimizer(run)
     totals = {"kl_sum": 0.0, "kl_tokens": 0.0, "trained_tokens": 0, "entropy_sum": entropy_sum}
     losses, t0 = [], time.perf_counter()
-    for step, chunk in enumerate(chunks):
+    for step, chunk in enumerate(steps):
         losses.append(_minibatch_step(run, rows, chunk, logp_old, first=step == 0, totals=totals))
     seconds = time.perf_counter() - t0
+    # the last step's (A_j, ρ_j) of every rank: how far π_θ got from π_θi, and how hard the τ term pulls back
+    advantage, logratio = torch.tensor([p for part in dist.all_gather(totals["last_step"]) for p in part]).reshape(-1, 2).T
     response_tokens = 0.0 if rows.empty else float(rows.inputs.response_mask.sum())
     return {
         "loss": float(np.mean(losses)),
         "kl": dist.all_reduce_sum(totals["kl_sum"]) / max(dist.all_reduce_sum(totals["kl_tokens"]), 1.0),
         "entropy": dist.all_reduce_sum(totals["entropy_sum"]) / max(dist.all_reduce_sum(response_tokens), 1.0),
         "train_tokens_per_s": dist.all_reduce_sum(totals["trained_tokens"] / max(seconds, 1e-9)),
+        "logratio_abs": float(logratio.abs().mean()) if len(logratio) else 0.0,
+        "tau_share": tau_share(advantage, logratio, LOSSES.get(cfg.loss).tau(cfg)),
     }
 
 
@@ -170,7 +188,7 @@ def _minibatch_step(run, rows: _Rows, chunk: set[int], logp_old: torch.Tensor, f
     weight = dist.world_size() / (rows.group_size * len(chunk))
     policy_loss = LOSSES.get(cfg.loss)
     run.optimizer.zero_grad(set_to_none=True)
-    step_loss = 0.0
+    step_loss, totals["last_step"] = 0.0, []  # (A_j, ρ_j) of this step's rows: after the loop, the last step's
     for mb, mb_t, width, keep in rows.microbatches(mine):
         with autocast(run.device, run.bf16):
             logp, logits = token_logprobs(model, inputs.ids[mb_t, :width], inputs.attention[mb_t, :width], keep)
@@ -186,6 +204,8 @@ def _minibatch_step(run, rows: _Rows, chunk: set[int], logp_old: torch.Tensor, f
                 d = (old - logp) * mask
                 totals["kl_sum"] += float(((torch.exp(d) - d - 1) * mask).sum())
                 totals["kl_tokens"] += float(mask.sum())
+                # ρ_j = Σ_t (log π_θ − log π_θi) over trained tokens, the sequence log-ratio the k15 τ term penalises
+                totals["last_step"] += list(zip(rows.advantage[mb_t].tolist(), (-d).sum(1).tolist()))
             terms = policy_loss.per_sample(logp * mask, old * mask, mask, rows.advantage[mb_t], cfg)
             loss = (terms * weight[mb_t]).sum()
             totals["trained_tokens"] += int(inputs.attention[mb_t].sum())

@@ -68,7 +68,7 @@ def iteration_metrics(run, batch: ScoredBatch, train: dict, generated: int, phas
     m["rl/length_reward"] = float(batch.length.mean())
     same = [bool((batch.total[batch.group == g] == batch.total[batch.group == g][0]).all()) for g in batch.group.unique()]
     m["rl/same_reward_groups"] = float(np.mean(same))
-    for key in ("loss", "kl", "entropy"):
+    for key in ("loss", "kl", "entropy", "logratio_abs", "tau_share"):
         if key in train:
             m[f"rl/{key}"] = train[key]
     if "train_tokens_per_s" in train:

@@ -6,8 +6,8 @@ One iteration (`rl_iteration`):
                  per-iteration token budget; loops are stopped by the repeat detector
     3. reward    verifier correctness + length penalty (after its warm-up) + repeat penalty
     4. train     π_θi := the current policy (its log-probs computed once, no gradient); a fresh
-                 optimiser (the report resets it every iteration); a few mini-batch steps on the
-                 chosen loss (k1.5 by default)                                   -> k15core.policy_step
+                 optimiser (the report resets it every iteration); rl.epochs passes of a few
+                 mini-batch steps on the chosen loss (k1.5 by default)          -> k15core.policy_step
     5. sync      the new weights into the rollout engine (the hybrid deployment of §2.6.3)
     6. record    success rates to the sampler; metrics and every trajectory to the store -> k15core.records
 
@@ -15,8 +15,8 @@ After each iteration `train` asks the doctor (`k15core.doctor`): alarms for a ru
 stops the run (checkpointed, resumable) unless rl.doctor_go_on.
 Checkpoints and resume: `k15core.checkpoint`; stopping (SIGTERM finishes the iteration first): `k15core.stopping`.
 Choices the report leaves open (spec §13) are made in `k15core.config.RLConfig`, each documented there: τ, k,
-prompts per iteration, optimiser (AdamW) and learning rate, mini-batches per iteration, rollout temperature and
-top-p, and the length-penalty schedule.
+prompts per iteration, optimiser (AdamW) and learning rate, mini-batches and passes per iteration, rollout
+temperature and top-p, and the length-penalty schedule.
 """
 from __future__ import annotations
 

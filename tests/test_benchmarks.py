@@ -22,10 +22,38 @@ def test_warmup_benchmark_smoke():
     assert isinstance(result["bf16_native"], bool)
 
 
+def _demo_learning():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo_learning", ROOT / "benchmarks" / "demo_learning.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_demo_learning_ablation_rows_and_their_statistics():
+    bench = _demo_learning()
+    groups = bench.ablation_rows(tau=0.05, iterations=30)
+    assert list(groups["grid"]) == [f"loss=k15,tau={t},epochs={e}" for e in (1, 4) for t in ("0", "0.05", "0.5")]
+    assert groups["grid"]["loss=k15,tau=0.5,epochs=4"] == ["rl.loss=k15", "rl.tau=0.5", "rl.epochs=4"]
+    assert list(groups["losses"]) == ["loss=k15", "loss=grpo", "loss=reinforce", "loss=rest"]
+    assert groups["samplers"]["sampler=curriculum"][1] == 'rl.curriculum=[{"start_iteration": 0, "levels": [1, 2, 3]}, {"start_iteration": 10, "levels": [4, 5]}]'
+    rows = bench.select_rows(groups, ["loss=rest", "grid"])  # a row and a group, in the order given
+    assert list(rows) == ["loss=rest", *groups["grid"]]
+    with pytest.raises(SystemExit, match="unknown ablation row 'loss=rset'"):
+        bench.select_rows(groups, ["loss=rset"])
+    # hand numbers: acc 0.5 and 0.7 -> mean 0.6, population sd 0.1; tau share 0.2 and 0.2 -> 0.2 ± 0
+    stats = bench.row_stats([{"acc_rl": 0.5, "tau_share": 0.2}, {"acc_rl": 0.7, "tau_share": 0.2}], ("acc_rl", "tau_share"))
+    assert stats == pytest.approx({"acc_rl": 0.6, "acc_rl_std": 0.1, "tau_share": 0.2, "tau_share_std": 0.0})
+
+
 @pytest.mark.slow
 def test_demo_learning_benchmark_smoke(tmp_path):
+    """The whole script on a tiny model, with a tiny ablation table: two rows that share the default config (one run),
+    a ReST row and one of the τ x epochs grid, one seed, one iteration each."""
+    rows = ["loss=k15", "sampler=prioritised", "loss=rest", "loss=k15,tau=0.5,epochs=4"]
     cmd = [sys.executable, str(ROOT / "benchmarks" / "demo_learning.py"), "--smoke", "--seeds", "3", "--samples", "1",
-           "--ablations", "--ablation-iterations", "1", "--workspace", str(tmp_path / "ws")]
+           "--ablations", "--ablation-iterations", "1", "--ablation-rows", *rows, "--workspace", str(tmp_path / "ws")]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     lines = [json.loads(line) for line in out.stdout.strip().splitlines()]
@@ -37,10 +65,15 @@ def test_demo_learning_benchmark_smoke(tmp_path):
     assert [s["seed"] for s in result["per_seed"]] == [3]
     assert result["acc_rl"] == pytest.approx(result["per_seed"][0]["acc_rl"])
     assert len(result["hard_len_by_iteration"]) == 2  # smoke: 2 RL iterations
-    assert set(result["ablations"]["results"]) == {f"loss={x}" for x in ("k15", "grpo", "reinforce")} | {f"sampler={x}" for x in ("prioritised", "uniform", "curriculum")}
-    runs = {x["label"] for x in lines if "label" in x}  # the default config is run once for both its ablation rows
-    assert {"default-ablation-s3", "loss-grpo-s3", "sampler-uniform-s3"} <= runs and "loss-k15-s3" not in runs
-    assert result["ablations"]["results"]["loss=k15"] == result["ablations"]["results"]["sampler=prioritised"]
+    ablations = result["ablations"]
+    assert list(ablations["results"]) == rows and ablations["tau"] == 0.05 and ablations["iterations"] == 1
+    runs = {x["label"]: x for x in lines if "label" in x}  # rows with the same config share one run
+    assert {"loss-k15-s3", "loss-rest-s3", "loss-k15-tau-0.5-epochs-4-s3"} <= set(runs) and "sampler-prioritised-s3" not in runs
+    assert ablations["results"]["loss=k15"] == ablations["results"]["sampler=prioritised"]
+    for name, row in ablations["results"].items():
+        assert set(row) == {f"{k}{s}" for k in ("acc_rl", "hard_acc_rl", "logratio_abs", "tau_share", "rl_minutes") for s in ("", "_std")}, name
+        assert 0 <= row["tau_share"] <= 1 and row["logratio_abs"] >= 0 and row["acc_rl_std"] == 0.0, name  # one seed: sd 0
+    assert ablations["results"]["loss=rest"]["tau_share"] == 0.0  # ReST has no τ term
     assert result["length_penalty"]["weight"] == 0.3 and result["length_penalty"]["warmup_iterations"] == 10
 
 

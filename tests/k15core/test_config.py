@@ -86,6 +86,7 @@ def test_int_keyed_maps_survive_a_json_round_trip():
 @pytest.mark.parametrize("override, says", [
     ("rl.iterations=-5", "rl.iterations is -5, which is below its least value 1"),
     ("rl.k=0", "rl.k is 0, which is below its least value 1"),
+    ("rl.epochs=0", "rl.epochs is 0, which is below its least value 1"),
     ("rl.prompts_per_iter=0", "rl.prompts_per_iter is 0"),
     ("rl.max_response_tokens=-1", "rl.max_response_tokens is -1"),
     ("rl.top_p=0", "rl.top_p is 0.0, which is not above 0"),
@@ -101,6 +102,6 @@ def test_numbers_out_of_range_name_the_key_and_its_bound(override, says):
 
 
 def test_the_edges_of_each_range_are_accepted():
-    cfg = load_config(overrides=["rl.iterations=1", "rl.k=1", "rl.top_p=1", "rl.priority_floor=0", "rl.lr=0", "rl.segment_tokens=0",
+    cfg = load_config(overrides=["rl.iterations=1", "rl.k=1", "rl.epochs=1", "rl.top_p=1", "rl.priority_floor=0", "rl.lr=0", "rl.segment_tokens=0",
                                  "rl.repeat_ngram=0", "long2short.ratio=1", "task.eval_per_level=0", "eval.temperature=0"])
     assert (cfg.rl.iterations, cfg.rl.k, cfg.rl.top_p, cfg.long2short.ratio) == (1, 1, 1.0, 1.0)

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from k15core.losses import LOSSES, group_logmeanexp, group_mean, grpo_loss, k15_loss, reinforce_loss
+from k15core.losses import (LOSSES, group_logmeanexp, group_mean, grpo_loss, k15_loss, k15_per_sample, reinforce_loss, rest_loss,
+                            tau_share)
 
 
 def test_k15_hand_numbers():
@@ -132,3 +133,68 @@ def test_masked_tokens_have_exactly_zero_gradient():
 
 def test_group_mean():
     assert group_mean(torch.tensor([1.0, 3.0, 10.0]), torch.tensor([5, 5, 2])).tolist() == [2.0, 2.0, 10.0]
+
+
+def test_rest_hand_numbers():
+    # Two groups of k = 2 (G = 2): rewards (1, 0 | 0.5, −0.25). Kept (r > 0): rows 0 and 2 (0.5 is a correct answer
+    # under a length penalty, −0.25 a wrong one). logp = (−1, −2, −3, −4):
+    # group 0: (1/2)(1 + 0) = 0.5, group 1: (1/2)(3 + 0) = 1.5 -> mean over groups 1.0
+    loss = rest_loss(torch.tensor([-1.0, -2.0, -3.0, -4.0]), torch.tensor([1.0, 0.0, 0.5, -0.25]), torch.tensor([0, 0, 1, 1]))
+    assert loss.item() == pytest.approx(1.0)
+    # a reward of exactly 0 (a wrong answer, no penalty) is not kept
+    assert rest_loss(torch.tensor([-1.0]), torch.tensor([0.0]), torch.tensor([0])).item() == 0.0
+
+
+def test_rest_gradient_is_zero_on_wrong_answers_and_the_nll_gradient_on_right_ones():
+    # Token level through the registry: d loss / d token_logp[j, t] = −1[r_j > 0] · mask[j, t] / (k · G) = −1/4 on the
+    # unmasked tokens of rows 0 and 2, exactly 0 on rows 1 and 3 (wrong) and on masked tokens.
+    cfg = SimpleNamespace(tau=1.0, logz="mean", clip_eps=0.2)
+    token_logp = torch.randn(4, 3, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
+    mask = torch.ones(4, 3)
+    mask[2, 2] = 0
+    LOSSES.get("rest")(token_logp, token_logp.detach(), mask, torch.tensor([1.0, 0.0, 0.5, -0.25]), torch.tensor([0, 0, 1, 1]), cfg).backward()
+    expected = torch.tensor([[-0.25] * 3, [0.0] * 3, [-0.25, -0.25, 0.0], [0.0] * 3])
+    assert torch.equal(token_logp.grad, expected)
+    # A toy policy (softmax over 5 whole answers for each of 3 prompts): ReST's gradient equals the gradient of the
+    # negative log-likelihood of the correct answers, each weighted 1/(k · G) = 1/6; prompt 1 has no correct answer,
+    # so its parameters get exactly zero gradient (no push down on wrong answers).
+    theta = torch.randn(3, 5, generator=torch.Generator().manual_seed(1)).requires_grad_(True)
+    group, answer = torch.tensor([0, 0, 1, 1, 2, 2]), torch.tensor([0, 3, 1, 2, 4, 4])
+    rewards = torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 1.0])
+    rest_loss(torch.log_softmax(theta, -1)[group, answer], rewards, group).backward()
+    theta2 = theta.detach().clone().requires_grad_(True)
+    nll = -torch.log_softmax(theta2, -1)[group, answer]
+    (nll[rewards > 0].sum() / 6).backward()
+    assert torch.allclose(theta.grad, theta2.grad, atol=1e-7)
+    assert theta.grad[1].abs().max().item() == 0.0 and theta.grad[0].abs().max().item() > 0
+
+
+def test_tau_share_hand_numbers():
+    # A = (0.5, −0.5, 0, 0), ρ = (2, −1, 0, 4), τ = 0.1: Σ|τρ| = 0.2 + 0.1 + 0 + 0.4 = 0.7, Σ|A| = 1.0 -> 0.7 / 1.7
+    a, rho = torch.tensor([0.5, -0.5, 0.0, 0.0]), torch.tensor([2.0, -1.0, 0.0, 4.0])
+    assert tau_share(a, rho, 0.1) == pytest.approx(0.7 / 1.7)
+    assert tau_share(a, torch.zeros(4), 0.1) == 0.0  # θ = θ_i: plain REINFORCE
+    assert tau_share(a, rho, 0.0) == 0.0  # no τ term
+    assert tau_share(torch.zeros(4), rho, 0.1) == 1.0  # no reward signal, only the pull back to π_θi
+    assert tau_share(torch.zeros(0), torch.zeros(0), 0.1) == 0.0  # nothing trained
+    # The same share as the squared form's ∂L/∂ρ = −2τ(A − τρ) split into −2τA and 2τ²ρ
+    tau = 0.1
+    assert tau_share(a, rho, tau) == pytest.approx(float((2 * tau**2 * rho).abs().sum() / ((2 * tau * a).abs().sum() + (2 * tau**2 * rho).abs().sum())))
+
+
+def test_tau_share_splits_the_k15_gradient():
+    # d k15_per_sample / d logp_j = −A_j + τ ρ_j: the two parts tau_share weighs. Where they have the same sign
+    # (no cancellation within a response) Σ_j |gradient_j| = Σ|A| + Σ|τρ|, so the share is Σ|τρ| / Σ|gradient|.
+    a = torch.tensor([-0.5, 0.25, 0.0])
+    logp_old = torch.tensor([-3.0, -2.0, -1.0])
+    logp = torch.tensor([-1.0, -6.0, -0.5], requires_grad=True)  # ρ = (2, −4, 0.5): −A and τρ agree in sign
+    tau = 0.2
+    k15_per_sample(logp, logp_old, a, tau).sum().backward()
+    rho = (logp - logp_old).detach()
+    assert torch.allclose(logp.grad, -a + tau * rho)
+    assert tau_share(a, rho, tau) == pytest.approx(float((tau * rho).abs().sum() / logp.grad.abs().sum()))
+
+
+def test_only_k15_has_a_tau_term():
+    cfg = SimpleNamespace(tau=0.3, logz="mean", clip_eps=0.2)
+    assert {name: LOSSES.get(name).tau(cfg) for name in LOSSES.names()} == {"k15": 0.3, "grpo": 0.0, "reinforce": 0.0, "rest": 0.0}

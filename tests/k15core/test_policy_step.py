@@ -208,11 +208,11 @@ def test_token_budget_accumulation_gives_the_same_step(tiny_model_dir):
     assert any(v.abs().sum() > 0 for v in whole_grads.values())
 
 
-@pytest.mark.parametrize("minibatches", [1, 3])
-def test_log_probs_of_the_old_policy_are_the_policys_own(tiny_model_dir, minibatches):
+@pytest.mark.parametrize("minibatches, epochs", [(1, 1), (3, 1), (1, 3), (3, 2)])
+def test_log_probs_of_the_old_policy_are_the_policys_own(tiny_model_dir, minibatches, epochs):
     """π_θi's log-probs come from the first step's own forward for its rows and from a no-gradient forward for
-    the rest. With lr = 0 the policy never moves, so every mini-batch must see π_θ = π_θi: KL exactly 0, and
-    the k1.5 loss reduces to REINFORCE with the group-mean baseline."""
+    the rest. With lr = 0 the policy never moves, so every mini-batch of every pass must see π_θ = π_θi: KL and
+    the log-ratio exactly 0, and the k1.5 loss reduces to REINFORCE with the group-mean baseline."""
     from types import SimpleNamespace
 
     from k15core.losses import reinforce_loss
@@ -224,17 +224,72 @@ def test_log_probs_of_the_old_policy_are_the_policys_own(tiny_model_dir, minibat
     model, tok = load_model(tiny_model_dir)
     batch = _random_batch(tok, groups=6, k=2, seed=5, prompt_len=5, max_len=12)
     trajs = batch.trajectories
-    run = SimpleNamespace(cfg=RLConfig(minibatches=minibatches, lr=0.0, grad_clip=0.0), model=model, tokenizer=tok, device=torch.device("cpu"),
-                          bf16=False, optimizer=None, engine=SimpleNamespace(load_weights=lambda m: None))
+    run = SimpleNamespace(cfg=RLConfig(minibatches=minibatches, epochs=epochs, lr=0.0, grad_clip=0.0), model=model, tokenizer=tok,
+                          device=torch.device("cpu"), bf16=False, optimizer=None, engine=SimpleNamespace(load_weights=lambda m: None))
     stats = optimise(run, batch, it=0)
     assert stats["kl"] == pytest.approx(0.0, abs=1e-9)
+    assert stats["logratio_abs"] == pytest.approx(0.0, abs=1e-6) and stats["tau_share"] == pytest.approx(0.0, abs=1e-6)
     inputs = policy_inputs(trajs, tok.pad_token_id, True)
     ids, attention, loss_mask = inputs.ids, inputs.attention, inputs.loss_mask
     with torch.no_grad():
         logp, _ = token_logprobs(model, ids, attention)
     whole = float(reinforce_loss((logp * loss_mask).sum(1), batch.total, batch.group))
-    if minibatches == 1:  # one step: its loss is the whole batch's
+    if minibatches == epochs == 1:  # one step: its loss is the whole batch's
         assert stats["loss"] == pytest.approx(whole, rel=1e-4, abs=1e-6)
+
+
+def test_step_plan_passes_cover_every_group_once_and_the_first_is_the_single_pass():
+    import random
+
+    import numpy as np
+
+    from k15core.policy_step import step_plan
+
+    groups = [3, 8, 11, 20, 21]
+    steps = step_plan(groups, minibatches=2, epochs=3, rng=random.Random(7))
+    assert len(steps) == 6 and [len(s) for s in steps] == [3, 2] * 3  # 5 groups in 2 mini-batches (array_split: 3 + 2)
+    for p in range(3):  # each pass: every group in exactly one of its steps
+        assert steps[2 * p] | steps[2 * p + 1] == set(groups) and not steps[2 * p] & steps[2 * p + 1]
+    assert len({tuple(sorted(steps[2 * p])) for p in range(3)}) > 1  # the passes are shuffled anew
+    ids = list(groups)  # the first pass is exactly what the trainer drew before it had passes
+    random.Random(7).shuffle(ids)
+    assert steps[:2] == [set(c.tolist()) for c in np.array_split(np.array(ids), 2)]
+    few = step_plan(groups, minibatches=9, epochs=2, rng=random.Random(0))  # fewer groups than mini-batches: one group a step
+    assert [len(s) for s in few] == [1] * 10 and set().union(*few[:5]) == set().union(*few[5:]) == set(groups)
+
+
+def test_passes_measure_the_distance_to_the_policy_the_iteration_started_from(tiny_model_dir):
+    """One step at θ_i: log-ratio and τ share exactly 0 (the k1.5 loss is REINFORCE there). Two passes of one step
+    each: the second step's forward is at θ_1 (the first run's weights) and its log-ratio is to π_θi, not to π_θ1
+    (log π_θi is not recomputed for a later pass): logratio_abs = mean_j |Σ_t (log π_θ1 − log π_θi)| and tau_share
+    = tau_share(A, ρ, τ), both checked against forwards of the two models made here."""
+    import copy
+    from types import SimpleNamespace
+
+    from k15core.config import RLConfig
+    from k15core.losses import k15_advantage, tau_share
+    from k15core.policy_step import optimise, policy_inputs
+    from k15core.tokens import token_logprobs
+
+    base, tok = load_model(tiny_model_dir)
+    batch = _random_batch(tok, groups=3, k=2, seed=2, prompt_len=5, max_len=10)
+    tau = 1.0
+    models, stats = {}, {}
+    for epochs in (1, 2):
+        models[epochs] = copy.deepcopy(base)
+        run = SimpleNamespace(cfg=RLConfig(minibatches=1, epochs=epochs, lr=1e-3, grad_clip=0.0, tau=tau), model=models[epochs], tokenizer=tok,
+                              device=torch.device("cpu"), bf16=False, optimizer=None, engine=SimpleNamespace(load_weights=lambda m: None))
+        stats[epochs] = optimise(run, batch, it=0)
+    assert stats[1]["logratio_abs"] == 0.0 and stats[1]["tau_share"] == 0.0
+    inputs = policy_inputs(batch.trajectories, tok.pad_token_id, True)
+    with torch.no_grad():
+        logp_i, _ = token_logprobs(base, inputs.ids, inputs.attention)
+        logp_1, _ = token_logprobs(models[1], inputs.ids, inputs.attention)  # θ_1: where the second pass starts
+    rho = ((logp_1 - logp_i) * inputs.loss_mask).sum(1)  # (N,)
+    share = tau_share(k15_advantage(batch.total, batch.group, tau), rho, tau)
+    assert stats[2]["logratio_abs"] == pytest.approx(float(rho.abs().mean()), rel=1e-3)
+    assert stats[2]["tau_share"] == pytest.approx(share, rel=1e-3)
+    assert stats[2]["logratio_abs"] > 0.01 and stats[2]["tau_share"] > 0.01  # the policy moved and the τ term pulls back
 
 
 def test_chosen_logprobs_and_entropy_equal_the_full_log_softmax():

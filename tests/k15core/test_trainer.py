@@ -69,7 +69,7 @@ def test_iterations_write_metrics_and_every_trajectory(workspace, tiny_model_dir
     m = rl_iteration(run)
     assert store.count_trajectories(run.state.run_id, 0) == 3 * 2
     names = {r["name"] for r in store.metrics(run.state.run_id)}
-    for key in ("rl/reward", "rl/accuracy", "rl/len_mean", "rl/len_p90", "rl/entropy", "rl/kl", "rl/same_reward_groups", "rl/masked_token_share", "time/rollout_s", "time/train_s",
+    for key in ("rl/reward", "rl/accuracy", "rl/len_mean", "rl/len_p90", "rl/entropy", "rl/kl", "rl/logratio_abs", "rl/tau_share", "rl/same_reward_groups", "rl/masked_token_share", "time/rollout_s", "time/train_s",
                 "time/sync_s", "time/store_s"):
         assert key in names, key
     from k15core.metrics import describe_metric
