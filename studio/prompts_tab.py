@@ -19,18 +19,12 @@ from k15core import labels as L
 from k15core.store import Store
 from k15core.store.labels import UnknownPrompts
 from k15core.tasks import check_reference, read_checked_prompt_file
+from studio.prompt_keys import KEYS, decide, undo_last  # noqa: F401  (decide, undo_last: the tab's handlers, tested as prompts_tab.*)
 
 GRID_COLUMNS = ["id", "prompt", "level", "difficulty", "pass rate", "training success", "samples", "hackable", "format issue", "duplicate of",
                 "tags", "status", "labels"]
 STATUS_FILTERS = ("all", "not reviewed", "kept", "excluded", "flagged")
 BULK_ACTIONS = ("exclude", "keep", "flag", "reset status", "difficulty 1", "difficulty 2", "difficulty 3", "difficulty 4", "difficulty 5", "mark hackable")
-
-# One key per decision, printed on its button. Ignored while a text box has focus (studio/shortcuts.py).
-KEYS = {
-    "keep": ("a", "prompt-keep"), "exclude": ("x", "prompt-exclude"), "flag": ("f", "prompt-flag"),
-    **{f"d{d}": (str(d), f"prompt-d{d}") for d in range(1, 6)},
-    "undo": ("u", "prompt-undo"), "next": ("n", "prompt-next"), "prev": ("p", "prompt-prev"),
-}
 
 
 def prompt_table(store: Store, text: str = "", status: str = "all", level: int | None = None) -> pd.DataFrame:
@@ -93,21 +87,6 @@ def _history_frame(events: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["seq", "when", "who", "field", "value", "source", "kind"])
 
 
-def decide(store: Store, prompt_id: str, decision: str, author: str) -> tuple[str | None, str]:
-    """Apply one focus-view decision ('keep', 'exclude', 'flag', 'd1'..'d5'). Returns (action id, message).
-
-    Every label writer here writes with `known_only`: the id comes from a text box or the API, and a label
-    on an id the store does not hold would be a row no prompt ever reads (refused, nothing written)."""
-    if not prompt_id:
-        return None, "no prompt selected"
-    field, value = L.decision_label(decision)
-    try:
-        w = store.set_label(prompt_id, field, value, author=author, source="studio", known_only=True)
-    except UnknownPrompts as err:
-        return None, str(err)
-    return w.action, (f"{prompt_id}: {field} = {value}" if w.events else f"{prompt_id}: already {field} = {value} (nothing written)")
-
-
 def save_reference(store: Store, prompt_id: str, reference: str, author: str) -> tuple[str | None, str]:
     """Save a corrected reference answer, if the prompt's task verifier can match it."""
     if not prompt_id:
@@ -153,15 +132,6 @@ def bulk_apply(store: Store, prompt_ids: list[str], action: str, author: str) ->
     except UnknownPrompts as err:
         return None, f"{action}: {err}"
     return w.action, f"{action}: {w.events} of {len(prompt_ids)} prompts changed (Undo takes the whole action back)"
-
-
-def undo_last(store: Store, author: str) -> tuple[str | None, str]:
-    w = store.undo(author)
-    if w.undid is None:
-        return None, "nothing to undo"
-    ids = sorted({e["prompt_id"] for e in store.label_events() if e.get("action") == w.action})
-    shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
-    return ids[0] if len(ids) == 1 else None, f"undone: {w.events} label(s) on {shown}"
 
 
 def preview_import(path: str | None, default_task: str) -> tuple[pd.DataFrame, pd.DataFrame, str, bool]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from studio.prompts_tab import KEYS
+from studio.prompt_keys import KEYS
 
 
 def key_map() -> dict[str, str]:
