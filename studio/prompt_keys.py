@@ -12,6 +12,7 @@ batch the page sends again (its answer was lost) is not applied twice.
 """
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -32,6 +33,7 @@ ADVANCING = ("keep", "exclude", "flag")
 WRITING = (*L.DECISIONS, "undo")
 """The actions that reach the server; next and previous only move the focus, in the page."""
 MAX_BATCH = 200
+_ANSWERS = itertools.count(1)
 
 
 def decide(store: Store, prompt_id: str, decision: str, author: str) -> tuple[str | None, str]:
@@ -98,6 +100,6 @@ def panel_value(ids: list[str], applied: int | None = None, results: list[dict] 
     """What the page's key queue reads from the server (JSON): the filter's prompt ids in grid order, to walk them
     without a round trip, and after a batch the highest seq applied and each key's result."""
     out: dict[str, Any] = {"ids": list(ids or [])}
-    if applied is not None:
-        out["applied"], out["results"] = applied, results or []
+    if applied is not None:  # "answer": a number of its own, so the page (which watches for a changed value) sees every answer
+        out.update(applied=applied, results=results or [], answer=next(_ANSWERS))
     return json.dumps(out)

@@ -78,4 +78,6 @@ def test_a_store_locked_past_every_retry_stops_the_batch_and_loses_nothing(studi
 
 def test_the_panel_value_is_what_the_page_reads():
     assert json.loads(prompt_keys.panel_value(["a", "b"])) == {"ids": ["a", "b"]}  # a grid load: no answer to any key
-    assert json.loads(prompt_keys.panel_value(["a"], 3, [{"seq": 3}])) == {"ids": ["a"], "applied": 3, "results": [{"seq": 3}]}
+    answer = json.loads(prompt_keys.panel_value(["a"], 3, [{"seq": 3}]))
+    assert answer.pop("answer") > 0 and answer == {"ids": ["a"], "applied": 3, "results": [{"seq": 3}]}
+    assert prompt_keys.panel_value(["a"], 3, []) != prompt_keys.panel_value(["a"], 3, [])  # the page sees every answer

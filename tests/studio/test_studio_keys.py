@@ -6,7 +6,8 @@ tests type 30 keys at 50 ms intervals (labels, Next, Previous, mixed) and compar
 the store with what a person walking the prompt list by hand would have recorded: the same prompts,
 fields and values, in the same order, none lost and none extra. The second test types the same keys
 while another process holds the store's write lock most of the time, as a training run committing its
-iterations does (each label write then waits up to a second and a half).
+iterations does (each label write then waits up to a second and a half). A click on a decision button takes
+the keys' path too, so it cannot overtake keys still waiting.
 """
 from __future__ import annotations
 
@@ -78,6 +79,15 @@ while True:  # like a trainer committing an iteration: the write lock held 1.5 s
 """
 
 
+WATCH_WAITING = """() => {  // the most keys the panel ever said were waiting to be saved
+  window.__mostWaiting = 0;
+  setInterval(() => {
+    const m = /^(\\d+) key/.exec(document.querySelector("#prompt-keys .k15-keys-state").textContent.trim());
+    if (m) window.__mostWaiting = Math.max(window.__mostWaiting, +m[1]);
+  }, 20);
+}"""
+
+
 def _type_keys_and_check(studio_data, monkeypatch, timeout: float, slow_store: bool = False) -> None:
     monkeypatch.setenv("K15_USER", "browser-user")
     from studio.app import build_app, serve
@@ -100,6 +110,7 @@ def _type_keys_and_check(studio_data, monkeypatch, timeout: float, slow_store: b
             if slow_store:
                 holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(studio_data.root / "k15.db")], stdout=subprocess.PIPE, text=True)
                 assert holder.stdout.readline().strip() == "locked"
+            page.evaluate(WATCH_WAITING)
             t0 = time.time()
             for key in KEYS:
                 page.keyboard.press(key)
@@ -111,6 +122,18 @@ def _type_keys_and_check(studio_data, monkeypatch, timeout: float, slow_store: b
             assert {e["author"] for e in events} == {"browser-user"}
             expect(focus_id).to_have_value(end, timeout=10_000)  # the focus stayed where the keys left it: no jump back
             expect(page.locator("#prompt-keys")).to_contain_text("all saved", timeout=10_000)
+            expect(page.locator(f'#prompt-card [data-prompt-id="{end}"]')).to_contain_text("labelled difficulty 5", timeout=10_000)  # the card followed, labels included
+            most_waiting = page.evaluate("window.__mostWaiting")
+            if slow_store:  # the keys really were typed while label writes were pending, and queued
+                assert most_waiting >= 5, most_waiting
+            else:  # a click on a button takes the keys' path: it labels the prompt on screen and moves on
+                page.locator("#prompt-keep").click()
+                expect(focus_id).to_have_value(ids[ids.index(end) + 1], timeout=10_000)
+                expect(page.locator("#prompt-keys")).to_contain_text(f"{end}: status = kept", timeout=10_000)  # answered in the queue's panel
+                deadline = time.time() + 30
+                while time.time() < deadline and len(store.label_events()) == len(want):
+                    time.sleep(0.1)
+                assert [(e["prompt_id"], e["field"], e["value"]) for e in store.label_events()][len(want):] == [(end, "status", "kept")]
             browser.close()
     finally:
         if holder is not None:
