@@ -66,9 +66,9 @@ def apply_keys(store: Store, keys: Any, author: str, applied: int) -> tuple[list
 
     `keys`: [{"seq": int, "id": prompt id, "action": one of WRITING}, ...] as the page sent them (untrusted).
     Keys apply strictly in seq order: seq <= `applied` were applied before and are skipped, and a gap (a
-    key missing) stops the batch until the page sends the missing one. A malformed key is answered and passed
-    over, so one bad key cannot hold the queue; a store error stops the batch at that key (the page sends
-    the rest again). A result: {"seq", "id", "said"}, and for an undo "target", the prompt it gave back.
+    key missing) stops the batch until the page sends the missing one. A key with an id or action the studio
+    cannot read is answered and passed over, so one bad key cannot hold the queue; a store locked through
+    every retry stops the batch at that key (the page sends the rest again). A result: {"seq", "id", "said"}, and for an undo "target", the prompt it gave back.
     """
     if not isinstance(keys, list):
         return [], applied

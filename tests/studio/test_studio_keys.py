@@ -117,6 +117,7 @@ def _type_keys_and_check(studio_data, monkeypatch, timeout: float, slow_store: b
                 page.wait_for_timeout(50)
             typed = time.time() - t0
             events = _settled(store, len(want), timeout)
+            print(f"typed {len(KEYS)} keys in {typed:.1f} s; the store settled {time.time() - t0:.1f} s after the first key")
             got = [(e["prompt_id"], e["field"], e["value"]) for e in events]
             assert got == want, f"typed in {typed:.1f} s; {len(got)} events, {len(want)} meant\n" + _diff(got, want)
             assert {e["author"] for e in events} == {"browser-user"}
