@@ -36,6 +36,7 @@ CSS = """
 .k15-tokens { font-family: ui-monospace, monospace; white-space: normal; word-break: break-all; margin-top: 6px; line-height: 1.6; }
 .k15-tok { border-radius: 2px; } .k15-tok:hover { outline: 1px solid #333; }
 .k15-prompt { white-space: pre-wrap; background: #f6f6f6; padding: 6px; }
+.k15-keys { font-size: 13px; color: #555; } .k15-stale { opacity: 0.45; }
 """
 
 

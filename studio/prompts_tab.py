@@ -1,9 +1,10 @@
 """Prompts tab: curate the prompt set the trainer draws from.
 
 A grid (filterable; bulk actions on everything matching the filter) and a one-at-a-time focus view with
-one-key decisions. Every action is an append-only label event written through `Store.set_label`
-(idempotent: a UI event fired twice writes one row) under the user's name; Undo takes back the user's
-last action; a running trainer applies the labels at its next iteration.
+one-key decisions (typed ahead, queued in the page and applied to the prompt each key was typed on:
+studio/prompt_keys.py, studio/shortcuts.py). Every action is an append-only label event written through
+`Store.set_label` (idempotent: a UI event fired twice writes one row) under the user's name; Undo takes
+back the user's last action; a running trainer applies the labels at its next iteration.
 """
 from __future__ import annotations
 
@@ -19,18 +20,13 @@ from k15core import labels as L
 from k15core.store import Store
 from k15core.store.labels import UnknownPrompts
 from k15core.tasks import check_reference, read_checked_prompt_file
+from studio import prompt_keys, shortcuts
+from studio.prompt_keys import KEYS, decide, undo_last  # noqa: F401  (decide, undo_last: the tab's handlers, tested as prompts_tab.*)
 
 GRID_COLUMNS = ["id", "prompt", "level", "difficulty", "pass rate", "training success", "samples", "hackable", "format issue", "duplicate of",
                 "tags", "status", "labels"]
 STATUS_FILTERS = ("all", "not reviewed", "kept", "excluded", "flagged")
 BULK_ACTIONS = ("exclude", "keep", "flag", "reset status", "difficulty 1", "difficulty 2", "difficulty 3", "difficulty 4", "difficulty 5", "mark hackable")
-
-# One key per decision, printed on its button. Ignored while a text box has focus (studio/shortcuts.py).
-KEYS = {
-    "keep": ("a", "prompt-keep"), "exclude": ("x", "prompt-exclude"), "flag": ("f", "prompt-flag"),
-    **{f"d{d}": (str(d), f"prompt-d{d}") for d in range(1, 6)},
-    "undo": ("u", "prompt-undo"), "next": ("n", "prompt-next"), "prev": ("p", "prompt-prev"),
-}
 
 
 def prompt_table(store: Store, text: str = "", status: str = "all", level: int | None = None) -> pd.DataFrame:
@@ -76,7 +72,7 @@ def focus_view(store: Store, prompt_id: str | None) -> dict:
     e = html.escape
     corrected = f" (corrected; the task says <code>{e(p['reference'])}</code>)" if st.reference else ""
     card = (
-        f'<div class="k15-focus"><b>{e(st.status or "not reviewed")}</b> · level {p["difficulty"]}'
+        f'<div class="k15-focus" data-prompt-id="{e(prompt_id)}"><b>{e(st.status or "not reviewed")}</b> · level {p["difficulty"]}'
         f'{f" · labelled difficulty {st.difficulty}" if st.difficulty else ""} · {e(rate)}'
         f'{" · <b>hackable</b>" if st.hackable else ""}{f" · <b>{e(st.format_issue)}</b>" if st.format_issue else ""}{f" · duplicate of <code>{e(_duplicate_text(st.duplicate_of))}</code>" if st.duplicate_of else ""} · task {e(p["task"])}'
         f'<pre class="k15-prompt">{e(p["text"])}</pre>'
@@ -91,21 +87,6 @@ def _history_frame(events: list[dict]) -> pd.DataFrame:
     rows = [[e["seq"], time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["created_at"])), e["author"], e["field"], json.dumps(e["value"]),
              e["source"], "undo" if e.get("undoes") else ""] for e in reversed(events)]
     return pd.DataFrame(rows, columns=["seq", "when", "who", "field", "value", "source", "kind"])
-
-
-def decide(store: Store, prompt_id: str, decision: str, author: str) -> tuple[str | None, str]:
-    """Apply one focus-view decision ('keep', 'exclude', 'flag', 'd1'..'d5'). Returns (action id, message).
-
-    Every label writer here writes with `known_only`: the id comes from a text box or the API, and a label
-    on an id the store does not hold would be a row no prompt ever reads (refused, nothing written)."""
-    if not prompt_id:
-        return None, "no prompt selected"
-    field, value = L.decision_label(decision)
-    try:
-        w = store.set_label(prompt_id, field, value, author=author, source="studio", known_only=True)
-    except UnknownPrompts as err:
-        return None, str(err)
-    return w.action, (f"{prompt_id}: {field} = {value}" if w.events else f"{prompt_id}: already {field} = {value} (nothing written)")
 
 
 def save_reference(store: Store, prompt_id: str, reference: str, author: str) -> tuple[str | None, str]:
@@ -153,15 +134,6 @@ def bulk_apply(store: Store, prompt_ids: list[str], action: str, author: str) ->
     except UnknownPrompts as err:
         return None, f"{action}: {err}"
     return w.action, f"{action}: {w.events} of {len(prompt_ids)} prompts changed (Undo takes the whole action back)"
-
-
-def undo_last(store: Store, author: str) -> tuple[str | None, str]:
-    w = store.undo(author)
-    if w.undid is None:
-        return None, "nothing to undo"
-    ids = sorted({e["prompt_id"] for e in store.label_events() if e.get("action") == w.action})
-    shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
-    return ids[0] if len(ids) == 1 else None, f"undone: {w.events} label(s) on {shown}"
 
 
 def preview_import(path: str | None, default_task: str) -> tuple[pd.DataFrame, pd.DataFrame, str, bool]:
@@ -251,6 +223,8 @@ def build(ctx) -> dict:
                 prev_btn = gr.Button("← Previous (p)", elem_id=KEYS["prev"][1], size="sm")
                 next_btn = gr.Button("Next (n) →", elem_id=KEYS["next"][1], size="sm")
                 undo_btn = gr.Button("Undo my last action (u)", elem_id=KEYS["undo"][1], size="sm")
+            key_panel = gr.HTML(prompt_keys.panel_value([]), html_template=shortcuts.PANEL_TEMPLATE, js_on_load=shortcuts.keys_js(), elem_id="prompt-keys")
+            applied = gr.State(0)  # the highest key seq this page's queue has had applied (prompt_keys.apply_keys)
             message = gr.Markdown(elem_id="prompt-message")
         with gr.Column(scale=2):
             reference = gr.Textbox(label="reference answer", elem_id="prompt-reference")
@@ -259,7 +233,8 @@ def build(ctx) -> dict:
             note = gr.Textbox(label="note", lines=2, elem_id="prompt-note")
             tags_btn = gr.Button("Save tags and note", size="sm", elem_id="prompt-save-tags")
             gr.Markdown("Keys: **a** keep · **x** exclude · **f** flag · **1–5** difficulty · **u** undo · **n**/**p** next/previous. "
-                        "Keys do nothing while a text box has focus (press Esc or click outside it).")
+                        "Keys do nothing while a text box has focus (press Esc or click outside it). Type ahead freely: "
+                        "each key labels the prompt on screen when you pressed it, and waiting keys are saved in order.")
     history = gr.Dataframe(label="history of this prompt (who, what, when)", interactive=False, max_height=200, elem_id="prompt-history")
     with gr.Accordion("Import and export", open=False):
         with gr.Row():
@@ -280,18 +255,14 @@ def build(ctx) -> dict:
         v = focus_view(ctx.store, pid)
         return [v["id"], v["card"], v["reference"], v["tags"], v["note"], v["history"]]
 
-    def load_grid(text, st, lvl):
+    def load_grid_and_focus(text, st, lvl, pid):
         frame = prompt_table(ctx.store, text, st, lvl)
         ids = frame["id"].tolist()
-        return [frame, ids]
+        return [frame, ids, prompt_keys.panel_value(ids), *show(pid if pid in ids else (ids[0] if ids else None))]
 
-    def load_grid_and_focus(text, st, lvl, pid):
-        frame, ids = load_grid(text, st, lvl)
-        return [frame, ids, *show(pid if pid in ids else (ids[0] if ids else None))]
-
-    grid_inputs = [filter_text, status, level]
-    refresh_btn.click(load_grid_and_focus, [*grid_inputs, current], [grid, queue, *focus_outputs], api_name="prompt_grid")
-    filter_text.submit(load_grid_and_focus, [*grid_inputs, current], [grid, queue, *focus_outputs], api_visibility="private")
+    grid_inputs, grid_outputs = [filter_text, status, level], [grid, queue, key_panel]
+    refresh_btn.click(load_grid_and_focus, [*grid_inputs, current], [*grid_outputs, *focus_outputs], api_name="prompt_grid")
+    filter_text.submit(load_grid_and_focus, [*grid_inputs, current], [*grid_outputs, *focus_outputs], api_visibility="private")
 
     def step(pid, ids, delta):
         if not ids:
@@ -308,6 +279,22 @@ def build(ctx) -> dict:
 
     grid.select(pick, grid, focus_outputs, api_visibility="private")
 
+    # The page's key queue (studio/shortcuts.py): keys arrive in batches carrying the ids they were typed on;
+    # one batch at a time, in order (concurrency 1), each key applied to its own id. The focus box is not an
+    # output: the page moved it already, and an answer must never move it back.
+    def on_keys(ids, done, evt: gr.EventData, request: gr.Request):
+        data = evt._data if isinstance(evt._data, dict) else {}
+        results, done = prompt_keys.apply_keys(ctx.store, data.get("keys"), ctx.author(request), done)
+        return prompt_keys.panel_value(ids, done, results), done
+
+    # No progress overlays: the panel counts the waiting keys itself, and a card not yet caught up is dimmed.
+    key_panel.apply_keys(on_keys, [queue, applied], [key_panel, applied], trigger_mode="multiple", concurrency_limit=1, show_progress="hidden",
+                         api_visibility="private")
+    key_panel.show_focus(lambda pid: show(pid)[1:], current, focus_outputs[1:], trigger_mode="always_last", show_progress="hidden",
+                         api_visibility="private")
+
+    # The API's decisions (/decide_keep, ..., /undo): in the page, the script sends these buttons' clicks
+    # through the key queue instead; these handlers serve API clients, and the page if its script is missing.
     for name, btn in buttons.items():
         def on_decide(pid, ids, request: gr.Request, _name=name):
             _, said = decide(ctx.store, pid, _name, ctx.author(request))
@@ -339,7 +326,7 @@ def build(ctx) -> dict:
         _, said = bulk_apply(ctx.store, ids, action, ctx.author(request))
         return [*load_grid_and_focus(text, st, lvl, pid), said]
 
-    bulk_btn.click(on_bulk, [*grid_inputs, bulk_action, current], [grid, queue, *focus_outputs, message], api_name="bulk", trigger_mode="once")
+    bulk_btn.click(on_bulk, [*grid_inputs, bulk_action, current], [*grid_outputs, *focus_outputs, message], api_name="bulk", trigger_mode="once")
 
     def on_upload(path):
         good, bad, said, ok = preview_import(path, default_task(ctx.store))
@@ -351,7 +338,7 @@ def build(ctx) -> dict:
         said = commit_import(ctx.store, path, default_task(ctx.store))
         return [said, gr.Button(interactive=False), *load_grid_and_focus(text, st, lvl, pid)]
 
-    import_btn.click(on_import, [upload, *grid_inputs, current], [import_msg, import_btn, grid, queue, *focus_outputs], api_visibility="private",
+    import_btn.click(on_import, [upload, *grid_inputs, current], [import_msg, import_btn, *grid_outputs, *focus_outputs], api_visibility="private",
                      trigger_mode="once")
     export_btn.click(lambda fmt: str(export_curated(ctx.store, ctx.workspace.root / "exports", fmt)), export_fmt, export_file, api_name="export")
-    return {"grid": grid, "load": load_grid_and_focus, "load_inputs": [*grid_inputs, current], "load_outputs": [grid, queue, *focus_outputs]}
+    return {"grid": grid, "load": load_grid_and_focus, "load_inputs": [*grid_inputs, current], "load_outputs": [*grid_outputs, *focus_outputs]}

@@ -76,7 +76,7 @@ def test_every_tab_in_chromium(studio_data, tmp_path, monkeypatch):
                 time.sleep(0.2)
             events = store.label_events()
             assert [(e["prompt_id"], e["field"], e["value"], e["author"]) for e in events] == [(pid, "status", "excluded", "browser-user")]
-            expect(page.locator("#prompt-message")).to_contain_text("status = excluded", timeout=30_000)
+            expect(page.locator("#prompt-keys")).to_contain_text("all saved · " + f"{pid}: status = excluded", timeout=30_000)
 
             # keys typed into a text box are text, not decisions
             tags = page.locator("#prompt-tags textarea, #prompt-tags input").first
