@@ -86,7 +86,7 @@ def build_app(workspace: str | Path | None = None, ctx: StudioContext | None = N
 
         l2s["runs"].select(open_evaluation, l2s["runs"], [tabs, rollouts["run"], rollouts["source"]], api_visibility="private").then(
             **rollouts["search"], api_visibility="private")
-        app.load(runs["tick"], runs["tick_inputs"], runs["tick_outputs"], api_visibility="private")
+        app.load(**runs["load"], api_visibility="private").then(**runs["recolor"])
     app.k15_context = ctx  # for tests and serve()
     return app
 

@@ -58,6 +58,10 @@ PANELS: tuple[Panel, ...] = (
 )
 
 
+# Vega's tableau10, the colours the plots use anyway, handed out in order of first appearance.
+PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac")
+
+
 def rl_runs(store: Store) -> list[dict]:
     """RL runs, newest first, with their progress: id, name, status, iterations done of planned, last accuracy."""
     out = []
@@ -73,8 +77,13 @@ def rl_runs(store: Store) -> list[dict]:
     return out
 
 
+def run_label(run: dict) -> str:
+    """How plots, legends and the picker name a run: its id and its name."""
+    return f"#{run['id']} {run['name']}"
+
+
 def run_choices(store: Store) -> list[tuple[str, int]]:
-    return [(f"#{r['id']} {r['name']} ({r['status']}, {r['iterations']} it.)", r["id"]) for r in rl_runs(store)]
+    return [(f"{run_label(r)} ({r['status']}, {r['iterations']} it.)", r["id"]) for r in rl_runs(store)]
 
 
 @dataclass
@@ -86,6 +95,9 @@ class MetricCache:
     choices: list = field(default_factory=list)
     """The run picker's choices and selection as last sent to the page."""
     selected: list = field(default_factory=list)
+    colors: list = field(default_factory=list)
+    """Per panel: the colour of each series drawn (series_colors), and the ones the next `recolor` sends (None: unchanged)."""
+    recolor: list = field(default_factory=list)
 
     @classmethod
     def empty(cls) -> "MetricCache":
@@ -124,6 +136,28 @@ def panel_frame(cache: MetricCache, panel: Panel, labels: dict[int, str]) -> pd.
                 series = f"{labels.get(rid, f'#{rid}')} · {short}" if several else short
                 records.append({"iteration": r["iteration"], "value": r["value"], "series": series})
     return pd.DataFrame(records, columns=["iteration", "value", "series"])
+
+
+def series_colors(frame: pd.DataFrame) -> dict[str, str]:
+    """A colour per series of one panel's frame, in order of first appearance.
+
+    Why the plots need it: Gradio 6.31's LinePlot builds its colour scale from the series of the frame it holds when
+    it draws the chart, and a later frame only swaps the data in. A series that appears afterwards (a second run
+    overlaid) is outside the scale and its line gets no stroke: every panel looked empty. A changed color_map makes
+    it draw the chart again, with the frame it holds then. So `recolor` sends the new color_map in an event after
+    the frame's own (sent together, the chart is redrawn with the previous frame: measured)."""
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(dict.fromkeys(frame["series"]))}
+
+
+def note_colors(cache: MetricCache, frames: list[pd.DataFrame] | None) -> None:
+    """Record the panels' colours for `frames` (None: the plots are unchanged) and which panels `recolor` must send."""
+    if frames is None:
+        cache.recolor = [None] * len(PANELS)
+        return
+    new = [series_colors(f) for f in frames]
+    old = cache.colors or [None] * len(PANELS)
+    cache.recolor = [n if n != o else None for n, o in zip(new, old)]
+    cache.colors = new
 
 
 @dataclass(frozen=True)
@@ -213,22 +247,30 @@ def build(ctx) -> dict:
 
     def tick(selected, cache_value):
         rows = rl_runs(ctx.store)
-        choices = [(f"#{r['id']} {r['name']} ({r['status']}, {r['iterations']} it.)", r["id"]) for r in rows]
+        choices = [(f"{run_label(r)} ({r['status']}, {r['iterations']} it.)", r["id"]) for r in rows]
         if not selected and rows:  # nothing chosen yet: show the newest run
             selected = [rows[0]["id"]]
         new_cache, changed = refresh(ctx.store, list(selected or []), cache_value)
-        labels = {r["id"]: f"#{r['id']}" for r in rows}
+        labels = {r["id"]: run_label(r) for r in rows}
         table = pd.DataFrame(rows, columns=["id", "name", "status", "iterations", "planned", "accuracy", "updated"])
-        figs = [panel_frame(new_cache, p, labels) if changed else gr.skip() for p in PANELS]
+        frames = [panel_frame(new_cache, p, labels) for p in PANELS] if changed else None
+        note_colors(new_cache, frames)
+        figs = frames if changed else [gr.skip()] * len(PANELS)
         said = alarms_markdown(run_alarms(ctx.store, new_cache), len(new_cache.rows) > 1) if changed else gr.skip()
         # the run picker is only rewritten when its choices change, so a tick never disturbs a user choosing runs
         same = new_cache.choices == choices and new_cache.selected == list(selected or [])
         new_cache.choices, new_cache.selected = choices, list(selected or [])
         return [gr.skip() if same else gr.Dropdown(choices=choices, value=selected), table, new_cache, said, *figs]
 
+    def recolor(cache_value):
+        due = (cache_value.recolor if cache_value else None) or [None] * len(PANELS)
+        return [gr.skip() if c is None else gr.LinePlot(color_map=c) for c in due]
+
+    inputs = [runs_box, cache]
     outputs = [runs_box, runs_table, cache, alarms, *plots]
-    timer.tick(tick, [runs_box, cache], outputs, api_visibility="private", show_progress="hidden")
-    runs_box.input(tick, [runs_box, cache], outputs, api_visibility="private")
+    then_recolor = dict(fn=recolor, inputs=cache, outputs=plots, api_visibility="private", show_progress="hidden")
+    timer.tick(tick, inputs, outputs, api_visibility="private", show_progress="hidden").then(**then_recolor)
+    runs_box.input(tick, inputs, outputs, api_visibility="private").then(**then_recolor)
     live.change(lambda on: gr.Timer(active=on), live, timer, api_visibility="private")
 
     def brush(evt: gr.SelectData):
@@ -237,4 +279,5 @@ def build(ctx) -> dict:
 
     for plot in plots:
         plot.select(brush, None, [it_lo, it_hi], api_visibility="private")
-    return {"runs": runs_box, "open": open_btn, "it_lo": it_lo, "it_hi": it_hi, "tick": tick, "tick_inputs": [runs_box, cache], "tick_outputs": outputs}
+    return {"runs": runs_box, "open": open_btn, "it_lo": it_lo, "it_hi": it_hi, "load": dict(fn=tick, inputs=inputs, outputs=outputs),
+            "recolor": then_recolor}
