@@ -1,4 +1,5 @@
-"""The Runs tab in a real browser (Debian's Chromium through Playwright): overlaid runs are drawn.
+"""The Runs tab in a real browser (Debian's Chromium through Playwright): overlaid runs are drawn, and an open page
+follows a run started after it opened.
 
 The plots are checked as the browser renders them (the SVG line's computed stroke, width and opacity), not by the
 data sent: Gradio's LinePlot can hold every point and still draw nothing.
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import time
 
 import pytest
@@ -86,3 +89,67 @@ def test_two_overlaid_runs_are_both_drawn_and_named_in_the_legend(studio_data):
     finally:
         app.close()
         app.k15_context.store.close()
+
+
+TRAINER = """import sys
+from k15core.store import Store
+s = Store(sys.argv[1])
+run = s.create_run("rl:new", "rl", {"rl": {"iterations": 4}})
+for it in range(2):
+    s.record_iteration(run, it, {"rl/reward": 0.7 + 0.1 * it, "rl/accuracy": 0.8})
+print(run, flush=True)
+sys.stdin.readline()  # stay alive, as a trainer does, so the run reads as running
+s.close()
+"""
+
+
+def test_an_open_page_follows_a_run_started_after_it_opened_until_runs_are_picked(studio_data):
+    from k15core.store import Store
+
+    store = Store(studio_data.root / "k15.db")
+    store.set_run_status(studio_data.run_id, "finished")
+    app, url = _serve(studio_data)
+    trainer = None
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            expect(page.locator("#runs-select")).to_contain_text("rl:test", timeout=30_000)
+            _panel_when(page, lambda x: len(x["lines"]) == 1 and x["lines"][0]["points"] == 3)
+
+            # a run is started while the page is open: its trainer (another process) writes two iterations
+            trainer = subprocess.Popen([sys.executable, "-c", TRAINER, str(studio_data.root / "k15.db")], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+            new_run = int(trainer.stdout.readline())
+            written = time.time()
+            expect(page.locator("#runs-select")).to_contain_text("rl:new", timeout=30_000)
+            switched_after = time.time() - written
+            panel = _panel_when(page, lambda x: len(x["lines"]) == 1 and x["lines"][0]["points"] == 2)
+            assert [line["points"] for line in panel["lines"]] == [2], panel  # the plot is the new run's (2 iterations)
+            # the refresh interval is 2 s; allow a few ticks on a loaded machine
+            assert switched_after < 8.0, f"the page took {switched_after:.1f} s to follow the new run"
+            following = page.locator("#runs-following")  # and the page says which run it follows
+            expect(following).to_contain_text(f"following run #{new_run} rl:new", ignore_case=True)
+            assert "rl:test" not in page.locator("#runs-select").inner_text()
+
+            # a person picks a run: the page stops following, and a run started later does not take over
+            page.locator("#runs-select input").click()
+            page.get_by_role("option", name="rl:test").click()
+            page.locator("body").click(position={"x": 5, "y": 5})
+            expect(following).to_contain_text("runs you picked", timeout=30_000)
+            third = store.create_run("rl:third", "rl", {"rl": {"iterations": 2}})
+            store.record_iteration(third, 0, {"rl/reward": 0.5})
+            expect(page.locator("#runs-table")).to_contain_text("rl:third", timeout=30_000)
+            time.sleep(2.5)  # one more tick
+            expect(following).to_contain_text("runs you picked")
+            assert "rl:third" not in page.locator("#runs-select").inner_text()
+            browser.close()
+    finally:
+        if trainer is not None:
+            trainer.stdin.close()
+            trainer.wait(timeout=60)
+        app.close()
+        app.k15_context.store.close()
+        store.close()
+    print(f"followed the new run {switched_after:.1f} s after its rows were written")
