@@ -368,4 +368,5 @@ def build(ctx) -> dict:
     import_btn.click(on_import, [upload, *grid_inputs, current], [import_msg, import_btn, grid, queue, *focus_outputs], api_visibility="private",
                      trigger_mode="once")
     export_btn.click(lambda fmt: str(export_curated(ctx.store, ctx.workspace.root / "exports", fmt)), export_fmt, export_file, api_name="export")
-    return {"grid": grid, "load": load_grid_and_focus, "load_inputs": [*grid_inputs, current], "load_outputs": [grid, queue, *focus_outputs]}
+    return {"grid": grid, "queue": queue, "message": message, "load": load_grid_and_focus, "load_inputs": [*grid_inputs, current],
+            "load_outputs": [grid, queue, *focus_outputs]}

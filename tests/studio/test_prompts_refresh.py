@@ -1,7 +1,8 @@
-"""The history of a prompt, as a plain function over a real store."""
+"""The Prompts grid's reload and the history of a prompt, as plain functions over a real store (the browser side is in
+test_prompts_refresh_browser.py)."""
 from __future__ import annotations
 
-from studio import prompts_tab
+from studio import prompts_refresh, prompts_tab
 
 
 def test_an_undo_in_the_history_says_what_it_took_back(ctx, studio_data):
@@ -14,3 +15,14 @@ def test_an_undo_in_the_history_says_what_it_took_back(ctx, studio_data):
     assert history["kind"].tolist() == ["undo", "undo", "", ""]
     assert history["value"].tolist() == ['undid status = "excluded" (now not set)', "undid difficulty = 4 (now not set)", "4", '"excluded"']
     assert not history["value"].str.contains("null").any()
+
+
+def test_the_grid_reloads_its_own_rows_with_their_current_labels(ctx, studio_data):
+    ids = [studio_data.prompt_ids[3], studio_data.prompt_ids[1]]  # the rows a filter matched, in the grid's order
+    watch = prompts_refresh.LabelWatch()
+    assert not watch.moved(ctx.store)  # no label yet: the timer leaves the grid alone
+    ctx.store.set_label(ids[1], "status", "flagged", author="bob", source="studio")
+    assert watch.moved(ctx.store) and not watch.moved(ctx.store)  # seen once
+    frame = prompts_refresh.shown_rows(ctx.store, ids + ["gone"])  # an id no longer in the store is left out
+    assert frame["id"].tolist() == ids and frame["status"].tolist() == ["not reviewed", "flagged"]
+    assert list(frame.columns) == prompts_tab.GRID_COLUMNS
