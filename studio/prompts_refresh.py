@@ -14,13 +14,15 @@ import gradio as gr
 import pandas as pd
 
 from k15core.store import Store
-from studio.prompts_tab import prompt_table
+from studio.prompts_tab import GRID_COLUMNS, prompt_table
 
 REFRESH_S = 2.0  # as the Runs tab's live curves
 
 
 def shown_rows(store: Store, ids: list[str]) -> pd.DataFrame:
     """The grid's rows for these prompt ids, in this order, with their current labels."""
+    if not ids:  # the tab was never opened, or the filter matches nothing: no need to read every prompt
+        return pd.DataFrame(columns=GRID_COLUMNS)
     frame = prompt_table(store)
     return frame.set_index("id", drop=False).reindex([i for i in ids if i in set(frame["id"])]).reset_index(drop=True)
 

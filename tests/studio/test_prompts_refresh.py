@@ -26,3 +26,4 @@ def test_the_grid_reloads_its_own_rows_with_their_current_labels(ctx, studio_dat
     frame = prompts_refresh.shown_rows(ctx.store, ids + ["gone"])  # an id no longer in the store is left out
     assert frame["id"].tolist() == ids and frame["status"].tolist() == ["not reviewed", "flagged"]
     assert list(frame.columns) == prompts_tab.GRID_COLUMNS
+    assert list(prompts_refresh.shown_rows(ctx.store, []).columns) == prompts_tab.GRID_COLUMNS
