@@ -109,6 +109,8 @@ class TestgenReport:
 
 @dataclass
 class TestgenResult:
+    """The kept problems with their test cases, and the report."""
+
     __test__ = False
 
     kept: list[GeneratedProblem]
@@ -141,15 +143,20 @@ def _generator_for(problem: TestgenProblem, writer: GeneratorWriter | None):
         raise ValueError(f"generator failed: the writer raised {type(err).__name__}: {err}") from None
 
 
+def _inputs_for(problem: TestgenProblem, cfg: TestgenConfig, writer: GeneratorWriter | None) -> tuple[list[str], int]:
+    """(inputs, how many were asked for); ValueError names a drop reason."""
+    gen = _generator_for(problem, writer)
+    try:
+        return INPUTS.get(type(gen).__name__)(gen, problem.id, cfg)
+    except ValueError as err:
+        raise ValueError(f"generator failed: {err}") from None
+
+
 def curate_problem(problem: TestgenProblem, cfg: TestgenConfig, writer: GeneratorWriter | None = None) -> tuple[ProblemOutcome, GeneratedProblem | None]:
     """Inputs -> every reference's outputs in the sandbox -> the rules' verdict, for one problem."""
     t0 = time.perf_counter()
     try:
-        gen = _generator_for(problem, writer)
-        try:
-            inputs, requested = INPUTS.get(type(gen).__name__)(gen, problem.id, cfg)
-        except ValueError as err:
-            raise ValueError(f"generator failed: {err}") from None
+        inputs, requested = _inputs_for(problem, cfg, writer)
     except ValueError as err:
         outcome = ProblemOutcome(problem.id, cfg.cases, 0, 0, 0, len(problem.references), 0, False, str(err), time.perf_counter() - t0)
         return outcome, None
