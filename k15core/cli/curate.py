@@ -58,7 +58,7 @@ def _testgen_parser(csub) -> None:
                     help="a problem is kept when this share of references pass every valid case (default 0.9: 9 of 10)")
     pc.add_argument("--min-valid-share", type=float, default=TestgenRules.min_valid_share,
                     help="valid cases a problem needs, as a share of the inputs asked for (default 0.8: the report's 40 of 50)")
-    pc.add_argument("--case-seconds", type=float, default=TestgenConfig.case_seconds, help="time limit of one reference on one input")
+    pc.add_argument("--case-seconds", type=float, default=TestgenConfig.case_seconds, help="CPU seconds one reference may take on one input (wall clock: 2.5 times that)")
     pc.add_argument("--jobs", type=int, default=TestgenConfig.jobs, help="references run at once (default 1; at most the cores you can spare)")
     pc.add_argument("--writer", help="package.module:function returning generator source for a problem that has no generator "
                     "(e.g. a model's hook); the source runs in the sandbox")

@@ -3,12 +3,13 @@
 Departure from the code task's one sandbox run per test case, and why: a sandboxed start costs about
 0.1 s, and 10 references x 50 cases would take 50 s per problem. Here one run takes a reference and all its
 inputs; a small harness inside the sandbox executes the program once per input, with its stdin on a file
-holding the input (descriptor 0 too, for `open(0)`), its stdout in memory, a fresh global namespace and a
-per-case timer (SIGALRM), and prints one marked line per case. What stays the same: every program runs
-inside the sandbox with all its layers, and one bad case costs one case. An exception or exit status is
-caught by the harness; a hang is stopped by the timer; when the whole run dies (memory, a timer the program
-swallowed, the wall clock), the case it died on fails and a new run starts with the next case. The run's CPU
-and wall limits are the per-case limit times the number of cases (`batch_limits`).
+holding the input (descriptor 0 too, for `open(0)`), its stdout in memory, a fresh global namespace and
+per-case timers (CPU time, and 2.5 times as much wall-clock time), and prints one marked line per case.
+What stays the same: every program runs inside the sandbox with all its layers, and one bad case costs one
+case. An exception or exit status is caught by the harness; a hang is stopped by the timers; when the whole
+run dies (memory, a timer the program swallowed, the wall clock), the case it died on fails and a new run
+starts with the next case. The run's own CPU and wall limits are the per-case ones times the number of
+cases (`batch_limits`).
 
 The harness trusts the program not to forge its marked lines: references come from the problem set, and the
 sandbox, not the harness, is what contains them. Programs see no site-packages (the sandbox runs `python -I -S`),
@@ -35,7 +36,8 @@ def on_alarm(signum, frame):
 
 job = json.loads(sys.stdin.read())
 real_out, mark = sys.stdout, job["mark"]
-signal.signal(signal.SIGALRM, on_alarm)
+signal.signal(signal.SIGPROF, on_alarm)  # the CPU-time timer: a busy machine does not time out a fast program
+signal.signal(signal.SIGALRM, on_alarm)  # the wall-clock timer: a program that sleeps or waits
 try:
     code = compile(job["source"], "solution.py", "exec")
 except (SyntaxError, ValueError):
@@ -54,13 +56,15 @@ for text in job["inputs"]:
         sys.stdout = io.TextIOWrapper(buf, encoding="utf-8")
         sys.stderr = io.StringIO()  # a program's debug prints must not fill the run's capped stderr file
         try:
-            signal.setitimer(signal.ITIMER_REAL, job["seconds"])
+            signal.setitimer(signal.ITIMER_PROF, job["seconds"])
+            signal.setitimer(signal.ITIMER_REAL, job["wall"])
             try:
                 exec(code, {"__name__": "__main__"})
                 status = "ok"
             except SystemExit as e:
                 status = "ok" if e.code in (None, 0) else "error"
             finally:
+                signal.setitimer(signal.ITIMER_PROF, 0)
                 signal.setitimer(signal.ITIMER_REAL, 0)
         except CaseTimeout:
             status = "timeout"
@@ -80,6 +84,10 @@ each one test input (e.g. "3\\n1 2 3\\n"). It may use the standard library only 
 the same SEED must give the same inputs."""
 
 
+WALL_PER_CPU = 2.5
+"""A case's wall-clock limit over its CPU-time limit (the code task's sandbox: 2 s CPU, 5 s wall)."""
+
+
 @dataclass(frozen=True)
 class CaseResult:
     status: str
@@ -92,9 +100,9 @@ def batch_limits(base: SandboxLimits, case_seconds: float, cases: int) -> Sandbo
     """Limits for one run over `cases` inputs: the per-case time times the cases (plus start-up), more output room.
 
     >>> batch_limits(SandboxLimits(), 2.0, 10).cpu_seconds, batch_limits(SandboxLimits(), 2.0, 10).wall_seconds
-    (22, 25.0)
+    (22, 55.0)
     """
-    return replace(base, cpu_seconds=math.ceil(case_seconds * cases) + 2, wall_seconds=case_seconds * cases + 5.0,
+    return replace(base, cpu_seconds=math.ceil(case_seconds * cases) + 2, wall_seconds=case_seconds * WALL_PER_CPU * cases + 5.0,
                    file_mb=max(base.file_mb, 16.0))
 
 
@@ -119,7 +127,7 @@ def run_on_inputs(source: str, inputs: list[str], case_seconds: float = 2.0, bas
     while len(results) < len(inputs):
         rest = inputs[len(results):]
         mark = "@@k15-case-" + secrets.token_hex(8) + "@@"
-        job = json.dumps({"source": source, "inputs": rest, "seconds": case_seconds, "mark": mark})
+        job = json.dumps({"source": source, "inputs": rest, "seconds": case_seconds, "wall": case_seconds * WALL_PER_CPU, "mark": mark})
         run = run_python(HARNESS, stdin=job, limits=batch_limits(base, case_seconds, len(rest)))
         done = _parse(run, mark)[: len(rest)]
         results.extend(done)

@@ -39,7 +39,7 @@ class TestgenConfig:
     seed: int = 0
     """Seeds every generator: the same seed gives the same inputs."""
     case_seconds: float = 2.0
-    """Time one reference may take on one input (the code task's CPU limit per case)."""
+    """CPU seconds one reference may take on one input (the code task's limit per case); wall clock: 2.5 times that."""
     jobs: int = 1
     """References run at once, each in its own sandbox. The per-case timer is wall-clock time, so more jobs than
     free cores can time out a slow-but-correct reference; keep it at or below the cores you can spare."""

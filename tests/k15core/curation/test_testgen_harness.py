@@ -5,6 +5,7 @@ Run: python -m pytest -q tests/k15core/curation/test_testgen_harness.py   (about
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -44,6 +45,15 @@ def test_a_hang_is_stopped_by_the_per_case_timer_and_the_next_case_runs():
     program = "n = int(input())\nwhile n: pass\nprint(n)"
     got = statuses(run_on_inputs(program, ["0\n", "1\n", "0\n"], case_seconds=0.3))
     assert got == [("ok", "0"), ("timeout", None), ("ok", "0")]
+
+
+def test_a_sleeping_program_is_stopped_by_the_wall_clock_timer():
+    # 0.2 CPU seconds per case -> 0.5 s of wall clock; sleeping uses no CPU, so only the wall timer can stop it.
+    # Without it the run's own wall limit (0.2 * 2.5 * 2 + 5 = 6 s) would end it, with the same statuses: hence the clock.
+    start = time.monotonic()
+    got = statuses(run_on_inputs("import time\nn = int(input())\ntime.sleep(30 * n)\nprint(n)", ["1\n", "0\n"], case_seconds=0.2))
+    assert got == [("timeout", None), ("ok", "0")]
+    assert time.monotonic() - start < 4.0
 
 
 def test_a_run_that_dies_costs_the_case_it_died_on_and_the_rest_still_run():
