@@ -1,7 +1,7 @@
 """`k15 curate testgen` end to end on the shipped set (assets/testgen/problems.jsonl), through the real sandbox,
 and its one-message errors for bad input.
 
-Run: python -m pytest -q tests/k15core/cli/test_curate_testgen.py   (about 15 s on 2 busy cores)
+Run: python -m pytest -q tests/k15core/cli/test_curate_testgen.py   (6-14 s on 2 busy cores)
 """
 from __future__ import annotations
 
