@@ -17,6 +17,9 @@ run: setup
 run-real: setup-real
 	$(PY) benchmarks/real_model_learning.py --seeds 0 --workspace k15-real $(ARGS)
 
+# Two pytest-xdist workers (measured on the 2-core development machine; README: Development); tests that share a
+# module's expensive fixture (the notebooks' workspace, SmolLM2's import) run on one worker (xdist_group).
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 test: setup-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 

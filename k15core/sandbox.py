@@ -170,7 +170,7 @@ def run_python(code: str, stdin: str = "", limits: SandboxLimits = SandboxLimits
     for anything the program does; raises K15Error only when no sandbox can be set up at all."""
     python = sandbox_python()
     run_uid = RUN_UID_BASE + secrets.randbits(24) if os.geteuid() == 0 else None
-    token = uuid.uuid4().hex
+    token = f"{os.getpid()}-{uuid.uuid4().hex}"  # which process ran it: test runs in parallel tell theirs apart
     io_dir = Path(tempfile.mkdtemp(prefix="k15-sandbox-io-"))  # the parent's side: stdin/stdout/stderr files
     work = Path(tempfile.mkdtemp(prefix="k15-sandbox-"))  # the program's only writable place
     try:

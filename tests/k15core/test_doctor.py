@@ -202,7 +202,7 @@ def test_entropy_moving_far_from_its_first_value_warns(workspace, tiny_model_dir
     assert expected in fired and ({"entropy_collapsing", "entropy_exploding"} - {expected}).isdisjoint(fired)
 
 
-def test_reward_rising_while_heldout_accuracy_falls_warns_of_hacking(workspace, tiny_model_dir, monkeypatch):
+def test_reward_rising_while_heldout_accuracy_falls_warns_of_hacking(workspace, ending_model_dir, monkeypatch):
     """Simulated: the verifier accepts every answer from the second iteration on (the reward jumps) while the
     held-out measurement falls (it is replaced: the tiny model's real one stays at 0)."""
     heldout = iter([0.5, 0.0])
@@ -217,16 +217,16 @@ def test_reward_rising_while_heldout_accuracy_falls_warns_of_hacking(workspace, 
             return 1.0 if calls["n"] > 6 else verify(text, reference)  # 6 responses per iteration
         run.task.verify = lenient
 
-    store, run, stop = _train(workspace, ["rl.doctor_eval_every=1", "rl.doctor_go_on=true"], tiny_model_dir, edit=hackable)
+    store, run, stop = _train(workspace, ["rl.doctor_eval_every=1", "rl.doctor_go_on=true"], ending_model_dir, edit=hackable)
     assert "hacking" in _alarms(store, run.state.run_id)
     assert [r["value"] for r in store.metrics(run.state.run_id, names=["rl/heldout_accuracy"])] == [0.5, 0.0]
 
 
-def test_a_healthy_run_triggers_no_alarm(workspace, tiny_model_dir):
-    """Arithmetic in words with one-digit answers: the untrained model's digits are sometimes right, so groups
-    differ, answers parse, and responses end; the held-out measurement runs every iteration."""
-    store, run, stop = _train(workspace, ["task.name=mental", "task.levels=[1]", "rl.k=4", "rl.max_response_tokens=30", "rl.doctor_patience=3",
-                                          "rl.iterations=3", "rl.doctor_eval_every=1", "rl.doctor_eval_problems=4"], tiny_model_dir)
+def test_a_healthy_run_triggers_no_alarm(workspace, ending_model_dir):
+    """The digit task's easiest level and a model that ends its answers ("Answer: d") with digits that are
+    sometimes right: groups differ, answers parse, and responses end; the held-out measurement runs every iteration."""
+    store, run, stop = _train(workspace, ["task.levels=[1]", "rl.k=4", "rl.max_response_tokens=30", "rl.doctor_patience=3",
+                                          "rl.iterations=3", "rl.doctor_eval_every=1", "rl.doctor_eval_problems=4"], ending_model_dir)
     assert stop is None and _alarms(store, run.state.run_id) == set()
     assert len(store.metrics(run.state.run_id, names=["rl/heldout_accuracy"])) == 3
     assert store.run(run.state.run_id)["status"] == "finished"

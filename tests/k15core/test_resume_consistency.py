@@ -70,7 +70,7 @@ def test_iterations_stored_after_the_last_checkpoint_are_stored_once_after_a_res
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signals", [1, 2])
-def test_sigterm_inside_an_iteration_leaves_a_checkpoint_that_agrees_with_the_store(tmp_path, tiny_model_dir, monkeypatch, signals, capsys):
+def test_sigterm_inside_an_iteration_leaves_a_checkpoint_that_agrees_with_the_store(tmp_path, ending_model_dir, monkeypatch, signals, capsys):
     """SIGTERM arrives in iteration 1, just after the optimiser step. One SIGTERM: the iteration finishes (stored)
     and the checkpoint is the state after it. Two: the iteration is dropped at once, and the checkpoint written
     after iteration 0 stands. Either way the resumed run is the uninterrupted one, iteration by iteration."""
@@ -78,13 +78,14 @@ def test_sigterm_inside_an_iteration_leaves_a_checkpoint_that_agrees_with_the_st
     from k15core.workspace import Workspace
 
     monkeypatch.delenv("K15_WORKSPACE", raising=False)
-    # The untrained model is never right, so no group has a learning signal and no step moves the weights:
-    # an odd-length answer counts as right, so every iteration steps and the weights tell the iterations apart.
-    monkeypatch.setattr(RecurrenceTask, "verify", lambda self, response, reference: float(len(response) % 2))
+    # A barely trained model is rarely right, so few groups have a learning signal and few steps move the weights:
+    # an answer whose character codes sum to an odd number counts as right (with "Answer: d", an odd digit), so
+    # every iteration steps and the weights tell the iterations apart.
+    monkeypatch.setattr(RecurrenceTask, "verify", lambda self, response, reference: float(sum(map(ord, response)) % 2))
     cfg = _cfg("rl.iterations=4", "rl.checkpoint_every=1")
     straight_ws = Workspace.resolve(str(tmp_path / "straight"))
     straight_store = straight_ws.store()
-    straight, _ = stages.prepare_rl(straight_ws, straight_store, cfg, tiny_model_dir)
+    straight, _ = stages.prepare_rl(straight_ws, straight_store, cfg, ending_model_dir)
     after: dict[int, dict] = {}  # weights after each iteration
     train(straight, stages.rl_checkpoint_dir(straight_ws, straight.state.run_id), on_iteration=lambda it, m: after.update({it: _weights(straight.model)}),
           progress=False)
@@ -93,7 +94,7 @@ def test_sigterm_inside_an_iteration_leaves_a_checkpoint_that_agrees_with_the_st
 
     ws = Workspace.resolve(str(tmp_path / "stopped"))
     store = ws.store()
-    run, _ = stages.prepare_rl(ws, store, cfg, tiny_model_dir)
+    run, _ = stages.prepare_rl(ws, store, cfg, ending_model_dir)
     real_optimise = trainer.optimise
 
     def step_then_sigterm(r, batch, it):

