@@ -19,8 +19,11 @@ BY = {"rule": "the task's rule", "judge": "the CoT judge", "unfinished": "not ve
 
 
 def verdict_html(verdict: Verdict | None, human: HumanVerdict | None) -> str:
-    """One sample's verdict line: the machine's (or that none was kept), a person's over it, the judge's reasoning folded."""
+    """One sample's verdict line: the machine's (or that none was kept), a person's over it, the judge's reasoning folded.
+    Nothing at all for a sample with neither (evaluation samples, rows stored before verdicts were kept)."""
     e = html.escape
+    if verdict is None and human is None:
+        return ""
     if verdict is None:
         machine = "verdict: not kept with this sample"
     elif verdict.by == "unfinished":

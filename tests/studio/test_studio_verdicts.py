@@ -61,7 +61,8 @@ def test_overrule_refuses_what_it_cannot_find():
 
 
 def test_verdict_html_by_hand():
-    assert verdicts.verdict_html(None, None) == '<div class="k15-verdict">verdict: not kept with this sample</div>'
+    assert verdicts.verdict_html(None, None) == ""  # an evaluation sample, an older row: no line at all
+    assert verdicts.verdict_html(None, HumanVerdict(1, False, "ann", 0.0)).startswith('<div class="k15-verdict">verdict: not kept with this sample · ')
     cut = verdicts.verdict_html(Verdict(False, "unfinished"), HumanVerdict(1, True, "a<b>", 0.0))
     assert "not verified" in cut and "person: correct</b>, a&lt;b&gt;," in cut and "agrees" not in cut and "overrules" not in cut
     rule = verdicts.verdict_html(Verdict(True, "rule"), None)
