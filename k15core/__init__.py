@@ -4,6 +4,7 @@ Where each step of the recipe lives (the README's "Where things live" has the sa
 
     report                          module
     §2.1  prompt set curation       curation/ (difficulty, hackable, formats, dedup); tasks/ (families, verifiers)
+    §2.3.5 code test cases          curation/testgen/ (generated inputs, majority outputs, keep rule; k15 curate testgen)
     §2.2  long-CoT warm-up          sft.py (the warm-up SFT); stages.py (build, warm up, evaluate, RL as stages)
     §2.3  one RL iteration          trainer.py: rl_iteration, in the report's order:
           steer (labels)              labels.py (overlay of a person's labels); store/

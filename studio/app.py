@@ -23,7 +23,7 @@ import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
 from k15core.errors import K15Error  # noqa: E402
-from studio import launch_tab, long2short_tab, prompts_tab, rollouts_tab, runs_tab  # noqa: E402
+from studio import launch_tab, long2short_tab, prompts_refresh, prompts_tab, rollouts_tab, runs_tab  # noqa: E402
 from studio.context import StudioContext  # noqa: E402
 from studio.host_check import HostCheck, allowed_hosts  # noqa: E402
 from studio.login_limit import LoginLimit, LoginLimiter  # noqa: E402
@@ -54,6 +54,7 @@ def build_app(workspace: str | Path | None = None, ctx: StudioContext | None = N
                 rollouts = rollouts_tab.build(ctx)
             with gr.Tab("Prompts", id="prompts") as prompts_page:
                 prompts = prompts_tab.build(ctx)
+                prompts_refresh.wire(ctx, prompts["grid"], prompts["queue"], prompts["message"])
             with gr.Tab("Long2short", id="long2short") as l2s_page:
                 l2s = long2short_tab.build(ctx)
             with gr.Tab("Launch", id="launch"):
@@ -89,7 +90,7 @@ def build_app(workspace: str | Path | None = None, ctx: StudioContext | None = N
 
         l2s["runs"].select(open_evaluation, l2s["runs"], [tabs, rollouts["run"], rollouts["source"]], api_visibility="private").then(
             **rollouts["search"], api_visibility="private")
-        app.load(runs["tick"], runs["tick_inputs"], runs["tick_outputs"], api_visibility="private")
+        app.load(**runs["load"], api_visibility="private").then(**runs["recolor"])
     app.k15_context = ctx  # for tests and serve()
     return app
 

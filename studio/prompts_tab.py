@@ -84,7 +84,21 @@ def focus_view(store: Store, prompt_id: str | None) -> dict:
 
 
 def _history_frame(events: list[dict]) -> pd.DataFrame:
-    rows = [[e["seq"], time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["created_at"])), e["author"], e["field"], json.dumps(e["value"]),
+    """One prompt's label events, newest first. An undo event stores the value it restored (often null: the field had
+    none), which alone reads as a label set to null; its row says which value it took back and what the field is now."""
+    by_action = {e["action"]: e for e in events if not e.get("undoes")}  # an action writes one event per prompt
+
+    def shown(v) -> str:
+        return "not set" if v is None else json.dumps(v, ensure_ascii=False)
+
+    def value(e: dict) -> str:
+        if not e.get("undoes"):
+            return shown(e["value"])
+        undone = by_action.get(e["undoes"])
+        took_back = f'{undone["field"]} = {shown(undone["value"])}' if undone else f"action {e['undoes']}"
+        return f"undid {took_back} (now {shown(e['value'])})"
+
+    rows = [[e["seq"], time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["created_at"])), e["author"], e["field"], value(e),
              e["source"], "undo" if e.get("undoes") else ""] for e in reversed(events)]
     return pd.DataFrame(rows, columns=["seq", "when", "who", "field", "value", "source", "kind"])
 
@@ -341,4 +355,5 @@ def build(ctx) -> dict:
     import_btn.click(on_import, [upload, *grid_inputs, current], [import_msg, import_btn, *grid_outputs, *focus_outputs], api_visibility="private",
                      trigger_mode="once")
     export_btn.click(lambda fmt: str(export_curated(ctx.store, ctx.workspace.root / "exports", fmt)), export_fmt, export_file, api_name="export")
-    return {"grid": grid, "load": load_grid_and_focus, "load_inputs": [*grid_inputs, current], "load_outputs": [*grid_outputs, *focus_outputs]}
+    return {"grid": grid, "queue": queue, "message": message, "load": load_grid_and_focus, "load_inputs": [*grid_inputs, current],
+            "load_outputs": [*grid_outputs, *focus_outputs]}

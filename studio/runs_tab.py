@@ -1,8 +1,10 @@
 """Runs tab: live curves of RL runs, read incrementally from the store on a timer; several runs overlaid.
 
 Handlers are plain functions over the store (unit-tested without a browser); `build` wires them to
-Gradio components. A tick reads only metric rows newer than the last iteration it has seen. The doctor's
-alarms (k15core.doctor, stored as `doctor/<check>` metrics) are listed above the plots.
+Gradio components. A tick reads only metric rows newer than the last iteration it has seen. Until the
+person picks runs, the tab follows the newest running run (a run started while the page is open takes
+over) and says so. The doctor's alarms (k15core.doctor, stored as `doctor/<check>` metrics) are listed
+above the plots.
 """
 from __future__ import annotations
 
@@ -58,6 +60,10 @@ PANELS: tuple[Panel, ...] = (
 )
 
 
+# Vega's tableau10, the colours the plots use anyway, handed out in order of first appearance.
+PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac")
+
+
 def rl_runs(store: Store) -> list[dict]:
     """RL runs, newest first, with their progress: id, name, status, iterations done of planned, last accuracy."""
     out = []
@@ -73,8 +79,31 @@ def rl_runs(store: Store) -> list[dict]:
     return out
 
 
+def run_label(run: dict) -> str:
+    """How plots, legends and the picker name a run: its id and its name."""
+    return f"#{run['id']} {run['name']}"
+
+
 def run_choices(store: Store) -> list[tuple[str, int]]:
-    return [(f"#{r['id']} {r['name']} ({r['status']}, {r['iterations']} it.)", r["id"]) for r in rl_runs(store)]
+    return [(f"{run_label(r)} ({r['status']}, {r['iterations']} it.)", r["id"]) for r in rl_runs(store)]
+
+
+def followed_run(rows: list[dict]) -> dict | None:
+    """The run the tab shows while nobody has picked runs: the newest one training now, else the newest one.
+    `rows` as rl_runs gives them, newest first. A run whose trainer is gone does not count as training."""
+    running = [r for r in rows if r["status"] == "running"]
+    return (running or rows or [None])[0]
+
+
+def following_markdown(followed: dict | None, follow: bool) -> str:
+    """The line that says what the plots show: the followed run, or the person's own pick."""
+    if not follow:
+        return "Showing the runs you picked. Tick **follow the newest run** (or clear the picker) to follow the newest running run again."
+    if followed is None:
+        return "No RL run yet: the plots will follow the first one started."
+    why = "the newest running run" if followed["status"] == "running" else "the newest run; none is running"
+    return (f"Following run **{_md(run_label(followed))}** ({why}); a run started later takes its place. "
+            "Pick runs above to stop following.")
 
 
 @dataclass
@@ -86,6 +115,11 @@ class MetricCache:
     choices: list = field(default_factory=list)
     """The run picker's choices and selection as last sent to the page."""
     selected: list = field(default_factory=list)
+    following: str = ""
+    """The "following run X" line as last sent."""
+    colors: list = field(default_factory=list)
+    """Per panel: the colour of each series drawn (series_colors), and the ones the next `recolor` sends (None: unchanged)."""
+    recolor: list = field(default_factory=list)
 
     @classmethod
     def empty(cls) -> "MetricCache":
@@ -124,6 +158,28 @@ def panel_frame(cache: MetricCache, panel: Panel, labels: dict[int, str]) -> pd.
                 series = f"{labels.get(rid, f'#{rid}')} · {short}" if several else short
                 records.append({"iteration": r["iteration"], "value": r["value"], "series": series})
     return pd.DataFrame(records, columns=["iteration", "value", "series"])
+
+
+def series_colors(frame: pd.DataFrame) -> dict[str, str]:
+    """A colour per series of one panel's frame, in order of first appearance.
+
+    Why the plots need it: Gradio 6.31's LinePlot builds its colour scale from the series of the frame it holds when
+    it draws the chart, and a later frame only swaps the data in. A series that appears afterwards (a second run
+    overlaid) is outside the scale and its line gets no stroke: every panel looked empty. A changed color_map makes
+    it draw the chart again, with the frame it holds then. So `recolor` sends the new color_map in an event after
+    the frame's own (sent together, the chart is redrawn with the previous frame: measured)."""
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(dict.fromkeys(frame["series"]))}
+
+
+def note_colors(cache: MetricCache, frames: list[pd.DataFrame] | None) -> None:
+    """Record the panels' colours for `frames` (None: the plots are unchanged) and which panels `recolor` must send."""
+    if frames is None:
+        cache.recolor = [None] * len(PANELS)
+        return
+    new = [series_colors(f) for f in frames]
+    old = cache.colors or [None] * len(PANELS)
+    cache.recolor = [n if n != o else None for n, o in zip(new, old)]
+    cache.colors = new
 
 
 @dataclass(frozen=True)
@@ -189,7 +245,10 @@ def build(ctx) -> dict:
     """The Runs tab's components and events; app.py wires "Open in Rollouts" across tabs."""
     with gr.Row():
         runs_box = gr.Dropdown(label="RL runs to plot", multiselect=True, choices=[], value=[], scale=4, elem_id="runs-select")
-        live = gr.Checkbox(label="live (refresh every 2 s)", value=True, scale=1)
+        with gr.Column(scale=1, min_width=200):
+            follow = gr.Checkbox(label="follow the newest run", value=True, elem_id="runs-follow")
+            live = gr.Checkbox(label="live (refresh every 2 s)", value=True)
+    following = gr.Markdown("", elem_id="runs-following")
     runs_table = gr.Dataframe(label="RL runs", interactive=False, max_height=220, elem_id="runs-table")
     alarms = gr.Markdown("", elem_id="runs-alarms")
     plots = []
@@ -211,24 +270,40 @@ def build(ctx) -> dict:
     cache = gr.State(None)
     timer = gr.Timer(2.0)
 
-    def tick(selected, cache_value):
+    def tick(selected, follow_on, cache_value):
         rows = rl_runs(ctx.store)
-        choices = [(f"#{r['id']} {r['name']} ({r['status']}, {r['iterations']} it.)", r["id"]) for r in rows]
-        if not selected and rows:  # nothing chosen yet: show the newest run
-            selected = [rows[0]["id"]]
-        new_cache, changed = refresh(ctx.store, list(selected or []), cache_value)
-        labels = {r["id"]: f"#{r['id']}" for r in rows}
+        choices = [(f"{run_label(r)} ({r['status']}, {r['iterations']} it.)", r["id"]) for r in rows]
+        followed = followed_run(rows)
+        shown = ([followed["id"]] if followed else []) if follow_on else list(selected or [])
+        new_cache, changed = refresh(ctx.store, shown, cache_value)
+        labels = {r["id"]: run_label(r) for r in rows}
         table = pd.DataFrame(rows, columns=["id", "name", "status", "iterations", "planned", "accuracy", "updated"])
-        figs = [panel_frame(new_cache, p, labels) if changed else gr.skip() for p in PANELS]
+        frames = [panel_frame(new_cache, p, labels) for p in PANELS] if changed else None
+        note_colors(new_cache, frames)
+        figs = frames if changed else [gr.skip()] * len(PANELS)
         said = alarms_markdown(run_alarms(ctx.store, new_cache), len(new_cache.rows) > 1) if changed else gr.skip()
-        # the run picker is only rewritten when its choices change, so a tick never disturbs a user choosing runs
-        same = new_cache.choices == choices and new_cache.selected == list(selected or [])
-        new_cache.choices, new_cache.selected = choices, list(selected or [])
-        return [gr.skip() if same else gr.Dropdown(choices=choices, value=selected), table, new_cache, said, *figs]
+        # the picker is only rewritten when its choices or the runs shown change, so a tick never disturbs a person choosing
+        same = new_cache.choices == choices and new_cache.selected == shown
+        line = following_markdown(followed, follow_on)
+        said_following = gr.skip() if line == new_cache.following else line
+        new_cache.choices, new_cache.selected, new_cache.following = choices, shown, line
+        return [gr.skip() if same else gr.Dropdown(choices=choices, value=shown), said_following, table, new_cache, said, *figs]
 
-    outputs = [runs_box, runs_table, cache, alarms, *plots]
-    timer.tick(tick, [runs_box, cache], outputs, api_visibility="private", show_progress="hidden")
-    runs_box.input(tick, [runs_box, cache], outputs, api_visibility="private")
+    def pick(selected, cache_value):
+        # a person who picks runs stops the following; clearing the picker starts it again
+        follow_on = not selected
+        return [follow_on, *tick(selected, follow_on, cache_value)]
+
+    def recolor(cache_value):
+        due = (cache_value.recolor if cache_value else None) or [None] * len(PANELS)
+        return [gr.skip() if c is None else gr.LinePlot(color_map=c) for c in due]
+
+    inputs = [runs_box, follow, cache]
+    outputs = [runs_box, following, runs_table, cache, alarms, *plots]
+    then_recolor = dict(fn=recolor, inputs=cache, outputs=plots, api_visibility="private", show_progress="hidden")
+    timer.tick(tick, inputs, outputs, api_visibility="private", show_progress="hidden").then(**then_recolor)
+    runs_box.input(pick, [runs_box, cache], [follow, *outputs], api_visibility="private").then(**then_recolor)
+    follow.input(tick, inputs, outputs, api_visibility="private").then(**then_recolor)
     live.change(lambda on: gr.Timer(active=on), live, timer, api_visibility="private")
 
     def brush(evt: gr.SelectData):
@@ -237,4 +312,5 @@ def build(ctx) -> dict:
 
     for plot in plots:
         plot.select(brush, None, [it_lo, it_hi], api_visibility="private")
-    return {"runs": runs_box, "open": open_btn, "it_lo": it_lo, "it_hi": it_hi, "tick": tick, "tick_inputs": [runs_box, cache], "tick_outputs": outputs}
+    return {"runs": runs_box, "open": open_btn, "it_lo": it_lo, "it_hi": it_hi, "load": dict(fn=tick, inputs=inputs, outputs=outputs),
+            "recolor": then_recolor}

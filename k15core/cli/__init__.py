@@ -11,6 +11,7 @@
     k15 config                    list every config key with its default and meaning
     k15 studio [--host H --port N --auth FILE]   the studio on the workspace (see studio/app.py)
     k15 curate difficulty|hackable [--model M]   label prompts by pass rate / easy-to-hack (source auto)
+    k15 curate testgen [FILE]     test cases for code problems from 10 reference solutions each (report §2.3.5)
     k15 long2short merge|rejection|dpo|rl|short|compare   shorter answers from a long-CoT model (report §2.4)
     k15 judge agreement --model M  the chain-of-thought judge (report §2.3.5) against human labels and math-verify (JSON)
 

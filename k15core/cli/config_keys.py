@@ -15,10 +15,15 @@ def cmd_config(args) -> int:
 
     from k15core.config import describe
 
+    rows = describe()
     table = Table(title="k15 config keys (override with --set key=value)")
-    for col in ("key", "default", "meaning"):
-        table.add_column(col)
-    for key, default, help_text in describe():
+    # A key is what a reader copies into --set, so it is never wrapped or cut: its column is as wide as the longest
+    # key. On a narrow terminal the default and the meaning wrap instead, breaking inside a long word (a path)
+    # rather than ending it with an ellipsis.
+    table.add_column("key", no_wrap=True, min_width=max(len(key) for key, _, _ in rows))
+    table.add_column("default", overflow="fold")
+    table.add_column("meaning", overflow="fold")
+    for key, default, help_text in rows:
         table.add_row(key, default, help_text)
     console().print(table)
     return 0

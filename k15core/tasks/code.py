@@ -38,11 +38,18 @@ def parse_tests(reference: str) -> list[dict]:
     return tests
 
 
+def canonical_output(text: str) -> str:
+    """An output as the verifier compares it: trailing spaces cut from each line, trailing blank lines dropped.
+
+    >>> canonical_output("3 \\n\\n") == canonical_output("3") == "3"
+    True
+    """
+    return "\n".join(line.rstrip() for line in text.rstrip().splitlines())
+
+
 def same_output(got: str, expected: str) -> bool:
     """Outputs are equal up to trailing spaces on each line and trailing blank lines."""
-    def norm(text: str) -> list[str]:
-        return [line.rstrip() for line in text.rstrip().splitlines()]
-    return norm(got) == norm(expected)
+    return canonical_output(got) == canonical_output(expected)
 
 
 class CodeTask(FileTask):

@@ -1,0 +1,46 @@
+"""The Runs tab's choice of the run it follows and of the plots' colours, as plain functions (the browser side is in
+test_runs_browser.py)."""
+from __future__ import annotations
+
+import pandas as pd
+
+from k15core.runlock import RUNNING_OWNER_GONE
+from studio import runs_tab
+
+
+def _row(run_id: int, status: str) -> dict:
+    return {"id": run_id, "name": f"rl:{run_id}", "status": status}
+
+
+def test_the_newest_running_run_is_followed_else_the_newest():
+    rows = [_row(4, "finished"), _row(3, RUNNING_OWNER_GONE), _row(2, "running"), _row(1, "running")]  # newest first
+    assert runs_tab.followed_run(rows)["id"] == 2  # a newer finished run, or one whose trainer died, is not followed
+    assert runs_tab.followed_run([_row(4, "finished"), _row(3, "stopped")])["id"] == 4
+    assert runs_tab.followed_run([]) is None
+
+
+def test_the_page_says_what_it_shows():
+    said = runs_tab.following_markdown(_row(2, "running"), follow=True)
+    assert "Following run **#2 rl:2** (the newest running run)" in said
+    assert "none is running" in runs_tab.following_markdown(_row(4, "finished"), follow=True)
+    assert "runs you picked" in runs_tab.following_markdown(_row(2, "running"), follow=False)
+    evil = {"id": 5, "name": "<img src=x onerror=alert(1)>*b*", "status": "running"}
+    assert "<img" not in runs_tab.following_markdown(evil, follow=True)  # a run's name is text, never markup
+
+
+def _frame(*series: str) -> pd.DataFrame:
+    return pd.DataFrame([{"iteration": i, "value": 0.1 * i, "series": s} for s in series for i in range(2)], columns=["iteration", "value", "series"])
+
+
+def test_colours_are_resent_only_when_a_panels_series_change():
+    n = len(runs_tab.PANELS)
+    cache = runs_tab.MetricCache.empty()
+    runs_tab.note_colors(cache, [_frame("reward")] + [_frame()] * (n - 1))
+    assert cache.recolor[0] == {"reward": runs_tab.PALETTE[0]} and cache.recolor[1] == {}
+    runs_tab.note_colors(cache, [_frame("reward")] + [_frame()] * (n - 1))  # new points, same series: nothing to send
+    assert cache.recolor == [None] * n
+    runs_tab.note_colors(cache, [_frame("#2 b · reward", "#1 a · reward")] + [_frame()] * (n - 1))  # a second run overlaid
+    assert cache.recolor[0] == {"#2 b · reward": runs_tab.PALETTE[0], "#1 a · reward": runs_tab.PALETTE[1]}
+    assert cache.recolor[1:] == [None] * (n - 1)
+    runs_tab.note_colors(cache, None)  # the tick changed nothing
+    assert cache.recolor == [None] * n
