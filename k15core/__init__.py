@@ -11,6 +11,7 @@ Where each step of the recipe lives (the README's "Where things live" has the sa
           sampling §2.3.4             sampling.py (SAMPLERS: uniform, curriculum, prioritised)
           rollout §2.6                rollout/ (ENGINES: hf, vllm; partial.py: partial rollouts; repeat.py)
           reward §2.3.3               rewards.py (length penalty, repeat penalty); tasks/ (verifiers)
+          correctness §2.3.5          judge/ (VERIFIERS: rule, judge, rule_then_judge; the CoT judge; its agreement)
           loss §2.3.2                 losses.py (LOSSES: k15, grpo, reinforce, rest; LOGZ_ESTIMATES); policy_step.py
           sync §2.6.3                 trainer.sync_weights -> the engine's load_weights
           record                      records.py (metrics.py documents every metric); store/

@@ -2,7 +2,8 @@
 its meaning (shown by `k15 config`), each choice checked against the registry it selects from when the
 config is built, so a bad value stops a command before any model is loaded or any run is recorded.
 
-YAML files mirror this nesting (`model:`, `task:`, `sft:`, `eval:`, `rl:`, `long2short:`; presets in
+YAML files mirror this nesting (`model:`, `task:`, `sft:`, `eval:`, `rl:`, `long2short:`, `judge:` (its dataclass
+sits beside the judge, k15core/judge/config.py); presets in
 assets/configs/). The keys of `rl:` stay flat, grouped below by concern in comments: every preset, notebook
 and stored run uses those names, and a flat section reads like the configs of TRL or cleanrl.
 Reading and checking files: `k15core.configfile`.
@@ -24,6 +25,8 @@ from typing import Any
 
 from k15core import configfile
 from k15core.dist import STRATEGIES
+from k15core.judge.config import JudgeConfig
+from k15core.judge.verifiers import VERIFIERS
 from k15core.losses import LOGZ_ESTIMATES, LOSSES
 from k15core.precision import BF16_MODES
 from k15core.rollout.engine import ENGINES
@@ -205,6 +208,9 @@ class RLConfig:
     """vLLM only: no CUDA graphs (starts faster, runs slower: for tests and debugging)."""
 
     # -- Reward: correctness plus the length and repeat terms (§2.3.3)
+    verifier: str = "rule"
+    """Who decides correctness: 'rule' (the task's verifier), 'judge' (the chain-of-thought reward model, judge.*,
+    report §2.3.5) or 'rule_then_judge' (the rule where it reads an answer, the judge elsewhere; k15core.judge)."""
     length_penalty: float = 0.0
     """Weight w of the length reward (0: off)."""
     length_penalty_warmup: int = 0
@@ -290,6 +296,7 @@ class RLConfig:
 
     def __post_init__(self):
         LOSSES.check("rl.loss", self.loss)
+        VERIFIERS.check("rl.verifier", self.verifier)
         SAMPLERS.check("rl.sampler", self.sampler)
         ENGINES.check("rl.engine", self.engine)
         STRATEGIES.check("rl.strategy", self.strategy)
@@ -367,6 +374,7 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     rl: RLConfig = field(default_factory=RLConfig)
     long2short: Long2ShortConfig = field(default_factory=Long2ShortConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

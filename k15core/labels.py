@@ -13,6 +13,9 @@ studio read the folded state. Fields and the JSON values an event carries:
     tags        list[str]: the whole set of tags (sorted, unique).
     note        str: free text.
     hackable    bool: "easy to hack" (a wrong answer can get the reward); set by curation or a person.
+    verdict     {"trajectory": id, "correct": bool | null}: a person's verdict on one stored response of the prompt,
+                overruling (or confirming) the rule's or the judge's; null takes it back. One value per trajectory:
+                events on different trajectories of a prompt never replace each other (`slot`).
 
 A null value resets a field to its default: that is what undoing a prompt's first label writes.
 Later events win, so an undo is a newer event that writes the value the field had before.
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 STATUSES = ("kept", "excluded", "flagged")
-FIELDS = ("status", "difficulty", "reference", "tags", "note", "hackable", "pass_rate", "format_issue", "duplicate_of")
+FIELDS = ("status", "difficulty", "reference", "tags", "note", "hackable", "pass_rate", "format_issue", "duplicate_of", "verdict")
 """Fields of the folded state (`excluded` events fold into `status`)."""
 
 
@@ -41,12 +44,18 @@ class PromptLabels:
     pass_rate: float | None = None
     format_issue: str | None = None
     duplicate_of: dict | None = None
+    verdict: tuple[tuple[int, bool], ...] = ()
+    """(trajectory id, correct) of every response a person gave a verdict on, by id."""
     events: int = 0
     """Number of label events behind this state (undo events included)."""
 
     @property
     def excluded(self) -> bool:
         return self.status == "excluded"
+
+    def human_verdict(self, trajectory_id: int) -> bool | None:
+        """A person's verdict on that response of this prompt, or None."""
+        return dict(self.verdict).get(trajectory_id)
 
 
 DEFAULT = PromptLabels()
@@ -122,6 +131,11 @@ def normalise(field: str, value: Any) -> tuple[str, Any]:
         if not isinstance(value, dict) or not isinstance(value.get("of"), str) or value.get("kind") not in ("exact", "near"):
             raise ValueError(f"duplicate_of must be {{'of': id, 'similarity': x, 'kind': 'exact'|'near'}}, got {value!r}")
         value = {"of": value["of"], "similarity": float(value.get("similarity", 1.0)), "kind": value["kind"]}
+    elif field == "verdict":
+        trajectory, correct = (value.get("trajectory"), value.get("correct", "missing")) if isinstance(value, dict) else (None, None)
+        if isinstance(trajectory, bool) or not isinstance(trajectory, int) or trajectory < 0 or not isinstance(correct, (bool, type(None))):
+            raise ValueError(f"verdict must be {{'trajectory': id, 'correct': true|false|null}}, got {value!r}")
+        value = {"trajectory": trajectory, "correct": correct}
     elif field == "pass_rate":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
             raise ValueError(f"pass_rate must be a number in [0, 1], got {value!r}")
@@ -129,8 +143,25 @@ def normalise(field: str, value: Any) -> tuple[str, Any]:
     return field, value
 
 
-def value_of(state: PromptLabels, field: str) -> Any:
-    """The state's value of a canonical field, in the JSON form an event carries (None = default)."""
+def slot(field: str, value: Any) -> str:
+    """What one event sets, for comparing and undoing writes: the field, and for a verdict its trajectory too
+    (a prompt holds one verdict per response).
+
+    >>> slot("status", "kept"), slot("verdict", {"trajectory": 7, "correct": True})
+    ('status', 'verdict:7')
+    """
+    return f"verdict:{value['trajectory']}" if field == "verdict" and isinstance(value, dict) else field
+
+
+def value_of(state: PromptLabels, field: str, like: Any = None) -> Any:
+    """The state's value of a canonical field, in the JSON form an event carries (None = default). For a verdict,
+    the value of the trajectory that the event `like` names (what an undo of `like` writes back).
+
+    >>> value_of(PromptLabels(verdict=((7, False),)), "verdict", {"trajectory": 7, "correct": True})
+    {'trajectory': 7, 'correct': False}
+    """
+    if field == "verdict" and isinstance(like, dict):
+        return {"trajectory": like["trajectory"], "correct": state.human_verdict(like["trajectory"])}
     value = getattr(state, field)
     default = getattr(DEFAULT, field)
     if value == default:
@@ -144,12 +175,16 @@ def apply(state: PromptLabels, field: str, value: Any) -> PromptLabels:
         field, value = normalise(field, value)
     except ValueError:
         return dataclasses.replace(state, events=state.events + 1)
-    new = getattr(DEFAULT, field) if value is None else (tuple(value) if field == "tags" else value)
+    if field == "verdict" and value is not None:  # one trajectory's verdict set or taken back; the prompt's others stay
+        others = {t: c for t, c in state.verdict if t != value["trajectory"]}
+        new = tuple(sorted({**others, **({} if value["correct"] is None else {value["trajectory"]: value["correct"]})}.items()))
+    else:
+        new = getattr(DEFAULT, field) if value is None else (tuple(value) if field == "tags" else value)
     return dataclasses.replace(state, **{field: new}, events=state.events + 1)
 
 
 def last_values(events: Iterable[dict]) -> dict[tuple[str, str], Any]:
-    """(prompt, canonical field) -> the value its latest event recorded (None: reset), for the events given in seq order.
+    """(prompt, `slot`) -> the value its latest event recorded (None: reset), for the events given in seq order.
 
     A write is a no-op when it would record the same value again: that is what makes label writes
     idempotent, and why recording a default (hackable = false, "checked and not hackable") still counts once.
@@ -160,7 +195,7 @@ def last_values(events: Iterable[dict]) -> dict[tuple[str, str], Any]:
             field, value = normalise(ev["field"], ev["value"])
         except ValueError:
             continue
-        out[ev["prompt_id"], field] = value
+        out[ev["prompt_id"], slot(field, value)] = value
     return out
 
 
@@ -170,3 +205,43 @@ def fold(events: Iterable[dict]) -> dict[str, PromptLabels]:
     for ev in events:
         states[ev["prompt_id"]] = apply(states.get(ev["prompt_id"], DEFAULT), ev["field"], ev["value"])
     return states
+
+
+@dataclass(frozen=True)
+class HumanVerdict:
+    """A person's verdict on one stored response: correct or not, who said so and when (a `verdict` label event)."""
+
+    trajectory: int
+    correct: bool
+    author: str
+    at: float
+    """UNIX seconds."""
+
+
+def human_verdicts(events: Iterable[dict]) -> dict[int, HumanVerdict]:
+    """Trajectory id -> the latest person's verdict on it, from label events (store rows with author and created_at) in
+    seq order; a verdict taken back (correct null) is absent. Events of other fields are passed over.
+
+    >>> evs = [{"field": "verdict", "value": {"trajectory": 3, "correct": True}, "author": "ann", "created_at": 1.0},
+    ...        {"field": "verdict", "value": {"trajectory": 4, "correct": False}, "author": "bob", "created_at": 2.0},
+    ...        {"field": "verdict", "value": {"trajectory": 3, "correct": None}, "author": "ann", "created_at": 3.0}]
+    >>> human_verdicts(evs)
+    {4: HumanVerdict(trajectory=4, correct=False, author='bob', at=2.0)}
+    """
+    out: dict[int, HumanVerdict] = {}
+    prompt_of: dict[int, Any] = {}
+    for ev in events:
+        if ev["field"] != "verdict":
+            continue
+        try:
+            _, value = normalise("verdict", ev["value"])
+        except ValueError:
+            continue
+        if value is None:  # a bare null resets every verdict of its prompt, as `apply` folds it
+            out = {t: h for t, h in out.items() if prompt_of[t] != ev.get("prompt_id")}
+            continue
+        out.pop(value["trajectory"], None)
+        if value["correct"] is not None:
+            out[value["trajectory"]] = HumanVerdict(value["trajectory"], value["correct"], ev["author"], ev["created_at"])
+            prompt_of[value["trajectory"]] = ev.get("prompt_id")
+    return out

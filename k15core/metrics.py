@@ -29,6 +29,10 @@ METRICS: dict[str, str] = {
     "rl/truncated": "RL: share of responses cut at rl.max_response_tokens.",
     "rl/finished": "RL: share of responses that ended with EOS (neither cut at rl.max_response_tokens nor stopped as a loop).",
     "rl/unparsed": "RL: share of the responses that ended with EOS whose final answer the task cannot read (extract_answer is None); absent when none ended.",
+    "judge/judged_share": "RL with a judge (rl.verifier judge or rule_then_judge): share of the iteration's responses whose correctness the "
+                          "chain-of-thought judge decided (the rest: the task's rule, or cut and never verified).",
+    "judge/malformed_share": "RL with a judge: share of the judge's verdicts that were malformed (no strict {\"correct\": true|false} last line; "
+                             "scored 0), out of the responses it judged.",
     "rl/heldout_accuracy": "RL: greedy accuracy on rl.doctor_eval_problems held-out problems, every rl.doctor_eval_every iterations (the doctor's reward-hacking check).",
     "doctor/{check}": "The doctor (k15core.doctor): the alarm {check} fired after this iteration (iteration -1: before the run); the value is what it measured.",
     "rl/repeated": "RL: share of responses stopped by the repeat detector.",

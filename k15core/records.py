@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from k15core import dist
+from k15core.judge.model import malformed_share
 from k15core.rollout.partial import masked_token_share
 from k15core.types import REWARD_PARTS, ScoredBatch, TrajectoryRecord
 
@@ -66,6 +67,10 @@ def iteration_metrics(run, batch: ScoredBatch, train: dict, generated: int, phas
     m["rl/segments_mean"] = float(np.mean([t.segments for t in batch.trajectories]))
     m["rl/masked_token_share"] = masked_token_share(batch.trajectories, run.cfg.mask_old_segments)
     m["rl/length_reward"] = float(batch.length.mean())
+    judged = [v for v in batch.verdicts if v.by == "judge"]
+    if judged:  # only when rl.verifier asks the judge: a rule-only run logs nothing here
+        m["judge/judged_share"] = len(judged) / len(batch.verdicts)
+        m["judge/malformed_share"] = malformed_share(judged)
     same = [bool((batch.total[batch.group == g] == batch.total[batch.group == g][0]).all()) for g in batch.group.unique()]
     m["rl/same_reward_groups"] = float(np.mean(same))
     for key in ("loss", "kl", "entropy", "logratio_abs", "tau_share"):
@@ -87,7 +92,7 @@ def to_records(batch: ScoredBatch) -> list[TrajectoryRecord]:
                 reward=float(batch.total[i]), correct=float(batch.correct[i]), length=len(t.token_ids),
                 reward_parts={k: float(getattr(batch, k)[i]) for k in REWARD_PARTS},
                 finished=t.eos, truncated=t.truncated, repeated=t.repeated, segments=t.segments, difficulty=t.problem.difficulty,
-                tag=f"group:{t.group}", group=t.group,
+                tag=f"group:{t.group}", group=t.group, verdict=batch.verdicts[i] if batch.verdicts else None,
             )
         )
     return out

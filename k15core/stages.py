@@ -159,7 +159,8 @@ def prepare_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path 
             task = make_task(cfg.task)
             ckpt = rl_checkpoint_dir(ws, previous["id"])
             policy, rollout_model, tokenizer = load_policy(ckpt / "policy", None, cfg)
-            run = RLRun(cfg.rl, task, policy, tokenizer, store, previous["id"], rl_pool(task, cfg), rollout_model, ckpt / "policy")
+            run = RLRun(cfg.rl, task, policy, tokenizer, store, previous["id"], rl_pool(task, cfg), rollout_model, ckpt / "policy",
+                        rl_verifier(ws, cfg, task))
             load_checkpoint(run, ckpt)
             dist.on_main(_continue_run, store, previous["id"], run.state.iteration)
         except BaseException:
@@ -169,6 +170,7 @@ def prepare_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path 
         run.lock = held[0] if held else None
         return run, cfg
     task = make_task(cfg.task)
+    verifier = rl_verifier(ws, cfg, task)  # before the policy: a judge that cannot load stops the command before anything is recorded
     policy, rollout_model, tokenizer = load_policy(model_dir, cfg.model, cfg)
     pool = rl_pool(task, cfg)
 
@@ -179,9 +181,35 @@ def prepare_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path 
         return run_id
 
     run_id = dist.on_main(new_run)
-    run = RLRun(cfg.rl, task, policy, tokenizer, store, run_id, pool, rollout_model, model_dir)
+    run = RLRun(cfg.rl, task, policy, tokenizer, store, run_id, pool, rollout_model, model_dir, verifier)
     run.lock = held[0] if held else None
     return run, cfg
+
+
+def rl_verifier(ws: Workspace, cfg: Config, task):
+    """The verifier `rl.verifier` names (k15core.judge.verifiers); its judge model, when it uses one, loaded from
+    `judge.model` (a folder or a workspace model name, as --model takes) on this rank's device."""
+    from k15core.judge import CoTJudge, make_verifier
+    from k15core.tasks import compares_final_answer
+
+    def judge_of_config() -> CoTJudge:
+        if not cfg.judge.model:
+            raise K15Error(f"rl.verifier={cfg.rl.verifier} needs a judge model, and judge.model is empty",
+                           "--set judge.model=FOLDER (or a workspace model name, e.g. smollm2), or --set rl.verifier=rule")
+        if not compares_final_answer(task.name):
+            raise K15Error(f"the {task.name} task is not verified by comparing a final answer, so a judge cannot grade it",
+                           "use rl.verifier=rule for this task")
+        return load_judge(resolve_model(ws, cfg.judge.model), cfg.judge, device=dist.device())
+
+    return make_verifier(cfg.rl.verifier, task, judge_of_config)
+
+
+def load_judge(path: Path, cfg, device=None):
+    """The chain-of-thought judge on the model in `path` (loaded as every model is, `load_model`), with the `judge:` config."""
+    from k15core.judge import CoTJudge, HFCompleter
+
+    model, tokenizer = load_model(path, device=device or pick_device())
+    return CoTJudge(HFCompleter(model, tokenizer, cfg), cfg.max_response_chars)
 
 
 def load_policy(path: Path, model_cfg, cfg: Config):

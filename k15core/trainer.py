@@ -4,7 +4,8 @@ One iteration (`rl_iteration`):
     1. steer     read the studio's prompt labels (exclusions, edited references) from the store
     2. rollout   buffered partial rollouts first, then new prompts (k samples each), within the
                  per-iteration token budget; loops are stopped by the repeat detector
-    3. reward    verifier correctness + length penalty (after its warm-up) + repeat penalty
+    3. reward    verifier correctness (rl.verifier: the task's rule, the CoT judge, or both) + length penalty
+                 (after its warm-up) + repeat penalty
     4. train     π_θi := the current policy (its log-probs computed once, no gradient); a fresh
                  optimiser (the report resets it every iteration); rl.epochs passes of a few
                  mini-batch steps on the chosen loss (k1.5 by default)          -> k15core.policy_step
@@ -35,6 +36,8 @@ from k15core import dist, labels
 from k15core.checkpoint import save_checkpoint
 from k15core.config import RLConfig
 from k15core.doctor import Doctor, DoctorStop
+from k15core.judge.model import VerifyItem
+from k15core.judge.verifiers import RuleVerifier, Verifier, verify_finished
 from k15core.policy_step import optimise
 from k15core.precision import use_bf16
 from k15core.prompting import prompt_ids
@@ -69,11 +72,14 @@ class PhaseTimer:
 class RLRun:
     """The state of one RL run: policy, optimiser, sampler, replay buffer, store handle."""
 
-    def __init__(self, cfg: RLConfig, task: Task, model, tokenizer, store, run_id: int, pool: list[Problem], rollout_model=None, model_path=None):
+    def __init__(self, cfg: RLConfig, task: Task, model, tokenizer, store, run_id: int, pool: list[Problem], rollout_model=None, model_path=None,
+                 verifier: Verifier | None = None):
         """`model` is the policy to train (possibly DDP/FSDP2-wrapped: `dist.prepare_model`), `rollout_model`
         the one the HF engine samples from (default: the policy itself), `model_path` the folder it was
-        loaded from (the vLLM engine starts from it). `store` is None on ranks other than 0."""
+        loaded from (the vLLM engine starts from it). `store` is None on ranks other than 0. `verifier` decides
+        correctness (default: the task's own rule; `stages.prepare_rl` builds the one `rl.verifier` names)."""
         self.cfg, self.task, self.model, self.tokenizer, self.store = cfg, task, model, tokenizer, store
+        self.verifier = verifier or RuleVerifier(task)
         self.device = next(model.parameters()).device
         self.bf16 = use_bf16(cfg.bf16, self.device)
         phases = [CurriculumPhase(p.start_iteration, list(p.levels)) for p in cfg.curriculum]
@@ -164,11 +170,14 @@ def rollout(run: RLRun, it: int) -> tuple[list[Group], int]:
 
 
 def score(run: RLRun, groups: list[Group], it: int) -> ScoredBatch:
-    """Correctness (the task's verifier's verdict where the response ended by itself, else 0: `rewards.correctness`),
-    plus the length and repeat terms (each response decoded once)."""
+    """Correctness (the verifier's verdict where the response ended by itself, else 0: `rewards.correctness`),
+    plus the length and repeat terms (each response decoded once). The verdicts, with the judge's reasoning, go
+    with the batch to the store."""
     trajs = [t for g in groups for t in g.members]
     texts = [run.tokenizer.decode(t.token_ids, skip_special_tokens=True) for t in trajs]
-    verdict = torch.tensor([run.task.verify(x, t.problem.reference) for x, t in zip(texts, trajs)], dtype=torch.float32)
+    items = [VerifyItem(t.problem.prompt, t.problem.reference, x) for x, t in zip(texts, trajs)]
+    verdicts = verify_finished(run.verifier, items, [not (t.truncated or t.repeated) for t in trajs])
+    verdict = torch.tensor([float(v.correct) for v in verdicts], dtype=torch.float32)
     group = torch.tensor([t.group for t in trajs], dtype=torch.long)
     if not trajs:
         return ScoredBatch([], group, *(torch.zeros(0) for _ in range(4)), texts=[])
@@ -182,7 +191,7 @@ def score(run: RLRun, groups: list[Group], it: int) -> ScoredBatch:
         run.length_schedule.weight_at(it),
         run.cfg.repeat_penalty,
     )
-    return ScoredBatch(trajs, group, **parts, texts=texts)
+    return ScoredBatch(trajs, group, **parts, texts=texts, verdicts=verdicts)
 
 
 def sync_weights(run: RLRun, stepped: bool) -> None:

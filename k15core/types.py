@@ -4,7 +4,7 @@ One name per concept of a sampled response:
 - `Continuation`: what a rollout engine added to one sequence in one call (a segment, not yet a response);
 - `Trajectory`: one RL response while it is generated, segment by segment (partial rollouts), and trained on;
   the k of one drawn prompt form a `Group`;
-- `TrajectoryRecord`: a response as the run store keeps it (RL and evaluation alike);
+- `TrajectoryRecord`: a response as the run store keeps it (RL and evaluation alike), with its `Verdict`;
 - `Generation`: one finished response of `rollout.hf.generate` (evaluation, curation, long2short sampling);
 - `long2short.selection.Sample`: a Generation reduced to what the long2short rules read (text, length, verdict),
   so those rules are tested on hand-made inputs.
@@ -20,6 +20,31 @@ from k15core.tasks.problem import Problem
 
 REWARD_PARTS = ("correct", "length", "repeat")
 """The named terms of a response's reward (stored as its `reward_parts`); their sum is `total`."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a response's final answer matches the reference, and who decided (k15core.judge.verifiers).
+
+    >>> Verdict.from_json(Verdict(True, "judge", "5 = 5").to_json()) == Verdict(True, "judge", "5 = 5")
+    True
+    """
+
+    correct: bool
+    by: str
+    """'rule' (the task's own verifier), 'judge' (the chain-of-thought reward model, report §2.3.5) or 'unfinished'
+    (a response cut or stopped as a loop: never verified, since it scores 0 whatever it says)."""
+    reasoning: str = ""
+    """The judge's step-by-step reasoning; its whole output when no verdict could be read; empty for the rule."""
+    malformed: bool = False
+    """The judge's output had no strict JSON verdict on its last line, so the response scored 0."""
+
+    def to_json(self) -> dict:
+        return {"correct": self.correct, "by": self.by, "reasoning": self.reasoning, "malformed": self.malformed}
+
+    @staticmethod
+    def from_json(data: dict) -> "Verdict":
+        return Verdict(bool(data["correct"]), str(data["by"]), str(data.get("reasoning", "")), bool(data.get("malformed", False)))
 
 
 @dataclass
@@ -51,6 +76,8 @@ class TrajectoryRecord:
     group: int | None = None
     """The RL group (the k samples of one drawn prompt, unique over the run) it was trained in; None for
     samples that were never trained on (evaluation, curation)."""
+    verdict: Verdict | None = None
+    """Who judged its correctness and why (RL samples); None where the store has no verdict (older rows, evaluation)."""
 
 
 @dataclass
@@ -163,6 +190,8 @@ class ScoredBatch:
     """(N,) float: the reward the loss sees, correct + length + repeat."""
     texts: list[str] = field(default_factory=list)
     """The decoded response of each (decoded once, for the verifier and the store)."""
+    verdicts: list[Verdict] = field(default_factory=list)
+    """The verifier's verdict on each (rule or judge, with the judge's reasoning), kept with the trajectory."""
 
     @staticmethod
     def concat(batches: list[ScoredBatch]) -> ScoredBatch:
@@ -171,7 +200,7 @@ class ScoredBatch:
             return batches[0]
         return ScoredBatch(
             [t for b in batches for t in b.trajectories], *(torch.cat([getattr(b, k) for b in batches]) for k in ("group", *REWARD_PARTS, "total")),
-            texts=[x for b in batches for x in b.texts],
+            texts=[x for b in batches for x in b.texts], verdicts=[v for b in batches for v in b.verdicts],
         )
 
 

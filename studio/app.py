@@ -37,6 +37,8 @@ CSS = """
 .k15-tok { border-radius: 2px; } .k15-tok:hover { outline: 1px solid #333; }
 .k15-prompt { white-space: pre-wrap; background: #f6f6f6; padding: 6px; }
 .k15-keys { font-size: 13px; color: #555; } .k15-stale { opacity: 0.45; }
+.k15-verdict { margin-top: 4px; } .k15-human { color: #8a4b00; }
+.k15-reasoning pre { white-space: pre-wrap; background: #f6f6f6; padding: 4px; max-height: 220px; overflow: auto; }
 """
 
 

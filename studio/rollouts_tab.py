@@ -1,5 +1,6 @@
-"""Rollouts tab: find samples, see a prompt's k samples side by side down to the token, follow a prompt
-across iterations, and a queue of suspicious groups (possible reward hacking) one click from their tokens.
+"""Rollouts tab: find samples, see a prompt's k samples side by side down to the token with each one's verdict (the
+rule's or the CoT judge's, with its reasoning; studio/verdicts.py) and overrule it, follow a prompt across iterations,
+and a queue of suspicious groups (possible reward hacking) one click from their tokens.
 
 Model text is untrusted: every piece of it goes through `html.escape` before it reaches the page.
 """
@@ -21,6 +22,7 @@ from k15core.prompting import render_prompt, uses_chat_template
 from k15core.store import Store
 from k15core.store.db import TrajectoryFilter
 from k15core.store.filters import RegexTimeout
+from studio import verdicts
 
 RESULT_COLUMNS = ["id", "run", "iteration", "prompt_id", "sample", "reward", "correct", "length", "truncated", "repeated", "difficulty", "response"]
 HISTORY_COLUMNS = ["iteration", "samples", "accuracy", "reward", "len_mean", "first_id"]
@@ -128,8 +130,9 @@ def tokens_html(pieces: list[str], token_ids: list[int], logprobs: list[float], 
     return "".join(spans)
 
 
-def group_html(group: list[dict], tokenizer, colour_by: str = "log-prob", reference: str | None = None) -> str:
-    """The k samples of one prompt side by side: verdict, reward and its parts, answer vs reference, flags, tokens."""
+def group_html(group: list[dict], tokenizer, colour_by: str = "log-prob", reference: str | None = None, human: dict | None = None) -> str:
+    """The k samples of one prompt side by side: verdict (who decided, the judge's reasoning, a person's verdict from
+    `human`: trajectory id -> HumanVerdict), reward and its parts, answer vs reference, flags, tokens."""
     if not group:
         return "<p>No sample selected.</p>"
     first = group[0]
@@ -151,8 +154,9 @@ def group_html(group: list[dict], tokenizer, colour_by: str = "log-prob", refere
         pieces = token_pieces(tokenizer, t["token_ids"])
         cards.append(
             f'<div class="k15-card {"k15-ok" if t["correct"] > 0 else "k15-bad"}" data-trajectory="{int(t["id"])}">'
-            f'<div class="k15-card-head"><b>sample {t["sample_index"]}</b> {verdict} · reward {t["reward"]:.3f} '
+            f'<div class="k15-card-head"><b>sample {t["sample_index"]}</b> <small>id {int(t["id"])}</small> {verdict} · reward {t["reward"]:.3f} '
             f'(advantage {advantage:+.3f}) · {t["length"]} tokens{" · " + html.escape(", ".join(flags)) if flags else ""}</div>'
+            f'{verdicts.verdict_html(t.get("verdict"), (human or {}).get(int(t["id"])))}'
             f'<div class="k15-parts">{parts}</div>'
             f'<div class="k15-answer">answer <code>{html.escape(str(answer))}</code>{ref}</div>'
             f'<div class="k15-tokens">{tokens_html(pieces, t["token_ids"], t["logprobs"], advantage, colour_by, t.get("entropies", ()))}</div></div>'
@@ -194,7 +198,8 @@ def open_group(ctx, trajectory_id: int | None, colour_by: str) -> tuple[str, pd.
         t["task"] = prompt["task"] if prompt else (run or {}).get("config", {}).get("task", {}).get("name")
     tokenizer = ctx.tokenizer_for_run(run)
     history = pd.DataFrame(ctx.store.prompt_over_iterations(group[0]["run_id"], group[0]["prompt_id"]), columns=empty.columns).round(3)
-    return group_html(group, tokenizer, colour_by, reference), history, group[0]["prompt_id"]
+    human = verdicts.human_verdicts(ctx.store, group[0]["prompt_id"])
+    return group_html(group, tokenizer, colour_by, reference, human), history, group[0]["prompt_id"]
 
 
 def suspicion_queue(store: Store, run_id: int | None, limit: int = 100) -> pd.DataFrame:
@@ -232,6 +237,11 @@ def build(ctx) -> dict:
         colour_by = gr.Radio(list(COLOUR_BY), value="log-prob", label="colour tokens by", info="hover a token for its values")
         open_id = gr.Textbox(label="open sample id", placeholder="click a row, or type an id and press Enter", elem_id="rollouts-open-id")
     group_view = gr.HTML(elem_id="rollouts-group")
+    with gr.Row():  # a person's verdict on one sample of the open group: a label event, with its author and time
+        verdict_sample = gr.Dropdown(label="your verdict on sample", choices=[], value=None, scale=2, elem_id="rollouts-verdict-sample")
+        verdict_buttons = [(gr.Button(f"{name}", scale=1, elem_id=f"rollouts-verdict-{key}"), value)
+                           for key, name, value in (("correct", "Correct", True), ("wrong", "Wrong", False), ("clear", "Take mine back", None))]
+        verdict_said = gr.Markdown(elem_id="rollouts-verdict-said")
     history = gr.Dataframe(headers=HISTORY_COLUMNS, label="this prompt across iterations (look down the column)", interactive=False, max_height=240)
     current_prompt = gr.Textbox(visible=False)
     with gr.Accordion("Suspicion queue: groups worth a look", open=False):
@@ -262,14 +272,26 @@ def build(ctx) -> dict:
 
     queue.select(pick_queue, queue, open_id, api_visibility="private")
 
-    def do_open(tid, colour):
+    def do_open(tid, colour, keep=None):
+        """The group of sample `tid`; the verdict dropdown on `keep` if it is one of its samples (after a verdict), else on `tid`."""
         try:
-            return open_group(ctx, _int_or_none(tid), colour)
+            tid = _int_or_none(tid)
+            page, past, pid = open_group(ctx, tid, colour)
         except ValueError as err:
-            return f"<p>{html.escape(str(err))}</p>", gr.skip(), gr.skip()
+            return f"<p>{html.escape(str(err))}</p>", gr.skip(), gr.skip(), gr.skip()
+        choices = verdicts.sample_choices(ctx.store.trajectory_group(tid)) if pid else []
+        value = keep if keep in [c[1] for c in choices] else (tid if pid else None)
+        return page, past, pid, gr.Dropdown(choices=choices, value=value)
 
-    open_id.change(do_open, [open_id, colour_by], [group_view, history, current_prompt], api_name="open_group")
-    colour_by.change(do_open, [open_id, colour_by], [group_view, history, current_prompt], api_visibility="private")
+    opened = [group_view, history, current_prompt, verdict_sample]
+    open_id.change(do_open, [open_id, colour_by], opened, api_name="open_group")
+    colour_by.change(do_open, [open_id, colour_by], opened, api_visibility="private")
+    for button, value in verdict_buttons:
+        def give(sample, request: gr.Request, value=value):
+            return verdicts.overrule(ctx.store, sample, value, ctx.author(request))
+
+        button.click(give, verdict_sample, verdict_said, api_name=f"verdict_{'clear' if value is None else str(value).lower()}",
+                     trigger_mode="once").then(do_open, [open_id, colour_by, verdict_sample], opened, api_visibility="private")
     queue_btn.click(lambda rid: suspicion_queue(ctx.store, _int_or_none(rid)), run_box, queue, api_name="suspicion_queue")
     return {"run": run_box, "source": source, "it_min": it_min, "it_max": it_max, "search": search_event, "filters": filters, "results": results,
             "summary": summary, "open_id": open_id}

@@ -13,6 +13,7 @@
     k15 curate difficulty|hackable [--model M]   label prompts by pass rate / easy-to-hack (source auto)
     k15 curate testgen [FILE]     test cases for code problems from 10 reference solutions each (report §2.3.5)
     k15 long2short merge|rejection|dpo|rl|short|compare   shorter answers from a long-CoT model (report §2.4)
+    k15 judge agreement --model M  the chain-of-thought judge (report §2.3.5) against human labels and math-verify (JSON)
 
 Common options: --workspace DIR (or K15_WORKSPACE), --config FILE.yaml, --set key=value (repeatable).
 
@@ -24,10 +25,10 @@ from __future__ import annotations
 
 import argparse
 
-from k15core.cli import config_keys, curate, demo, long2short, pipeline, prompts, store, studio
+from k15core.cli import config_keys, curate, demo, judge, long2short, pipeline, prompts, store, studio
 from k15core.cli.common import run_guarded, set_environment
 
-COMMANDS = (demo, studio, pipeline, prompts, curate, long2short, store, config_keys)  # in `k15 --help` order
+COMMANDS = (demo, studio, pipeline, prompts, curate, long2short, judge, store, config_keys)  # in `k15 --help` order
 
 
 def build_parser() -> argparse.ArgumentParser:

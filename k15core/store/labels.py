@@ -100,7 +100,7 @@ class LabelsMixin(StoreBase):
             rows = [
                 dict(prompt_id=pid, field=field, value=json.dumps(value), author=author, source=source, created_at=now, action=action)
                 for pid in ids
-                if recorded.get((pid, field)) != value
+                if recorded.get((pid, labels.slot(field, value))) != value
             ]
             if rows:
                 conn.execute(S.label_events.insert(), rows)
@@ -135,7 +135,11 @@ class LabelsMixin(StoreBase):
                 before = conn.execute(select(E).where(E.c.prompt_id == ev["prompt_id"], E.c.seq < ev["seq"]).order_by(E.c.seq)).mappings().all()
                 state = labels.fold({**b, "value": json.loads(b["value"])} for b in before).get(ev["prompt_id"], labels.DEFAULT)
                 field, _ = labels.normalise(ev["field"], None)
-                rows.append(dict(prompt_id=ev["prompt_id"], field=field, value=json.dumps(labels.value_of(state, field)), author=author,
+                try:  # the undone event's own value says which trajectory a verdict was about
+                    _, like = labels.normalise(field, json.loads(ev["value"]))
+                except ValueError:
+                    like = None
+                rows.append(dict(prompt_id=ev["prompt_id"], field=field, value=json.dumps(labels.value_of(state, field, like)), author=author,
                                  source=ev["source"], created_at=now, action=new_action, undoes=target))
             conn.execute(E.insert(), rows)
             return LabelWrite(action=new_action, events=len(rows), undid=target)

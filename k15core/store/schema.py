@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # How to bring an older store up to SCHEMA_VERSION: version -> statements (portable SQL). The store runs
 # them in one transaction when it opens an older file, so a workspace never has to be thrown away.
@@ -35,6 +35,9 @@ MIGRATIONS: dict[int, list[str]] = {
     # create_all, which runs before the migrations, has made it: nothing to alter. Runs an older trainer left
     # 'running' have no owner row, and read as 'running (owner gone)'.
     4: [],
+    # 5 -> 6: each trajectory's verdict (who decided its correctness: the task's rule or the chain-of-thought judge,
+    # with the judge's reasoning), JSON; NULL for older rows and for samples never verified in RL (evaluation).
+    5: ["ALTER TABLE trajectories ADD COLUMN verdict TEXT"],
 }
 
 metadata = MetaData()
@@ -103,6 +106,7 @@ trajectories = Table(
     Column("difficulty", Integer, nullable=False),
     Column("tag", String(64), nullable=False),
     Column("group_id", Integer),  # the RL group it was trained in; NULL for samples never trained on (evaluation, curation)
+    Column("verdict", Text),  # JSON of k15core.types.Verdict {correct, by, reasoning, malformed}; NULL where none was kept
     Index("ix_trajectories_run_iteration", "run_id", "iteration"),
     Index("ix_trajectories_run_id", "run_id", "id"),
     Index("ix_trajectories_prompt", "prompt_id"),

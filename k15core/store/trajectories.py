@@ -12,7 +12,7 @@ from k15core.store import schema as S
 from k15core.store.base import StoreBase
 from k15core.store.codec import decode_floats, decode_ints, encode_floats, encode_ints
 from k15core.store.filters import ID_BOUNDS, RegexTimeout, TimedRegexp, TrajectoryFilter, plain_regexp
-from k15core.types import TrajectoryRecord
+from k15core.types import TrajectoryRecord, Verdict
 
 T_ = TypeVar("T_")
 
@@ -26,6 +26,7 @@ def trajectory_row(run_id: int, iteration: int, t: TrajectoryRecord) -> dict:
         reward=float(t.reward), reward_parts=json.dumps(t.reward_parts), correct=float(t.correct), length=int(t.length),
         finished=bool(t.finished), truncated=bool(t.truncated), repeated=bool(t.repeated), segments=int(t.segments),
         difficulty=int(t.difficulty), tag=t.tag, group_id=None if t.group is None else int(t.group),
+        verdict=None if t.verdict is None else json.dumps(t.verdict.to_json()),
     )
 
 
@@ -36,12 +37,14 @@ def _record(r: RowMapping) -> TrajectoryRecord:
         correct=r["correct"], length=r["length"], reward_parts=json.loads(r["reward_parts"]), finished=r["finished"],
         truncated=r["truncated"], repeated=r["repeated"], segments=r["segments"], difficulty=r["difficulty"], tag=r["tag"],
         entropies=decode_floats(r["entropies"]) if r["entropies"] else [], group=r["group_id"],
+        verdict=Verdict.from_json(json.loads(r["verdict"])) if r["verdict"] else None,
     )
 
 
 def _full_trajectory(r: RowMapping) -> dict:
     return {**r, "token_ids": decode_ints(r["token_ids"]), "logprobs": decode_floats(r["logprobs"]), "reward_parts": json.loads(r["reward_parts"]),
-            "entropies": decode_floats(r["entropies"]) if r["entropies"] else []}
+            "entropies": decode_floats(r["entropies"]) if r["entropies"] else [],
+            "verdict": Verdict.from_json(json.loads(r["verdict"])) if r["verdict"] else None}
 
 
 class TrajectoriesMixin(StoreBase):
@@ -144,6 +147,17 @@ class TrajectoriesMixin(StoreBase):
         q = select(T).where(T.c.run_id == one["run_id"], T.c.iteration == one["iteration"], T.c.prompt_id == one["prompt_id"], *same)
         rows = self._read(lambda c: c.execute(q.order_by(T.c.sample_index, T.c.id)).mappings().all())
         return [_full_trajectory(r) for r in rows]
+
+    def responses(self, ids: list[int]) -> dict[int, dict]:
+        """Id -> {id, run_id, prompt_id, prompt, response, correct, verdict (a Verdict or None)} of these trajectories
+        (those that exist), without their token arrays: what a person's verdict on a response is checked against."""
+        T = S.trajectories
+        out: dict[int, dict] = {}
+        for i in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+            q = select(T.c.id, T.c.run_id, T.c.prompt_id, T.c.prompt, T.c.response, T.c.correct, T.c.verdict).where(T.c.id.in_(ids[i:i + 500]))
+            for r in self._read(lambda c: c.execute(q).mappings().all()):
+                out[r["id"]] = {**r, "verdict": Verdict.from_json(json.loads(r["verdict"])) if r["verdict"] else None}
+        return out
 
     def prompt_over_iterations(self, run_id: int, prompt_id: str) -> list[dict]:
         """One row per iteration a prompt was trained in: samples, accuracy, mean reward and length, one response."""

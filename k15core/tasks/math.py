@@ -71,6 +71,22 @@ class MathTask(FileTask):
         answer = line[0].strip().strip("'\"`*").rstrip(".").strip() if line else ""
         return answer or None
 
+    def rule_decides(self, response: str) -> bool:
+        """Whether math-verify alone may decide this response (`rl.verifier=rule_then_judge`; else the judge does): its
+        answer is marked (the last \\boxed{}, or an "answer" marker), not the last-number guess, and reads as mathematics
+        with no letters left over ("seven", "40 cm^2" and "x = 7" do not). Never raises.
+
+        >>> t = MathTask()
+        >>> [t.rule_decides(r) for r in ("Answer: 1/2", "\\\\boxed{2\\\\sqrt{2}}", "The answer is seven.", "so 3 + 4 = 7", "Answer: 40 cm^2")]
+        [True, True, False, False, False]
+        """
+        try:
+            marked = last_boxed(response) is not None or (_MARKER.search(response) is not None and "\\boxed{" not in response)
+            answer = self.extract_answer(response) if marked else None
+            return bool(answer) and reads_as_math(answer[:MAX_ANSWER_CHARS])
+        except Exception:
+            return False
+
     def verify(self, response: str, reference: str) -> float:
         """1.0 if the final answer is mathematically equal to the reference (math-verify), else 0.0; never raises."""
         try:
@@ -101,6 +117,18 @@ def exactly_equal_numbers(answer: str, reference: str) -> bool:
         return Fraction(answer) == Fraction(reference)
     except (ValueError, ZeroDivisionError):
         return False
+
+
+def reads_as_math(answer: str) -> bool:
+    """A plain number, or what math-verify parses into an expression without free symbols (letters it could only read
+    as unknowns: words, units, a variable)."""
+    if _PLAIN.fullmatch(answer):
+        return True
+    from math_verify import parse
+
+    timeout = 5 if threading.current_thread() is threading.main_thread() else None
+    parsed = parse(f"${answer}$", parsing_timeout=timeout)
+    return bool(parsed) and not isinstance(parsed[0], str) and not getattr(parsed[0], "free_symbols", set())
 
 
 def same_value(answer: str, reference: str) -> bool:

@@ -88,6 +88,7 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path):
         DROP INDEX ix_trajectories_run_id;
         ALTER TABLE trajectories DROP COLUMN entropies;
         ALTER TABLE trajectories DROP COLUMN group_id;
+        ALTER TABLE trajectories DROP COLUMN verdict;
         UPDATE meta SET value = '1' WHERE key = 'schema_version';
     """)
     raw.commit()
@@ -97,7 +98,7 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path):
     assert store.label_events()[0]["action"] == "v1-1"
     assert store.undo("ann").events == 1 and not store.prompt_labels()["p1"].excluded
     version = sqlite3.connect(path).execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
-    assert version == str(SCHEMA_VERSION) == "5"
+    assert version == str(SCHEMA_VERSION) == "6"
     columns = [row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(trajectories)")]
     assert "entropies" in columns  # 2 -> 3 ran after 1 -> 2
     assert "group_id" in columns  # and 3 -> 4 after that
@@ -119,3 +120,41 @@ def test_labelled_values_replace_the_tasks_and_an_undone_label_restores_it():
     assert labels.overlay(base, labels.PromptLabels(difficulty=5)) == P("p", "41", 5)
     undone = labels.fold([{"prompt_id": "p", "field": "reference", "value": "42"}, {"prompt_id": "p", "field": "reference", "value": None}])["p"]
     assert labels.labelled(undone, "reference", "41") == "41"
+
+
+# -- a person's verdict on one response (the Rollouts tab's overrule) ---------------------------------------------
+
+def verdict(t, correct):
+    return {"trajectory": t, "correct": correct}
+
+
+@pytest.mark.parametrize("value", [{"trajectory": "3", "correct": True}, {"trajectory": True, "correct": True}, {"trajectory": -1, "correct": True},
+                                   {"trajectory": 3, "correct": "yes"}, {"trajectory": 3}, {"correct": True}, [3, True], "3"])
+def test_a_verdict_label_must_name_a_trajectory_and_a_boolean(value):
+    with pytest.raises(ValueError, match="verdict must be"):
+        labels.normalise("verdict", value)
+
+
+def test_verdicts_on_different_responses_of_a_prompt_live_side_by_side():
+    state = labels.fold([ev("a", "verdict", verdict(3, True)), ev("a", "verdict", verdict(9, False)), ev("a", "verdict", verdict(3, False)),
+                         ev("a", "verdict", verdict(12, True)), ev("a", "verdict", verdict(12, None))])["a"]
+    assert state.verdict == ((3, False), (9, False))  # 3 changed its mind, 12 was taken back, 9 stayed
+    assert state.human_verdict(9) is False and state.human_verdict(12) is None
+    assert labels.fold([ev("a", "verdict", verdict(3, True)), ev("a", "verdict", None)])["a"].verdict == ()  # a bare null resets them all
+
+
+def test_a_verdict_write_is_idempotent_per_response_and_undo_restores_that_response_only(tmp_path):
+    store = Store(tmp_path / "k15.db")
+    assert store.set_label("p", "verdict", verdict(3, True), author="ann", source="studio").events == 1
+    assert store.set_label("p", "verdict", verdict(3, True), author="ann", source="studio").events == 0  # a double-fired click
+    assert store.set_label("p", "verdict", verdict(4, True), author="ann", source="studio").events == 1  # another response: its own slot
+    assert store.set_label("p", "verdict", verdict(3, False), author="bob", source="studio").events == 1
+    assert store.prompt_labels()["p"].verdict == ((3, False), (4, True))
+    assert store.undo("bob").events == 1
+    assert store.prompt_labels()["p"].verdict == ((3, True), (4, True))  # ann's verdict on 3 is back; 4 untouched
+    assert store.undo("ann").events == 1  # ann's newest: the verdict on 4
+    assert store.prompt_labels()["p"].verdict == ((3, True),)
+    latest = labels.human_verdicts(store.label_events())
+    assert {t: (h.correct, h.author) for t, h in latest.items()} == {3: (True, "bob")}  # bob's undo wrote it back
+    assert latest[3].at == store.label_events()[-2]["created_at"]
+    store.close()

@@ -98,10 +98,11 @@ def test_optimise_changes_the_policy_only_with_a_learning_signal(workspace, tiny
 
 
 def test_score_gives_a_cut_or_looping_response_no_correctness():
-    """`score` verifies every text, then applies `rewards.correctness`: of three responses whose text is the
-    right answer, only the one that ended with EOS is correct; the repeat-stopped one also gets −repeat_penalty."""
+    """`score` verifies the texts that ended by themselves, then applies `rewards.correctness`: of three responses whose
+    text is the right answer, only the one that ended with EOS is correct; the repeat-stopped one also gets −repeat_penalty."""
     from types import SimpleNamespace
 
+    from k15core.judge.verifiers import RuleVerifier
     from k15core.rewards import LengthPenaltySchedule
     from k15core.tasks.problem import Problem
 
@@ -110,10 +111,12 @@ def test_score_gives_a_cut_or_looping_response_no_correctness():
     for t in members:
         t.add_segment(0, [5, 6], [0.0, 0.0])
     members[0].eos, members[1].truncated, members[2].repeated = True, True, True
-    run = SimpleNamespace(tokenizer=SimpleNamespace(decode=lambda ids, skip_special_tokens: "Answer: 4"), task=RecurrenceTask(eval_per_level=1),
+    task = RecurrenceTask(eval_per_level=1)
+    run = SimpleNamespace(tokenizer=SimpleNamespace(decode=lambda ids, skip_special_tokens: "Answer: 4"), task=task, verifier=RuleVerifier(task),
                           length_schedule=LengthPenaltySchedule(), cfg=SimpleNamespace(repeat_penalty=0.5))
     batch = score(run, [Group(0, p, members, started=0)], it=0)
     assert batch.correct.tolist() == [1.0, 0.0, 0.0]
+    assert [v.by for v in batch.verdicts] == ["rule", "unfinished", "unfinished"]
     assert batch.total.tolist() == [1.0, 0.0, -0.5]
 
 

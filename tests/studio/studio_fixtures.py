@@ -17,6 +17,17 @@ BROWSER_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-qu
                 "--disable-component-update", "--disable-sync"]
 
 
+JUDGE_SAYS = f"The final answer matches the reference. {INJECTION}"
+"""The CoT judge's reasoning on group 3's first sample, and its whole (malformed) output on the third: model text to escape."""
+
+
+def _judged():
+    from k15core.types import Verdict
+
+    return [Verdict(True, "judge", JUDGE_SAYS), Verdict(True, "rule"), Verdict(False, "judge", JUDGE_SAYS + ' {"correct": maybe}', malformed=True),
+            Verdict(False, "rule")]
+
+
 @dataclass
 class StudioData:
     root: Path
@@ -38,6 +49,7 @@ def fill_workspace(root: Path, tiny_model_dir: Path, iterations: int = 3) -> Stu
     tok = load_tokenizer(models / "warmup")
     task = RecurrenceTask()
     problems = task.train_problems(12, seed=3)
+    judged = _judged()
     injection = Problem(id="evil", prompt=f"Seq 123, steps: 1 {INJECTION}", reference="5", difficulty=1, task="recurrence")
     store = Store(root / "k15.db")
     store.add_prompts(problems + [injection], source="test")
@@ -55,6 +67,7 @@ def fill_workspace(root: Path, tiny_model_dir: Path, iterations: int = 3) -> Stu
                     entropies=[0.05 * (k % 5) for k in range(len(ids))],
                     reward=correct, correct=correct, length=len(ids), reward_parts={"correct": correct, "length": 0.0},
                     truncated=(s == 3 and g == 2), repeated=False, difficulty=p.difficulty, tag=f"group:{g}", group=g,
+                    verdict=judged[s] if g == 3 else None,  # group 3 was judged: the CoT judge's verdicts, model text in its reasoning
                 ))
         metrics = {"rl/reward": 0.4 + 0.1 * it, "rl/accuracy": 0.5 + 0.1 * it, "rl/accuracy/d1": 0.6, "rl/len_p50": 20 + it, "rl/kl": 0.01}
         store.record_iteration(run_id, it, metrics, records)

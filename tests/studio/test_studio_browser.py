@@ -7,6 +7,7 @@ prompt renders as text, and saves a screenshot of each tab (to $K15_SCREENSHOTS 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -103,6 +104,20 @@ def test_every_tab_in_chromium(studio_data, tmp_path, monkeypatch):
             expect(page.locator("#rollouts-group .k15-card").first).to_be_visible(timeout=30_000)
             assert page.locator("#rollouts-group .k15-tok").count() > 10
             assert "log-prob" in page.locator("#rollouts-group .k15-tok").first.get_attribute("title")
+            # the newest group was judged: each sample says who decided; the judge's reasoning (holding a script) is inert text
+            verdict = page.locator("#rollouts-group .k15-verdict").first
+            expect(verdict).to_contain_text("the CoT judge: correct")
+            verdict.locator("summary").click()
+            expect(verdict.locator(".k15-reasoning pre")).to_contain_text(INJECTION)
+            assert page.locator("#rollouts-group script, #rollouts-group img").count() == 0 and page.evaluate("window.__pwned") is None
+            # and a person overrules it: one label event under their name, shown on the card
+            before = len(store.label_events())
+            page.locator("#rollouts-verdict-sample input").click()
+            page.get_by_role("option", name="sample 0 ·").click()
+            page.locator("#rollouts-verdict-wrong").click()
+            expect(verdict).to_contain_text("person: wrong (overrules), browser-user", timeout=30_000)
+            expect(page.locator("#rollouts-verdict-sample input")).to_have_value(re.compile(r"^sample 0 · id \d+$"))  # still on that sample
+            assert [(e["field"], e["value"]["correct"], e["author"]) for e in store.label_events()[before:]] == [("verdict", False, "browser-user")]
             _shot(page, "rollouts", tmp_path)
 
             # Launch: the form generated from the config, with its documentation
