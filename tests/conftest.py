@@ -15,7 +15,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Under pytest-xdist (`make test` runs two workers) each worker gets an equal share of the cores: two workers
 # with two threads each on a 2-core machine would fight over them.
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // _WORKERS)))
+_THREADS = max(1, min(2, (os.cpu_count() or 1) // _WORKERS))
+torch.set_num_threads(_THREADS)
+# The processes tests start (k15 commands, torchrun ranks, notebook kernels) take the same share.
+os.environ.setdefault("OMP_NUM_THREADS", str(_THREADS))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -99,7 +99,7 @@ def test_workspace_from_environment(capsys, tmp_path, monkeypatch):
 
 
 K15 = Path(sys.executable).parent / "k15"  # the console script pip installed next to this Python
-SUBCOMMANDS = {"demo", "studio", "train", "build-model", "warmup-data", "sft", "eval", "prompts", "curate", "long2short", "store", "config"}
+SUBCOMMANDS = {"demo", "studio", "train", "build-model", "warmup-data", "sft", "eval", "prompts", "curate", "long2short", "store", "config", "judge"}
 
 
 def test_console_script_is_installed():
