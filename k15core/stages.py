@@ -237,14 +237,17 @@ def rl_pool(task, cfg: Config) -> list[Problem]:
 
 
 def run_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path | None, resume: bool = False, out_name: str = "rl",
-           progress: bool = True, on_iteration=None, overrides: list[str] = ()):
+           progress: bool = True, on_iteration=None, overrides: list[str] = (), on_start=None):
     """Train with RL; save the final policy as models/<out_name>. Returns (run, last metrics).
+    `on_start(run)` is called (on rank 0) once the run exists in the store, before its first iteration.
     Under torchrun: every rank calls it, rank 0 alone with the store (see `prepare_rl`) and writes the model."""
     from k15core.checkpoint import save_final_policy
     from k15core.trainer import train
 
     out_dir = ws.model_dir(out_name)  # a name that is not a plain one stops here, before any training
     run, cfg = prepare_rl(ws, store, cfg, model_dir, resume=resume, name=out_name, overrides=overrides)
+    if on_start is not None and dist.is_main():
+        on_start(run)
     metrics = train(run, rl_checkpoint_dir(ws, run.state.run_id), on_iteration=on_iteration, progress=progress)
     save_final_policy(run, out_dir)
     return run, metrics
