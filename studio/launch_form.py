@@ -81,11 +81,23 @@ def overrides_from_form(fields: list[ConfigField], values: list) -> list[str]:
 _SET_FLAG = re.compile(r"(?:k15 train )?(--resume )?--set ([\w.]+)=(\S+)")
 
 
+def in_form_terms(text: str) -> str:
+    """`text` with each `--set key=value` (and `k15 train --resume --set ...`) said as the form does it.
+
+    >>> in_form_terms("then start a new run, or k15 train --resume --set rl.doctor_go_on=true to train on regardless")
+    'then start a new run, or resume with rl.doctor_go_on set to true in the settings below to train on regardless'
+    """
+    def say(m: re.Match) -> str:
+        resume, key, value = m.groups()
+        return f"resume with {key} set to {value} in the settings below" if resume else f"set {key} to {value} in the settings below"
+
+    return _SET_FLAG.sub(say, text)
+
+
 def form_message(err: K15Error, verb: str = "not started") -> str:
     """`err` as the Launch form says it: what stopped the launch, then the fix in the form's terms.
 
     >>> form_message(K15Error("rl.loss is 'grop', which is not one of: grpo, k15", "unknown loss; e.g. --set rl.loss=grpo"))
     "not started: rl.loss is 'grop', which is not one of: grpo, k15 — fix: unknown loss; e.g. set rl.loss to grpo in the settings below"
     """
-    fix = _SET_FLAG.sub(lambda m: ("resume with " if m.group(1) else "") + f"set {m.group(2)} to {m.group(3)} in the settings below", err.fix)
-    return f"{verb}: {err.problem}" + (f" — fix: {fix}" if fix else "")
+    return f"{verb}: {err.problem}" + (f" — fix: {in_form_terms(err.fix)}" if err.fix else "")

@@ -11,7 +11,7 @@ import gradio as gr
 import pandas as pd
 
 from k15core.errors import K15Error
-from studio.launch_form import ConfigField, as_text, config_fields, form_message, overrides_from_form
+from studio.launch_form import ConfigField, as_text, config_fields, form_message, in_form_terms, overrides_from_form
 from studio.launch_plan import next_free_name, plan_launch
 from studio.launch_procs import launches, read_log, running_outs, start_run, stop_run
 
@@ -21,7 +21,12 @@ COLUMNS = ["launch", "run", "saves as", "pid", "process", "exit status", "last l
 def table_frame(workspace_root) -> pd.DataFrame:
     rows = launches(workspace_root)
     return pd.DataFrame([[r["name"], "" if r["run_id"] is None else str(r["run_id"]), r.get("out", ""), r["pid"],
-                          "running" if r["running"] else "ended", r["exit"], r["last_line"][-200:]] for r in rows], columns=COLUMNS)
+                          "running" if r["running"] else "ended", r["exit"], _cut(in_form_terms(r["last_line"]))] for r in rows], columns=COLUMNS)
+
+
+def _cut(line: str, most: int = 300) -> str:
+    """A line's start, where an error says what went wrong (the whole line is in the log)."""
+    return line if len(line) <= most else line[:most - 1] + "…"
 
 
 def field_component(f: ConfigField):

@@ -182,7 +182,7 @@ def test_the_launches_table_shows_run_id_exit_status_and_the_last_error_line(tmp
     dead = subprocess.Popen([sys.executable, "-c", "pass"])  # a pid that has ended
     dead.wait()
     rows = [("20261120-100000", "rl-a", "RL run 4: iterations 1 to 2\nRL run 4 iteration 1/2: reward 0.2\nerror: the doctor stopped the run\n"
-             "  fix: warm up first\n", 2),
+             "  fix: warm up first, or k15 train --resume --set rl.doctor_go_on=true\n", 2),
             ("20261120-110000", "rl-b", "RL run 5: iterations 1 to 2\nRL run 5 iteration 2/2: reward 0.4\nRL run 5: 2 iterations\n", 0),
             ("20261120-120000", "rl-c", "Traceback (most recent call last):\nValueError: bad\n", None)]
     for i, (name, out, log, code) in enumerate(rows):
@@ -197,7 +197,7 @@ def test_the_launches_table_shows_run_id_exit_status_and_the_last_error_line(tmp
     assert frame.values.tolist() == [
         ["20261120-120000", "", "rl-c", dead.pid, "ended", "unknown", "ValueError: bad"],
         ["20261120-110000", "5", "rl-b", dead.pid, "ended", "0 (finished)", "RL run 5: 2 iterations"],
-        ["20261120-100000", "4", "rl-a", dead.pid, "ended", "2 (error)", "error: the doctor stopped the run — fix: warm up first"],
+        ["20261120-100000", "4", "rl-a", dead.pid, "ended", "2 (error)", "error: the doctor stopped the run — fix: warm up first, or resume with rl.doctor_go_on set to true in the settings below"],
     ]
 
 
