@@ -61,7 +61,8 @@ def build(ctx) -> dict:
                                 elem_id="launch-overwrite")
         start_btn = gr.Button("Start run", variant="primary", elem_id="launch-start")
     message = gr.Markdown(elem_id="launch-message")
-    table = gr.Dataframe(label="launches (newest first)", interactive=False, max_height=240, elem_id="launch-table")
+    table = gr.Dataframe(label="launches (newest first)", interactive=False, max_height=320, wrap=True, elem_id="launch-table",
+                         column_widths=["13%", "5%", "12%", "7%", "8%", "10%", "45%"])  # the error line wraps in the widest column
     with gr.Row():
         which = gr.Textbox(label="launch name", scale=2, elem_id="launch-which")
         stop_btn = gr.Button("Stop gracefully", scale=1, elem_id="launch-stop")

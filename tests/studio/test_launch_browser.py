@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -84,23 +85,26 @@ def _launch_pids(root) -> list[int]:
 
 
 def test_fixed_choices_are_dropdowns_of_the_registries_and_the_output_name_is_new(studio_data):
-    from k15core.choices import CHOICES
+    from k15core.losses import LOGZ_ESTIMATES, LOSSES
+    from k15core.rollout.engine import ENGINES
+    from k15core.sampling import SAMPLERS
 
+    registries = {"rl.loss": LOSSES, "rl.sampler": SAMPLERS, "rl.engine": ENGINES, "rl.logz": LOGZ_ESTIMATES}  # the form's open section
     with LaunchPage(studio_data) as lp:
         page = lp.page
-        expect(lp.out_name()).to_have_value(re.compile(r"^rl-\d{8}-1$"))  # not "rl": that would replace the demo's model
-        for key in ("rl.loss", "rl.sampler", "rl.engine", "rl.logz"):
+        for key, registry in registries.items():
             box = page.get_by_role("combobox", name=key, exact=True)
             expect(box).to_be_visible(timeout=10_000)
             box.click()
             options = page.locator(f"[id='{box.get_attribute('aria-controls')}']").get_by_role("option")  # this box's list only
             expect(options.first).to_be_visible()
             shown = [t.replace("✓", "").strip() for t in options.all_inner_texts()]
-            assert shown == CHOICES[key].names(), key
+            assert shown == registry.names(), key
             box.press("Escape")
         page.get_by_role("combobox", name="rl.loss", exact=True).click()
         page.get_by_role("option", name="grpo").click()
         expect(page.get_by_role("combobox", name="rl.loss", exact=True)).to_have_value("grpo")
+        expect(lp.out_name()).to_have_value(re.compile(r"^rl-\d{8}-1$"))  # not "rl": that would replace the demo's model
 
 
 def test_a_launch_the_trainer_would_refuse_or_that_overwrites_unasked_starts_nothing(studio_data):
@@ -133,14 +137,14 @@ def test_a_launch_the_trainer_would_refuse_or_that_overwrites_unasked_starts_not
         assert len(_launch_pids(lp.root)) == 1
 
 
-def test_a_launch_shows_its_progress_lines_run_id_exit_status_and_last_error(studio_data):
+def test_a_launch_shows_its_progress_lines_run_id_exit_status_and_last_error(studio_data, tmp_path):
     from k15core.store import Store
 
     with LaunchPage(studio_data) as lp:
         page = lp.page
         for key, value in TINY_RUN.items():
             lp.number(key).fill(str(value))
-        lp.start(r"started \S+ \(pid \d+\), saving the policy as rl-")
+        lp.start(r"started \S+ \(pid \d+\)")
         log = page.get_by_label("log of that launch (last 30 lines)")
         expect(log).to_have_value(re.compile(r"^RL run \d+ iteration 1/2: reward -?[0-9.]+, accuracy", re.MULTILINE), timeout=180_000)
         table = page.locator("#launch-table")
@@ -150,3 +154,7 @@ def test_a_launch_shows_its_progress_lines_run_id_exit_status_and_last_error(stu
         expect(table.get_by_test_id("cell-0-1")).to_have_text(str(run_id))
         expect(table.get_by_test_id("cell-0-6")).to_contain_text("error: the doctor stopped the run")
         expect(log).to_have_value(re.compile(rf"^RL run {run_id}: iterations 1 to 2", re.MULTILINE))
+        page.screenshot(path=str(tmp_path / "studio-launch-ended.png"))  # for a person to look at ($K15_SCREENSHOTS)
+        if os.environ.get("K15_SCREENSHOTS"):
+            Path(os.environ["K15_SCREENSHOTS"]).mkdir(parents=True, exist_ok=True)
+            shutil.copy(tmp_path / "studio-launch-ended.png", Path(os.environ["K15_SCREENSHOTS"]) / "studio-launch-ended.png")
