@@ -197,7 +197,8 @@ def test_the_launches_table_shows_run_id_exit_status_and_the_last_error_line(tmp
     assert frame.values.tolist() == [
         ["20261120-120000", "", "rl-c", dead.pid, "ended", "unknown", "ValueError: bad"],
         ["20261120-110000", "5", "rl-b", dead.pid, "ended", "0 (finished)", "RL run 5: 2 iterations"],
-        ["20261120-100000", "4", "rl-a", dead.pid, "ended", "2 (error)", "error: the doctor stopped the run — fix: warm up first, or resume with rl.doctor_go_on set to true in the settings below"],
+        ["20261120-100000", "4", "rl-a", dead.pid, "ended", "2 (error)",
+         "error: the doctor stopped the run — fix: warm up first, or resume with rl.doctor_go_on set to true in the settings below"],
     ]
 
 
