@@ -1,6 +1,6 @@
 """Every config of k15, in one place: typed dataclasses grouped by concern, each field with its default and
-its meaning (shown by `k15 config`), each choice checked against the registry it selects from when the
-config is built, so a bad value stops a command before any model is loaded or any run is recorded.
+its meaning (shown by `k15 config`), each choice checked against the registry it selects from (k15core.choices)
+when the config is built, so a bad value stops a command before any model is loaded or any run is recorded.
 
 YAML files mirror this nesting (`model:`, `task:`, `sft:`, `eval:`, `rl:`, `long2short:`, `judge:` (its dataclass
 sits beside the judge, k15core/judge/config.py); presets in
@@ -24,14 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from k15core import configfile
-from k15core.dist import STRATEGIES
+from k15core.choices import check_choices
 from k15core.judge.config import JudgeConfig
-from k15core.judge.verifiers import VERIFIERS
-from k15core.losses import LOGZ_ESTIMATES, LOSSES
-from k15core.precision import BF16_MODES
-from k15core.rollout.engine import ENGINES
-from k15core.sampling import SAMPLERS
-from k15core.tasks import TASKS
 
 # The preset `k15 demo` runs when no --config is given (present in a source checkout / editable install).
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "assets" / "configs" / "demo.yaml"
@@ -84,7 +78,7 @@ class TaskConfig:
     """reasoning-gym generator of the 'gym' task (e.g. basic_arithmetic, gsm_symbolic, countdown, chain_sum)."""
 
     def __post_init__(self):
-        TASKS.check("task.name", self.name)
+        check_choices("task", self)
         configfile.check_ranges("task", self, eval_per_level=(0, None))
 
 
@@ -141,7 +135,7 @@ class SFTConfig:
     """Save a checkpoint every N steps as well as at the end (0: only at the end)."""
 
     def __post_init__(self):
-        BF16_MODES.check("sft.bf16", self.bf16)
+        check_choices("sft", self)
         configfile.check_ranges("sft", self, examples=(1, None), epochs=(1, None), batch_size=(1, None), lr=(0, None),
                                 min_lr_ratio=(0, 1), warmup_steps=(0, None), weight_decay=(0, None), grad_clip=(0, None),
                                 checkpoint_every=(0, None))
@@ -295,13 +289,7 @@ class RLConfig:
     """Warning: between two held-out measurements the mean reward rose by at least this and held-out accuracy fell by at least this."""
 
     def __post_init__(self):
-        LOSSES.check("rl.loss", self.loss)
-        VERIFIERS.check("rl.verifier", self.verifier)
-        SAMPLERS.check("rl.sampler", self.sampler)
-        ENGINES.check("rl.engine", self.engine)
-        STRATEGIES.check("rl.strategy", self.strategy)
-        BF16_MODES.check("rl.bf16", self.bf16)
-        LOGZ_ESTIMATES.check("rl.logz", self.logz)
+        check_choices("rl", self)
         configfile.check_ranges(
             "rl", self, iterations=(1, None), prompts_per_iter=(1, None), pool_size=(1, None), priority_floor=(0, 1),
             success_prior=(0, 1), k=(1, None), temperature=(0, None, "above"), top_p=(0, 1, "above"), max_response_tokens=(1, None),

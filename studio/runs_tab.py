@@ -131,8 +131,9 @@ def refresh(store: Store, run_ids: list[int], cache: MetricCache | None) -> tupl
     cache = cache or MetricCache.empty()
     changed = False
     for rid in list(cache.rows):
-        if rid not in run_ids:  # a run taken off the plots
-            del cache.rows[rid], cache.last[rid]
+        if rid not in run_ids:  # a run taken off the plots (`last` has none for a run shown before its first metric)
+            del cache.rows[rid]
+            cache.last.pop(rid, None)
             changed = True
     for rid in run_ids:
         since = cache.last.get(rid, -(2**31))  # the first read includes iteration -1 (the doctor's check before the run)

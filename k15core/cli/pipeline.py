@@ -14,6 +14,8 @@ def register(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue the latest stopped RL run (or one whose trainer was killed) from its "
                    "checkpoint, with the config it started with (--set changes keys of it, e.g. rl.iterations=60; --config is ignored); "
                    "refused while another process trains it")
+    p.add_argument("--progress-lines", action="store_true", help="print one plain line per iteration (run id, reward, accuracy, "
+                   "length, time), for logs: the studio's Launch tab shows them")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("build-model", help="build the tiny default model in the workspace")
@@ -49,13 +51,18 @@ def cmd_train(args) -> int:
     """Also runs under `torchrun --nproc-per-node N -m k15core.cli train ...`: every process runs this,
     rank 0 alone opens the store and prints (see k15core/dist.py)."""
     from k15core import dist, stages
+    from k15core.progress_lines import ProgressLines
 
     with dist.process_group():
         cfg, ws = setup(args)
         store = ws.store() if dist.is_main() else None
         model_dir = None if args.resume else dist.on_main(stages.resolve_model, ws, args.model)
+        hooks = {}
+        if args.progress_lines:
+            lines = ProgressLines(args.out, echo=lambda line: print(line, flush=True))
+            hooks = dict(on_start=lambda run: lines.start(run.state.run_id, run.state.iteration, run.cfg.iterations), on_iteration=lines.iteration)
         run, metrics = stages.run_rl(ws, store, cfg, model_dir, resume=args.resume, out_name=args.out, progress=not args.quiet,
-                                     overrides=args.overrides if args.resume else ())
+                                     overrides=args.overrides if args.resume else (), **hooks)
         where = f" on {dist.world_size()} processes ({cfg.rl.strategy})" if dist.active() else ""
         dist.print0(
             f"RL run {run.state.run_id}{where}: {run.state.iteration} iterations, last accuracy {metrics.get('rl/accuracy', float('nan')):.2f}, "

@@ -44,3 +44,17 @@ def test_colours_are_resent_only_when_a_panels_series_change():
     assert cache.recolor[1:] == [None] * (n - 1)
     runs_tab.note_colors(cache, None)  # the tick changed nothing
     assert cache.recolor == [None] * n
+
+
+def test_a_run_shown_before_its_first_metric_can_leave_the_plots(tmp_path):
+    """The Runs tab follows a run the Launch tab just started (no metric yet), then the older one again when the new
+    run dies: taking the new run off the plots must not fail for want of a last-read iteration."""
+    from k15core.store import Store
+
+    store = Store(tmp_path / "k15.db")
+    old, new = store.create_run("rl:old", "rl", {}), store.create_run("rl:new", "rl", {})
+    store.record_iteration(old, 0, {"rl/reward": 0.5})
+    cache, _ = runs_tab.refresh(store, [new], None)
+    cache, changed = runs_tab.refresh(store, [old], cache)
+    assert changed and list(cache.rows) == [old] and cache.last == {old: 0}
+    store.close()

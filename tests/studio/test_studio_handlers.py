@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from k15core.store.db import TrajectoryFilter
-from studio import launch_tab, prompts_tab, rollouts_tab, runs_tab
+from studio import prompts_tab, rollouts_tab, runs_tab
 from studio_fixtures import INJECTION
 
 
@@ -203,52 +203,6 @@ def test_export_includes_the_labels(ctx, studio_data, tmp_path):
     assert not read_prompt_file(out, "recurrence").errors
 
 
-# -- Launch ----------------------------------------------------------------------------------------
-
-def test_launch_form_covers_every_config_key_and_sends_only_changes():
-    from k15core.config import describe
-
-    fields = launch_tab.config_fields()
-    assert [f.key for f in fields] == [k for k, _, _ in describe()]
-    assert all(f.help for f in fields if f.key.startswith("rl."))
-    values = [f.value if f.type in (bool, int, float) else launch_tab._as_text(f.value) for f in fields]
-    assert launch_tab.overrides_from_form(fields, values) == []
-    i = [f.key for f in fields].index("rl.iterations")
-    j = [f.key for f in fields].index("rl.loss")
-    values[i], values[j] = 7, "grpo"
-    assert launch_tab.overrides_from_form(fields, values) == ["rl.iterations=7", "rl.loss=grpo"]
-
-
-def test_a_bad_config_starts_nothing(tmp_path):
-    from k15core.errors import K15Error
-
-    with pytest.raises(K15Error, match="rl.iterations"):
-        launch_tab.start_run(tmp_path, ["rl.iterations=many"])
-    assert not (tmp_path / "launches").exists()
-
-
-@pytest.mark.parametrize("out", ["../../x", "/tmp/elsewhere", "models/rl", "..", ""])
-def test_launch_refuses_an_output_name_outside_the_workspace(tmp_path, out):
-    from k15core.errors import K15Error
-
-    with pytest.raises(K15Error, match="output model name .* is not a plain name"):
-        launch_tab.start_run(tmp_path, [], out_name=out)
-    assert not (tmp_path / "launches").exists()
-
-
-def test_launch_log_reads_only_launch_folders(tmp_path):
-    secret = tmp_path / "secret" / "train.log"
-    secret.parent.mkdir()
-    secret.write_text("password=hunter2\n")
-    (tmp_path / "ws" / "launches" / "20260101-000000").mkdir(parents=True)
-    (tmp_path / "ws" / "launches" / "20260101-000000" / "train.log").write_text("iteration 1\n")
-    assert launch_tab.read_log(tmp_path / "ws", "20260101-000000") == "iteration 1"
-    for name in ("../../secret", "../secret", str(secret.parent)):
-        shown = launch_tab.read_log(tmp_path / "ws", name)
-        assert "hunter2" not in shown and "not a plain name" in shown
-    assert launch_tab.read_log(tmp_path / "ws", "") == ""
-
-
 def test_labels_wait_out_a_trainer_holding_the_write_lock(ctx, studio_data):
     """The studio keeps working while the trainer holds a write transaction: the write waits, then lands."""
     import sqlite3
@@ -275,47 +229,3 @@ def test_labels_wait_out_a_trainer_holding_the_write_lock(ctx, studio_data):
     t.join()
     assert action and "status = flagged" in said and waited > 0.5
     assert prompts_tab.prompt_table(ctx.store, status="flagged")["id"].tolist() == [studio_data.prompt_ids[0]]  # reads work too
-
-
-@pytest.mark.slow
-def test_launch_start_stop_and_resume_a_real_run(tmp_path, tiny_model_dir):
-    """Start `k15 train` from the Launch tab's handler, stop it gracefully (it checkpoints), resume it."""
-    import time
-
-    from k15core.store import Store
-
-    small = ["rl.prompts_per_iter=2", "rl.k=2", "rl.max_response_tokens=8", "rl.minibatches=1", "rl.pool_size=10", "rl.iterations=500",
-             "rl.checkpoint_every=1000", "task.eval_per_level=2", "rl.doctor=false"]  # else the doctor stops the untrained model's run
-    record = launch_tab.start_run(tmp_path, small, model=str(tiny_model_dir), out_name="rl-test")
-    assert (tmp_path / "launches" / record["name"] / "config.yaml").exists()
-
-    def wait_for(check, what, timeout=180):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if check():
-                return
-            time.sleep(0.5)
-        raise AssertionError(f"timed out waiting for {what}; log:\n" + (tmp_path / "launches" / record["name"] / "train.log").read_text()[-2000:])
-
-    def last_iteration():
-        if not (tmp_path / "k15.db").exists():
-            return None
-        store = Store(tmp_path / "k15.db")
-        runs = store.runs(kind="rl")
-        return store.last_iteration(runs[-1]["id"]) if runs else None
-
-    wait_for(lambda: (last_iteration() or 0) >= 1, "two iterations")
-    assert launch_tab.launches(tmp_path)[0]["running"]
-    assert "asked to stop" in launch_tab.stop_run(tmp_path, record["name"])
-    wait_for(lambda: not launch_tab.launches(tmp_path)[0]["running"], "the run to stop")
-    store = Store(tmp_path / "k15.db")
-    run = store.runs(kind="rl")[-1]
-    assert run["status"] == "stopped" and (tmp_path / "runs" / f"rl-{run['id']}" / "trainer_state.pt").exists()
-    stopped_at = store.last_iteration(run["id"])
-    again = launch_tab.start_run(tmp_path, small, out_name="rl-test", resume=True)
-    assert "--resume" in again["cmd"]
-    wait_for(lambda: (store.last_iteration(run["id"]) or 0) > stopped_at, "the resumed run to go on")
-    launch_tab.stop_run(tmp_path, again["name"])
-    wait_for(lambda: not launch_tab.launches(tmp_path)[0]["running"], "the resumed run to stop")
-    assert store.runs(kind="rl")[-1]["id"] == run["id"]  # the same run went on, no new one
-    assert launch_tab.stop_run(tmp_path, again["name"]).endswith("is not running")
