@@ -28,6 +28,19 @@ def _judged():
             Verdict(False, "rule")]
 
 
+def chromium_or_skip() -> str:
+    """Debian's Chromium for a browser test module; the module is skipped without it, unless K15_REQUIRE_BROWSER=1
+    (CI), where a missing browser is an error: the studio's browser tests must run there."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("K15_REQUIRE_BROWSER") == "1":
+            raise RuntimeError("K15_REQUIRE_BROWSER=1 but no chromium on PATH (make test installs Debian's chromium)")
+        import pytest
+
+        pytest.skip("no chromium on PATH (tools/install_chromium.sh installs it)", allow_module_level=True)
+    return path
+
+
 @dataclass
 class StudioData:
     root: Path

@@ -3,21 +3,16 @@
 says what it took back)."""
 from __future__ import annotations
 
-import os
-import shutil
 
 import pytest
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    if os.environ.get("K15_REQUIRE_BROWSER") == "1":
-        raise RuntimeError("K15_REQUIRE_BROWSER=1 but no chromium on PATH (make test installs Debian's chromium)")
-    pytest.skip("no chromium on PATH (tools/install_chromium.sh installs it)", allow_module_level=True)
+from studio_fixtures import BROWSER_ARGS, chromium_or_skip  # noqa: E402
+
+CHROMIUM = chromium_or_skip()
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
-from studio_fixtures import BROWSER_ARGS  # noqa: E402
 
 STATUS = 11  # the grid's status column (prompts_tab.GRID_COLUMNS)
 

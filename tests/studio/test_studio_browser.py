@@ -18,14 +18,11 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    if os.environ.get("K15_REQUIRE_BROWSER") == "1":
-        raise RuntimeError("K15_REQUIRE_BROWSER=1 but no chromium on PATH (make test installs Debian's chromium)")
-    pytest.skip("no chromium on PATH (tools/install_chromium.sh installs it)", allow_module_level=True)
+from studio_fixtures import BROWSER_ARGS, INJECTION, chromium_or_skip  # noqa: E402
+
+CHROMIUM = chromium_or_skip()
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
-from studio_fixtures import BROWSER_ARGS, INJECTION  # noqa: E402
 
 
 def _shot(page, name: str, tmp_path: Path) -> None:

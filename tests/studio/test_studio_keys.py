@@ -11,8 +11,6 @@ the keys' path too, so it cannot overtake keys still waiting.
 """
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -21,14 +19,11 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    if os.environ.get("K15_REQUIRE_BROWSER") == "1":
-        raise RuntimeError("K15_REQUIRE_BROWSER=1 but no chromium on PATH (make test installs Debian's chromium)")
-    pytest.skip("no chromium on PATH (tools/install_chromium.sh installs it)", allow_module_level=True)
+from studio_fixtures import BROWSER_ARGS, chromium_or_skip  # noqa: E402
+
+CHROMIUM = chromium_or_skip()
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
-from studio_fixtures import BROWSER_ARGS  # noqa: E402
 
 # 30 keys over 13 prompts: a/x/f label and move on, n/p move, 1-5 set the difficulty and stay.
 # Chosen so that every key changes a label (no key is a legitimate no-op) and the walk never reaches
