@@ -77,6 +77,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--config", default=str(CONFIG), help="the preset (default: assets/configs/real_cpu.yaml)")
     ap.add_argument("--workspace", help="reuse this workspace (the imported model is reused); default: a temporary one")
+    ap.add_argument("--model", default="smollm2", help="the model RL starts from: a workspace model name or a folder, e.g. a warm-up "
+                    "made by `k15 warmup-data` and `k15 sft --data` (default: smollm2)")
     ap.add_argument("--smoke", action="store_true", help="the tiny model and a tiny budget (a check that the script runs)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="config overrides for every run")
     args = ap.parse_args()
@@ -84,7 +86,7 @@ def main() -> None:
     ws = Workspace.resolve(args.workspace or tempfile.mkdtemp(prefix="k15-real-"))
     overrides = (SMOKE if args.smoke else []) + args.overrides
     cfg = load_config(args.config, overrides)
-    base = stages.base_model(ws, cfg, progress=False) if args.smoke else stages.resolve_model(ws, "smollm2")
+    base = stages.base_model(ws, cfg, progress=False) if args.smoke else stages.resolve_model(ws, args.model)
     t0 = time.perf_counter()
     before = summarise(stages.run_eval(ws, ws.store(), cfg, base, name="bench:base", progress=False))
     print(json.dumps({"base": before, "eval_minutes": (time.perf_counter() - t0) / 60}), flush=True)
@@ -95,7 +97,7 @@ def main() -> None:
     gains = [100 * (r["after"]["accuracy"] - before["accuracy"]) for r in runs]
     print(json.dumps({
         "benchmark": "real_model_learning", "smoke": args.smoke, "model": "tiny" if args.smoke else "SmolLM2-135M-Instruct",
-        "config": Path(args.config).name, "overrides": args.overrides, "task": cfg.task.name, "levels": list(cfg.task.levels),
+        "config": Path(args.config).name, "start_model": args.model, "overrides": args.overrides, "task": cfg.task.name, "levels": list(cfg.task.levels),
         "held_out_answers": before["n"], "eval_samples": cfg.eval.samples, "eval_temperature": cfg.eval.temperature,
         "base": before, "per_seed": [{k: r[k] for k in ("seed", "after", "rl_minutes", "iteration_s_mean", "rollout_s_mean", "train_s_mean", "rollout_tokens_per_s",
                                                         "train_tokens_per_s", "peak_rss_mib")} for r in runs],
