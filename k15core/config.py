@@ -280,7 +280,7 @@ class RLConfig:
     """Warning: rl/kl above this (nats per token): the policy moved too far from the iteration's start policy in one iteration. (choice)"""
     doctor_entropy_factor: float = 10.0
     """Warning: rl/entropy above this many times, or under 1/this of, its value at the run's first iteration. (choice:
-    five healthy 20-iteration SmolLM2 runs that learned +48 to +59 points fell 2.8-6.4x; 10 leaves them a margin)"""
+    five healthy 20-iteration SmolLM2 runs that learned +44 to +59 points fell 2.8-6.4x; 10 leaves them a margin)"""
     doctor_eval_every: int = 10
     """Held-out accuracy (rl/heldout_accuracy, greedy) every N iterations, for the reward-hacking check (0: never;
     measured in one process with the 'hf' engine only)."""
