@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,19 @@ def chromium_or_skip() -> str:
 
         pytest.skip("no chromium on PATH (tools/install_chromium.sh installs it)", allow_module_level=True)
     return path
+
+
+@contextmanager
+def chromium_page(chromium: str, width: int = 1400, height: int = 1000):
+    """A page in a fresh headless Chromium, closed (with its browser) on the way out."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": width, "height": height})
+        finally:
+            browser.close()
 
 
 @dataclass

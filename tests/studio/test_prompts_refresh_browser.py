@@ -8,11 +8,11 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-from studio_fixtures import BROWSER_ARGS, chromium_or_skip  # noqa: E402
+from studio_fixtures import chromium_or_skip, chromium_page  # noqa: E402
 
 CHROMIUM = chromium_or_skip()
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
 STATUS = 11  # the grid's status column (prompts_tab.GRID_COLUMNS)
 
@@ -27,9 +27,7 @@ def test_the_grid_follows_labels_without_apply_filter(studio_data, monkeypatch):
     url = serve(app, block=False, quiet=True)
     store = app.k15_context.store
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        with chromium_page(CHROMIUM) as page:
             page.goto(url)
             page.get_by_role("tab", name="Prompts").click()
             grid = page.locator("#prompts-grid")
@@ -51,7 +49,6 @@ def test_the_grid_follows_labels_without_apply_filter(studio_data, monkeypatch):
             history = page.locator("#prompt-history")
             expect(history).to_contain_text('undid status = "excluded"', timeout=15_000)
             expect(history).not_to_contain_text("null")
-            browser.close()
     finally:
         app.close()
         store.close()

@@ -15,11 +15,11 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-from studio_fixtures import BROWSER_ARGS, chromium_or_skip  # noqa: E402
+from studio_fixtures import chromium_or_skip, chromium_page  # noqa: E402
 
 CHROMIUM = chromium_or_skip()
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
 # The lines of the first panel (Reward) as drawn, and its legend's labels.
 REWARD_PANEL = """() => {
@@ -66,9 +66,7 @@ def test_two_overlaid_runs_are_both_drawn_and_named_in_the_legend(studio_data):
     store.close()
     app, url = _serve(studio_data)
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        with chromium_page(CHROMIUM) as page:
             page.goto(url)
             one = _panel_when(page, lambda x: len(x["lines"]) == 1 and _visible(x["lines"][0]))
             assert len(one["lines"]) == 1 and _visible(one["lines"][0]), one  # the newest run alone is drawn
@@ -81,7 +79,6 @@ def test_two_overlaid_runs_are_both_drawn_and_named_in_the_legend(studio_data):
             assert {line["points"] for line in two["lines"]} == {3}  # three iterations each
             assert len({line["stroke"] for line in two["lines"]}) == 2, two["lines"]  # told apart by colour
             assert any("rl:test" in t for t in two["legend"]) and any("rl:second" in t for t in two["legend"]), two["legend"]
-            browser.close()
     finally:
         app.close()
         app.k15_context.store.close()
@@ -107,9 +104,7 @@ def test_an_open_page_follows_a_run_started_after_it_opened_until_runs_are_picke
     app, url = _serve(studio_data)
     trainer = None
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        with chromium_page(CHROMIUM) as page:
             page.goto(url)
             expect(page.locator("#runs-select")).to_contain_text("rl:test", timeout=30_000)
             _panel_when(page, lambda x: len(x["lines"]) == 1 and x["lines"][0]["points"] == 3)
@@ -140,7 +135,6 @@ def test_an_open_page_follows_a_run_started_after_it_opened_until_runs_are_picke
             time.sleep(2.5)  # one more tick
             expect(following).to_contain_text("runs you picked")
             assert "rl:third" not in page.locator("#runs-select").inner_text()
-            browser.close()
     finally:
         if trainer is not None:
             trainer.stdin.close()

@@ -18,11 +18,11 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-from studio_fixtures import BROWSER_ARGS, INJECTION, chromium_or_skip  # noqa: E402
+from studio_fixtures import INJECTION, chromium_or_skip, chromium_page  # noqa: E402
 
 CHROMIUM = chromium_or_skip()
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
 
 def _shot(page, name: str, tmp_path: Path) -> None:
@@ -48,9 +48,7 @@ def test_every_tab_in_chromium(studio_data, tmp_path, monkeypatch):
     url = serve(app, block=False, quiet=True)
     store = app.k15_context.store
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        with chromium_page(CHROMIUM) as page:
             page.goto(url)
 
             # Runs: the run is listed; an iteration written by another process appears without a reload
@@ -123,7 +121,6 @@ def test_every_tab_in_chromium(studio_data, tmp_path, monkeypatch):
             expect(page.get_by_text("Groups (prompts) per iteration", exact=False).first).to_be_visible()
             _shot(page, "launch", tmp_path)
             assert page.evaluate("window.__pwned") is None
-            browser.close()
     finally:
         app.close()
         store.close()

@@ -19,11 +19,11 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-from studio_fixtures import BROWSER_ARGS, chromium_or_skip  # noqa: E402
+from studio_fixtures import chromium_or_skip, chromium_page  # noqa: E402
 
 CHROMIUM = chromium_or_skip()
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
 # 30 keys over 13 prompts: a/x/f label and move on, n/p move, 1-5 set the difficulty and stay.
 # Chosen so that every key changes a label (no key is a legitimate no-op) and the walk never reaches
@@ -94,9 +94,7 @@ def _type_keys_and_check(studio_data, monkeypatch, timeout: float, slow_store: b
     want, end = intended(ids, KEYS)
     holder = None
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        with chromium_page(CHROMIUM) as page:
             page.goto(url)
             page.get_by_role("tab", name="Prompts").click()
             focus_id = page.locator("#prompt-id textarea, #prompt-id input").first
@@ -130,7 +128,6 @@ def _type_keys_and_check(studio_data, monkeypatch, timeout: float, slow_store: b
                 while time.time() < deadline and len(store.label_events()) == len(want):
                     time.sleep(0.1)
                 assert [(e["prompt_id"], e["field"], e["value"]) for e in store.label_events()][len(want):] == [(end, "status", "kept")]
-            browser.close()
     finally:
         if holder is not None:
             holder.kill()
