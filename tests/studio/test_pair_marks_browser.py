@@ -84,6 +84,15 @@ def test_keys_mark_the_samples_they_were_typed_on_and_the_cards_show_it(studio_d
             expect(page.locator("#rollouts-group .k15-pairs")).to_contain_text("1 chosen, 2 rejected: 2 pairs", timeout=30_000)
             assert [(p.chosen, p.rejected, p.author) for p in stored_human_pairs(store)] == [(ids[0], ids[1], "browser-user"),
                                                                                             (ids[0], ids[2], "browser-user")]
+
+        # the same marks through the API (/mark_pair), under the same user
+        from gradio_client import Client
+
+        client = Client(url, verbose=False)
+        assert client.predict(ids[3], "chosen", api_name="/mark_pair") == f"sample 3 (id {ids[3]}): chosen"
+        assert client.predict(ids[3], "best", api_name="/mark_pair") == "mark must be one of chosen, rejected, clear"
+        assert [(e["value"], e["author"]) for e in store.label_events()[-1:]] == [
+            ({"trajectory": ids[3], "run": studio_data.run_id, "group": ids[0], "mark": "chosen"}, "browser-user")]
     finally:
         app.close()
         store.close()
