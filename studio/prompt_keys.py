@@ -15,7 +15,7 @@ from typing import Any
 from k15core import labels as L
 from k15core.store import Store
 from k15core.store.labels import UnknownPrompts
-from studio.key_queue import MAX_BATCH, apply_in_order, panel_value  # noqa: F401  (MAX_BATCH, panel_value: the Prompts tab's)
+from studio.key_queue import apply_in_order, panel_value  # noqa: F401  (panel_value: the Prompts tab's, as before)
 
 # One key per decision, printed on its button; (key, button element id). Ignored while a text box has focus.
 KEYS = {
