@@ -114,6 +114,10 @@ class SFTConfig:
     """Passes over the warm-up set."""
     batch_size: int = 32
     """Examples per optimiser step."""
+    microbatch_tokens: int = 1024
+    """Each step's forward and backward run over slices of the batch of at most this many tokens (rows x padded
+    length; a longer row still goes alone), their gradients summed: the same step, with the activations of one
+    slice held at a time instead of the whole batch's (the demo's peak memory). 0: the whole batch at once."""
     lr: float = 1e-3
     """Peak learning rate (AdamW), reached after `warmup_steps`, then cosine decay."""
     min_lr_ratio: float = 0.05
@@ -137,7 +141,7 @@ class SFTConfig:
 
     def __post_init__(self):
         check_choices("sft", self)
-        configfile.check_ranges("sft", self, examples=(1, None), epochs=(1, None), batch_size=(1, None), lr=(0, None),
+        configfile.check_ranges("sft", self, examples=(1, None), epochs=(1, None), batch_size=(1, None), microbatch_tokens=(0, None), lr=(0, None),
                                 min_lr_ratio=(0, 1), warmup_steps=(0, None), weight_decay=(0, None), grad_clip=(0, None),
                                 checkpoint_every=(0, None))
 

@@ -89,6 +89,39 @@ def make_batches(tokenized: list[tuple[list[int], int]], batch_size: int, seed: 
         yield ids, mask, ids.masked_fill(responses == 0, -100)
 
 
+def micro_batches(ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor, max_tokens: int):
+    """Slices of one right-padded batch (B, T) of at most `max_tokens` padded tokens each (at least one row), in row
+    order, each cut to its own longest row: the rows come length-sorted from `make_batches`, so the short rows' slices
+    drop most of the padding. Yields (input_ids, attention_mask, labels). max_tokens 0: the batch whole.
+
+    >>> ids = torch.tensor([[5, 6, 0, 0], [5, 6, 7, 0], [5, 6, 7, 8]]); m = ids.ne(0).long()
+    >>> [tuple(x.shape) for x, _, _ in micro_batches(ids, m, ids, 8)]
+    [(2, 3), (1, 4)]
+    """
+    rows = ids.shape[0] if max_tokens <= 0 else max(1, max_tokens // ids.shape[1])
+    for start in range(0, ids.shape[0], rows):
+        piece = slice(start, start + rows)
+        width = int(mask[piece].sum(-1).max())
+        yield ids[piece, :width], mask[piece, :width], labels[piece, :width]
+
+
+def accumulate_gradients(model, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], max_tokens: int, scale: float,
+                         bf16: bool) -> float:
+    """Backward of (summed response-token loss of the batch) / scale into the parameters' .grad, one `micro_batches`
+    slice at a time: the gradients add up to the whole batch's. Returns the summed loss."""
+    device = next(model.parameters()).device
+    total = 0.0
+    for ids, mask, labels in micro_batches(*batch, max_tokens):
+        ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
+        with autocast(device, bf16):
+            logits = model(input_ids=ids, attention_mask=mask).logits  # (b, t, V)
+        piece = response_token_loss(logits, labels, reduction="sum")
+        (piece / scale).backward()
+        total += piece.item()
+        del logits, piece  # this slice's activations are freed before the next slice makes its own
+    return total
+
+
 def response_token_loss(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Next-token cross-entropy on positions whose label is not -100. logits (B, T, V), labels (B, T)."""
     shifted = logits[:, :-1].float().reshape(-1, logits.shape[-1])  # (B*(T-1), V): position t predicts token t+1
@@ -157,19 +190,14 @@ def train_sft(
                 break
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total, cfg)
-            ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
-            with autocast(device, bf16):
-                logits = model(input_ids=ids, attention_mask=mask).logits  # (B, T, V)
-            token_loss_sum = response_token_loss(logits, labels, reduction="sum")
-            loss = token_loss_sum / tokens_per_batch
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            token_loss_sum = accumulate_gradients(model, (ids, mask, labels), cfg.microbatch_tokens, tokens_per_batch, bf16)
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
             step += 1
             tokens += int(mask.sum())
-            loss_value = token_loss_sum.item() / max(1, int(labels.ne(-100).sum()))  # reported: mean per token
+            loss_value = token_loss_sum / max(1, int(labels.ne(-100).sum()))  # reported: mean per token
             elapsed = time.perf_counter() - t0
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{tokens / elapsed:,.0f}")

@@ -9,7 +9,7 @@ import torch
 from k15core.errors import K15Error
 from k15core.models import load_model
 from k15core.config import SFTConfig
-from k15core.sft import SFTExample, build_warmup_set, lr_at, make_batches, tokenize_examples, train_sft
+from k15core.sft import SFTExample, accumulate_gradients, build_warmup_set, lr_at, make_batches, micro_batches, tokenize_examples, train_sft
 from k15core.tasks.arithmetic import ArithmeticTask
 
 
@@ -105,3 +105,23 @@ def test_bf16_autocast_trains(tiny_model_dir):
     assert result.bf16 and math.isfinite(result.final_loss)
     with pytest.raises(K15Error, match="sft.bf16"):
         train_sft(model, tok, [SFTExample("a", "b")], SFTConfig(bf16="maybe"), progress=False)
+
+
+def test_micro_batches_give_the_whole_batch_gradient(tiny_model_dir):
+    """Slices of at most 40 tokens (several per batch, each cut to its own longest row) sum to the gradient of the
+    batch taken whole; the summed loss is the same."""
+    model, tok = load_model(tiny_model_dir)
+    examples = [SFTExample(f"Q: {i}\n", "Answer: " + "x" * (i % 9)) for i in range(12)]
+    batch = next(make_batches(tokenize_examples(tok, examples), batch_size=12, seed=0, pad_id=tok.pad_token_id))
+    slices = list(micro_batches(*batch, max_tokens=40))
+    assert len(slices) > 2 and all(ids.numel() <= 40 or ids.shape[0] == 1 for ids, _, _ in slices)
+    assert sum(ids.shape[0] for ids, _, _ in slices) == 12 and sum(int(m.sum()) for _, m, _ in slices) == int(batch[1].sum())
+    assert [ids.shape[1] for ids, _, _ in slices] != [batch[0].shape[1]] * len(slices)  # short slices dropped padding
+    sums, grads = [], []
+    for budget in (0, 40):
+        model.zero_grad(set_to_none=True)
+        sums.append(accumulate_gradients(model, batch, budget, scale=7.0, bf16=False))
+        grads.append([p.grad.clone() for p in model.parameters()])
+    assert sums[0] == pytest.approx(sums[1], rel=1e-5)
+    for whole, sliced in zip(*grads):
+        torch.testing.assert_close(sliced, whole, rtol=1e-4, atol=1e-7)
