@@ -17,7 +17,7 @@ def register(sub) -> None:
 
 def cmd_store_check(args) -> int:
     """Exit 0 with 'ok' for a sound store; a K15Error (exit 2) listing what SQLite found otherwise. Opening the store
-    already refuses a damaged one up to `store.base.QUICK_CHECK_BYTES`; this checks a store of any size, fully."""
+    already refuses a damaged one up to `store.backends.QUICK_CHECK_BYTES`; this checks a store of any size, fully."""
     _, ws = setup(args)
     store = ws.store()
     problems = store.check(full=True)

@@ -24,15 +24,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import create_engine, event, func, inspect, select, table
+from sqlalchemy import create_engine, event, func, select, table
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, DataError, OperationalError
 
 from k15core.errors import K15Error
+from k15core.store import schema as S
 from k15core.store.filters import RegexTimeout, TimedRegexp, plain_regexp
-
-ENV_VAR = "K15_STORE"
-"""The run store's URL when no --store is given; unset: the workspace's own k15.db."""
 
 QUICK_CHECK_BYTES = 256 * 2**20
 """SQLite stores up to this size get SQLite's quick_check at every open (about a second per 100 MB here); larger ones
@@ -59,6 +57,9 @@ def store_url(target: str | Path) -> URL:
     if backend not in BACKENDS:
         raise K15Error(f"the run store {display(url)!r} is a {backend} database; k15 keeps its store in {' or '.join(BACKENDS)}",
                        "use postgresql://user@host/dbname, or a SQLite file's path (the default is k15.db in the workspace)")
+    if backend == "postgresql" and url.drivername not in ("postgresql", "postgresql+psycopg"):
+        raise K15Error(f"the run store {display(url)!r} names the driver {url.get_driver_name()}; k15 talks to PostgreSQL through psycopg 3",
+                       "write the URL as postgresql://user@host/dbname")
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
     return url
@@ -214,10 +215,8 @@ class PostgreSQL:
 
     def check(self, reader: Engine, full: bool) -> list[str]:
         """Every table read to its end (what a damaged page would stop): the tables that could not be, [] when sound."""
-        with reader.connect() as conn:
-            names = inspect(conn).get_table_names()
         problems = []
-        for name in names:
+        for name in (t.name for t in S.metadata.sorted_tables):
             try:
                 with reader.connect() as conn:
                     conn.execute(select(func.count()).select_from(table(name))).scalar()

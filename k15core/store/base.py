@@ -19,9 +19,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 
 from k15core.errors import K15Error
 from k15core.store import schema as S
-from k15core.store.backends import QUICK_CHECK_BYTES, backend_for, corrupt, display, quick_check, store_url
-
-__all__ = ["StoreBase", "QUICK_CHECK_BYTES", "quick_check"]
+from k15core.store.backends import backend_for, corrupt, display, store_url
 
 T = TypeVar("T")
 

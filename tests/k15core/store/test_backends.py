@@ -128,6 +128,8 @@ def test_other_databases_and_bad_urls_are_refused():
         Store("mysql://ann@db/k15")
     with pytest.raises(K15Error, match="not a database URL"):
         Store("postgresql://ann@db:notaport/k15")
+    with pytest.raises(K15Error, match="through psycopg 3"):
+        Store("postgresql+psycopg2://ann@db/k15")
 
 
 def test_the_store_flag_and_k15_store_reach_the_commands(pg_url, tmp_path, capsys, monkeypatch):
