@@ -79,7 +79,8 @@ class PostgresServer:
         return out
 
     def start(self) -> "PostgresServer":
-        self.root = Path(tempfile.mkdtemp(prefix="k15-pg-"))
+        # in /tmp, not $TMPDIR: a Unix socket's path may be at most 107 bytes, and the postgres user must reach the folder
+        self.root = Path(tempfile.mkdtemp(prefix="k15-pg-", dir="/tmp" if os.path.isdir("/tmp") else None))
         if os.geteuid() == 0:
             owner = pwd.getpwnam("postgres")
             os.chown(self.root, owner.pw_uid, owner.pw_gid)
