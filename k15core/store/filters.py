@@ -2,7 +2,9 @@
 
 Kept apart from the store so a filter can be built, compared and turned into SQL without a database;
 `TrajectoriesMixin.where` adds the id bounds that only the data can give. `TimedRegexp` is the REGEXP
-function a regex filter runs with when its caller sets a time limit (the studio does: the pattern is user input).
+function a regex filter runs with on SQLite when its caller sets a time limit (the studio does: the pattern is user
+input); PostgreSQL runs its own `~` under statement_timeout instead (backends.py). `AnyCaseLike` is the substring
+filter, blind to ASCII case on both databases.
 """
 from __future__ import annotations
 
