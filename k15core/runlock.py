@@ -4,11 +4,13 @@
 Chosen: the store, not a lock file. The studio and `k15 train --resume` read the store already, so both can tell a
 run that is training from one whose trainer was killed (SIGKILL, a crash, a lost machine) and left it 'running':
 that run reads as RUNNING_OWNER_GONE (`is_gone`), and a resume may take it over. Claiming is one write
-transaction (BEGIN IMMEDIATE, `OwnersMixin.claim_run`), so of two resumes one wins and the other writes nothing.
+transaction (BEGIN IMMEDIATE; on PostgreSQL the store's write lock: `OwnersMixin.claim_run`), so of two resumes one wins
+and the other writes nothing.
 
 An owner on this host is gone when its pid is not alive, is a zombie, or is another process by now (the start time
 differs: the pid was reused). An owner on another host is gone when its heartbeat (every HEARTBEAT_S) is older than
-STALE_S; the pid is all this host can check, and SQLite's WAL mode keeps every writer of a store on one host anyway.
+STALE_S: the pid is all this host can check. A SQLite store's writers share one host (WAL mode needs it); a PostgreSQL
+store's trainers may run on many, and the heartbeat is what tells their runs apart.
 """
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 """The workspace: one folder holding the run store (k15.db) and model checkpoints (models/<name>/).
 
 Chosen by `--workspace DIR`, else the K15_WORKSPACE environment variable, else ./k15-workspace.
+The run store can live elsewhere: `--store URL`, else K15_STORE (a PostgreSQL database a team shares,
+postgresql://user@host/dbname; README: A shared store); the checkpoints stay in the workspace.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 from k15core.errors import K15Error
 
 ENV_VAR = "K15_WORKSPACE"
+STORE_ENV_VAR = "K15_STORE"
 DEFAULT_DIR = "k15-workspace"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 """What a name inside the workspace may be (a model, a launch): one plain path segment, never '..' or a path."""
@@ -39,9 +42,12 @@ def check_name(name: str, what: str = "model name") -> str:
 @dataclass(frozen=True)
 class Workspace:
     root: Path
+    store_url: str | None = None
+    """The run store's URL (or file) when it is not the workspace's own k15.db: --store, else $K15_STORE."""
 
     @classmethod
-    def resolve(cls, flag: str | None = None) -> "Workspace":
+    def resolve(cls, flag: str | None = None, store: str | None = None) -> "Workspace":
+        store = store or os.environ.get(STORE_ENV_VAR) or None
         root = Path(flag or os.environ.get(ENV_VAR) or DEFAULT_DIR).expanduser().resolve()
         if root.exists() and not root.is_dir():
             raise K15Error(f"workspace {str(root)!r} exists and is not a folder", "pass --workspace with a folder path")
@@ -49,11 +55,25 @@ class Workspace:
             (root / "models").mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise K15Error(f"cannot create workspace {str(root)!r}: {err.strerror}", "pass --workspace with a writable folder") from err
-        return cls(root)
+        return cls(root, store)
 
     @property
     def db_path(self) -> Path:
+        """The workspace's own SQLite store (used unless `store_url` names another)."""
         return self.root / "k15.db"
+
+    @property
+    def store_name(self) -> str:
+        """The run store as messages name it: k15.db's path, or the URL without its password."""
+        if self.store_url is None:
+            return str(self.db_path)
+        from k15core.store.backends import display, store_url
+
+        return display(store_url(self.store_url))
+
+    def has_store(self) -> bool:
+        """Whether there is a store to read already (a server's database always counts: opening it creates the tables)."""
+        return self.store_url is not None or self.db_path.exists()
 
     def model_dir(self, name: str) -> Path:
         """models/<name>: refused (K15Error) unless `name` is a plain name, so no model is written outside models/."""
@@ -67,4 +87,4 @@ class Workspace:
     def store(self):
         from k15core.store import Store
 
-        return Store(self.db_path)
+        return Store(self.store_url or self.db_path)

@@ -1,4 +1,4 @@
-"""`python -m studio --workspace DIR [--host H] [--port N] [--auth FILE]`: the studio on one workspace.
+"""`python -m studio --workspace DIR [--store URL] [--host H] [--port N] [--auth FILE]`: the studio on one workspace.
 
 This is the studio's process: `k15 studio` and the studio beside `k15 demo` both run this module,
 so the engine (k15core) never imports the studio or gradio. The flags are the ones `k15 studio`
@@ -25,8 +25,9 @@ def serve_workspace(args: argparse.Namespace) -> int:
 
     auth = read_auth_file(args.auth) if args.auth else None
     _, ws = setup(args)
-    app = build_app(ws.root)
-    print(f"k15 studio on workspace {ws.root}", flush=True)
+    app = build_app(ws)
+    store = f", run store {ws.store_name}" if ws.store_url else ""
+    print(f"k15 studio on workspace {ws.root}{store}", flush=True)
     serve(app, host=args.host, port=args.port, auth=auth, block=True)
     return 0
 

@@ -22,8 +22,9 @@ class StudioContext:
     """Author of labels when the studio runs without --auth (a loopback studio has one person at it)."""
 
     @classmethod
-    def open(cls, workspace: str | Path | None) -> "StudioContext":
-        ws = Workspace.resolve(str(workspace) if workspace is not None else None)
+    def open(cls, workspace: Workspace | str | Path | None) -> "StudioContext":
+        """On a resolved Workspace (its store as --store chose it), or on a folder (its store: $K15_STORE or its k15.db)."""
+        ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(str(workspace) if workspace is not None else None)
         return cls(ws, ws.store())
 
     def author(self, request) -> str:

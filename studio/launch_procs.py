@@ -18,7 +18,7 @@ from pathlib import Path
 
 from k15core.errors import K15Error
 from k15core.progress_lines import run_id_in
-from k15core.workspace import check_name
+from k15core.workspace import STORE_ENV_VAR, check_name
 from studio.launch_plan import LaunchPlan
 
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
@@ -36,8 +36,10 @@ def launches_dir(workspace_root: Path) -> Path:
     return workspace_root / "launches"
 
 
-def start_run(workspace_root: Path, plan: LaunchPlan) -> dict:
-    """Write the plan's config and start `k15 train` under launch_child in its own session. Returns the launch record."""
+def start_run(workspace_root: Path, plan: LaunchPlan, store_url: str | None = None) -> dict:
+    """Write the plan's config and start `k15 train` under launch_child in its own session. Returns the launch record.
+    `store_url`: the studio's run store when it is not the workspace's k15.db (passed in the environment, K15_STORE,
+    so no password lands on a command line or in launch.json)."""
     resume = "--resume" in plan.args
     folder = _new_folder(launches_dir(workspace_root), time.strftime("%Y%m%d-%H%M%S") + ("-resume" if resume else ""))
     (folder / "config.yaml").write_text(plan.config_yaml)
@@ -45,6 +47,8 @@ def start_run(workspace_root: Path, plan: LaunchPlan) -> dict:
            "--quiet", "--progress-lines", "--out", plan.out_name, *plan.args]
     # -P keeps the workspace (the cwd) off sys.path; PYTHONPATH puts this studio's own packages first instead
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(filter(None, [str(SOURCE_ROOT), os.environ.get("PYTHONPATH")]))}
+    if store_url:
+        env[STORE_ENV_VAR] = store_url
     with open(folder / "train.log", "wb") as log:
         proc = subprocess.Popen([sys.executable, "-P", "-m", "studio.launch_child", str(folder / "exit.json"), *cmd], stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True, cwd=str(workspace_root), env=env)

@@ -83,7 +83,7 @@ def build(ctx) -> dict:
                                running=running, store=ctx.store)
         except K15Error as err:
             return form_message(err, "not resumed" if resume else "not started"), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        rec = start_run(root, plan)
+        rec = start_run(root, plan, ctx.workspace.store_url)
         said = f"{'resuming' if resume else 'started'} {rec['name']} (pid {rec['pid']}), saving the policy as {plan.out_name}"
         said += f" (it will overwrite {plan.overwrites})" if plan.overwrites else ""
         said += "; its progress shows in the log below, its curves in the Runs tab"

@@ -1,10 +1,13 @@
-"""Shared fixtures: a tiny model built once per session, temporary workspaces.
+"""Shared fixtures: a tiny model built once per session, temporary workspaces, run stores on both databases.
 
-Markers: `slow` (a few seconds or more, still run in CI), `gpu` (skipped without CUDA).
+Markers: `slow` (a few seconds or more, still run in CI), `gpu` (skipped without CUDA), `postgres` (needs the
+PostgreSQL server that `postgres_server` starts; skipped without one, unless K15_REQUIRE_POSTGRES=1).
 """
 from __future__ import annotations
 
+import importlib.util
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -73,4 +76,56 @@ def workspace(tmp_path, monkeypatch):
     from k15core.workspace import Workspace
 
     monkeypatch.delenv("K15_WORKSPACE", raising=False)
+    monkeypatch.delenv("K15_STORE", raising=False)
     return Workspace.resolve(str(tmp_path / "ws"))
+
+
+# -- the run store on PostgreSQL -----------------------------------------------------------------------------------
+# One server per test process that needs one, started lazily (a run without such tests starts none); each test gets a
+# database of its own. The tests are in the xdist group "postgres" so that one worker runs them all, and one server
+# serves the whole run; with pytest 9.2 and pytest-xdist 3.8 loadgroup does not group (xdist renames item._nodeid,
+# which pytest 9 no longer reads), so under `make test` each of the two workers starts its own, about 1 s each.
+POSTGRES = [pytest.mark.postgres, pytest.mark.xdist_group("postgres")]
+
+
+def _pg_server_tool():
+    spec = importlib.util.spec_from_file_location("pg_server", Path(__file__).resolve().parents[1] / "tools" / "pg_server.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL server (tools/pg_server.py) for the whole test run. Where none can start the tests that
+    need it skip, unless K15_REQUIRE_POSTGRES=1 (.ci/run sets it), which makes them fail instead."""
+    pg = _pg_server_tool()
+    why = pg.unavailable()
+    if why:
+        if os.environ.get("K15_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"K15_REQUIRE_POSTGRES=1 but {why}")
+        pytest.skip(why)
+    server = pg.PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=[pytest.param("postgresql", marks=POSTGRES)])
+def pg_url(request, postgres_server):
+    """A fresh, empty database on the test run's PostgreSQL server: its store URL."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=POSTGRES)])
+def store_at(request, tmp_path):
+    """Where a test's run store lives, once per database: a SQLite file in tmp_path, or a fresh PostgreSQL database's
+    URL. `Store(store_at)` opens either."""
+    if request.param == "sqlite":
+        yield tmp_path / "k15.db"
+        return
+    server = request.getfixturevalue("postgres_server")
+    url = server.create_database()
+    yield url
+    server.drop_database(url)

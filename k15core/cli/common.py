@@ -16,6 +16,8 @@ from k15core.errors import K15Error
 
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workspace", help="workspace folder (default: $K15_WORKSPACE or ./k15-workspace)")
+    p.add_argument("--store", metavar="URL", help="the run store, when not the workspace's k15.db: a database a team shares, "
+                   "postgresql://user@host/dbname (default: $K15_STORE, else k15.db in the workspace)")
     p.add_argument("--config", help="YAML config file (see assets/configs/)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. sft.lr=0.001")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -42,12 +44,12 @@ def add_report_to(p: argparse.ArgumentParser) -> None:
 
 
 def setup(args):
-    """The config (--config, then --set) and the workspace (--workspace or $K15_WORKSPACE) of a command."""
+    """The config (--config, then --set) and the workspace (--workspace or $K15_WORKSPACE; its store --store or $K15_STORE) of a command."""
     from k15core.config import load_config
     from k15core.workspace import Workspace
 
     cfg = load_config(args.config, args.overrides)
-    ws = Workspace.resolve(args.workspace)
+    ws = Workspace.resolve(args.workspace, store=args.store)
     return cfg, ws
 
 

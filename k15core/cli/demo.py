@@ -33,7 +33,7 @@ def cmd_demo(args) -> int:
     studio = None if args.no_studio else start_studio(ws, args.port, out)
     try:
         _demo_stages(args, cfg, ws, store, out)
-        out.print(f"demo finished in {time.perf_counter() - t0:.0f} s; everything is recorded in {ws.db_path}")
+        out.print(f"demo finished in {time.perf_counter() - t0:.0f} s; everything is recorded in {ws.store_name}")
         if studio is not None and sys.stdin.isatty():
             out.print(f"the studio stays open at [bold]{studio.url}[/] — Ctrl-C to close it")
             try:

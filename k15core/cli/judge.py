@@ -70,7 +70,7 @@ def studio_report(ws, judge) -> dict:
     """The workspace's human verdicts (Rollouts tab) against the judge now, math-verify, and the verdict stored at training."""
     from k15core.judge.agreement import compare, studio_rows
 
-    if not ws.db_path.exists():
+    if not ws.has_store():
         return {"n": 0}
     store = ws.store()
     try:

@@ -63,7 +63,7 @@ def _command(step, preset: bool = False):
         config = args.config or (str(DEMO_CONFIG) if DEMO_CONFIG.exists() else None)
         layers = [args.preset or l2s.L2S_RL_PRESET] if preset else []
         cfg = load_config(config, args.overrides, layers=layers)
-        ws = Workspace.resolve(args.workspace)
+        ws = Workspace.resolve(args.workspace, store=args.store)
         step(args, l2s, ws, ws.store(), cfg, not args.quiet)
         return 0
 

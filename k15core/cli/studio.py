@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from k15core.cli.common import add_common
+from k15core.workspace import STORE_ENV_VAR
 
 
 def add_studio_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,7 +30,7 @@ def studio_argv(args: argparse.Namespace) -> list[str]:
     """Parsed studio flags written back as a command line: parsing it again gives the same values.
     `--flag=value`, so a value that starts with '-' stays a value."""
     argv = [f"--host={args.host}"]
-    for flag, value in (("--workspace", args.workspace), ("--config", args.config), ("--port", args.port), ("--auth", args.auth)):
+    for flag, value in (("--workspace", args.workspace), ("--store", args.store), ("--config", args.config), ("--port", args.port), ("--auth", args.auth)):
         if value is not None:
             argv.append(f"{flag}={value}")
     argv += [f"--set={override}" for override in args.overrides]
@@ -81,9 +82,10 @@ def start_studio(ws, port: int | None, console, timeout_s: float = 60.0) -> Stud
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/"
+    env = {**os.environ, STORE_ENV_VAR: ws.store_url} if ws.store_url else None  # in the environment: no password on a command line
     with open(ws.root / "studio.log", "wb") as log:  # the child keeps its own handle
         proc = subprocess.Popen(studio_command([f"--workspace={ws.root}", f"--port={port}"]),
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
         try:

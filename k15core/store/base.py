@@ -1,11 +1,11 @@
 """`StoreBase`: opening the run store and running transactions on it, for every table family.
 
-SQLite rules (see shared/design/studio-ux.md §5): WAL journal, a busy timeout on every connection,
-writers open transactions with BEGIN IMMEDIATE (a deferred transaction that reads then writes can
-fail at once with SQLITE_BUSY), one short transaction per iteration, and retry with backoff around
-every transaction so that a trainer never dies because the studio holds a lock. Readers use plain
-(deferred) transactions: in WAL mode they see a consistent snapshot and never block the writer, so a
-reader only ever sees whole iterations.
+The rules (see shared/design/studio-ux.md §5), on SQLite: WAL journal, a busy timeout on every connection, writers
+open transactions with BEGIN IMMEDIATE (a deferred transaction that reads then writes can fail at once with
+SQLITE_BUSY), one short transaction per iteration, and retry with backoff around every transaction so that a trainer
+never dies because the studio holds a lock. Readers use plain (deferred) transactions: in WAL mode they see a
+consistent snapshot and never block the writer, so a reader only ever sees whole iterations. On PostgreSQL the same
+rules hold through a write lock and snapshot readers (backends.py says how).
 """
 from __future__ import annotations
 
@@ -13,69 +13,15 @@ import time
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from sqlalchemy import create_engine, event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from k15core.errors import K15Error
 from k15core.store import schema as S
+from k15core.store.backends import backend_for, corrupt, display, store_url
 
 T = TypeVar("T")
-
-
-def _corrupt(path: Path, detail: str) -> K15Error:
-    return K15Error(
-        f"the run store {str(path)!r} is not a readable k15 database ({detail}); it was left untouched",
-        f"move it aside (mv {path} {path}.bad) to start a fresh store, or use another --workspace",
-    )
-
-
-QUICK_CHECK_BYTES = 256 * 2**20
-"""Stores up to this size get SQLite's quick_check at every open (about a second per 100 MB here); larger ones are
-checked in full by `k15 store check`, which a person runs when they choose."""
-
-
-def quick_check(engine: Engine, full: bool = False) -> list[str]:
-    """SQLite's own check of every page (`quick_check`, or the slower `integrity_check` with `full`): the problems
-    it names, [] for a sound database."""
-    try:
-        with engine.connect() as conn:
-            rows = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check" if full else "PRAGMA quick_check").fetchall()]
-    except DatabaseError as err:  # damage bad enough that the check itself cannot read on
-        if isinstance(err, OperationalError) and _is_busy(err):
-            raise
-        return [str(err.orig)]
-    return [] if rows == ["ok"] else rows
-
-
-def _is_unwritable(err: OperationalError) -> bool:
-    text = str(err.orig).lower()
-    return "readonly" in text or "read-only" in text or "unable to open database file" in text
-
-
-def _is_busy(err: OperationalError) -> bool:
-    text = str(err.orig).lower()
-    return "locked" in text or "busy" in text
-
-
-def _make_engine(url: str, busy_timeout_s: float, immediate: bool) -> Engine:
-    engine = create_engine(url)
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):
-        dbapi_conn.isolation_level = None  # autocommit at the driver level: we emit BEGIN ourselves (SQLAlchemy's pysqlite recipe)
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
 
 
 class StoreBase:
@@ -86,29 +32,29 @@ class StoreBase:
     """
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 5.0, retries: int = 8):
-        self.path = Path(path)
+        """`path`: a SQLite file, or a database URL (sqlite:///FILE, postgresql://user@host/dbname)."""
+        self.url = store_url(path)
+        self.backend = backend_for(self.url)
+        self.location = display(self.url)
+        """The store as messages name it: the file's path, or the URL without its password."""
+        self.path = Path(self.url.database) if self.backend.name == "sqlite" else None
         self.retries = retries
-        if self.path.is_dir():
+        if self.path is not None and self.path.is_dir():
             raise K15Error(f"the run store path {str(self.path)!r} is a directory", "point --workspace at a folder; the store is k15.db inside it")
         # No peeking at the file with open()/close() here: closing any descriptor of a database file
         # drops every POSIX lock this process holds on it, so a second Store in a process (the
         # studio, a test) would silently lose its connections' locks and read a half-written WAL
         # ("database disk image is malformed"). SQLite itself reports a file that is not a database.
-        url = f"sqlite:///{self.path}"
-        self._writer = _make_engine(url, busy_timeout_s, immediate=True)
-        self._reader = _make_engine(url, busy_timeout_s, immediate=False)
+        self._writer, self._reader = self.backend.engines(self.url, busy_timeout_s)
         try:
             self._write(self._init_schema)
         except DatabaseError as err:
-            if isinstance(err, OperationalError) and _is_busy(err):
+            if isinstance(err, OperationalError) and self.backend.is_busy(err):
                 raise
-            if isinstance(err, OperationalError) and _is_unwritable(err):
-                raise K15Error(f"the run store {str(self.path)!r} cannot be written ({err.orig}): the file or its folder is read-only",
-                               "give this user write permission on the workspace folder, or use another --workspace") from err
-            raise _corrupt(self.path, str(err.orig)) from err
-        damage = quick_check(self._reader) if self.path.exists() and self.path.stat().st_size <= QUICK_CHECK_BYTES else []
+            raise self.backend.open_error(err, self.location) from err
+        damage = self.backend.damage_at_open(self._reader, self.url)
         if damage:
-            raise _corrupt(self.path, "damaged pages: " + "; ".join(damage[:3]))
+            raise corrupt(self.location, "damaged pages: " + "; ".join(damage[:3]))
 
     def _retry(self, engine: Engine, fn: Callable[[Connection], T]) -> T:
         delay = 0.05
@@ -117,14 +63,14 @@ class StoreBase:
                 with engine.begin() as conn:
                     return fn(conn)
             except OperationalError as err:
-                if not _is_busy(err) or attempt == self.retries:
+                if not self.backend.is_busy(err) or attempt == self.retries:
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")
 
     def _write(self, fn: Callable[[Connection], T]) -> T:
-        """Run `fn` in one write transaction (BEGIN IMMEDIATE), retried while another writer holds the lock."""
+        """Run `fn` in one write transaction (BEGIN IMMEDIATE; PostgreSQL: the write lock), retried while another writer holds the lock."""
         return self._retry(self._writer, fn)
 
     def _read(self, fn: Callable[[Connection], T]) -> T:
@@ -145,22 +91,19 @@ class StoreBase:
             conn.execute(update(S.meta).where(S.meta.c.key == "schema_version").values(value=str(version)))
         if version != S.SCHEMA_VERSION:
             raise K15Error(
-                f"the run store {str(self.path)!r} has schema version {found}; this k15 reads version {S.SCHEMA_VERSION}",
+                f"the run store {self.location!r} has schema version {found}; this k15 reads version {S.SCHEMA_VERSION}",
                 "use the k15 version that wrote it, or start a fresh workspace",
             )
 
     def check(self, full: bool = True) -> list[str]:
-        """Every problem SQLite finds in the database's pages and indexes ([] when sound): `k15 store check`."""
-        return quick_check(self._reader, full=full)
+        """Every problem found in the database ([] when sound): `k15 store check`. SQLite checks its pages and indexes;
+        on PostgreSQL every table is read to its end."""
+        return self.backend.check(self._reader, full=full)
 
     def close(self) -> None:
         self._writer.dispose()
         self._reader.dispose()
 
     def checkpoint(self) -> None:
-        """Fold the WAL back into the database (call at iteration boundaries to keep the WAL small)."""
-        raw = self._writer.raw_connection()  # outside any transaction: a checkpoint cannot run inside one
-        try:
-            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-        finally:
-            raw.close()
+        """Fold SQLite's WAL back into the database (call at iteration boundaries to keep the WAL small); no-op on PostgreSQL."""
+        self.backend.checkpoint(self._writer)

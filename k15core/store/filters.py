@@ -2,7 +2,9 @@
 
 Kept apart from the store so a filter can be built, compared and turned into SQL without a database;
 `TrajectoriesMixin.where` adds the id bounds that only the data can give. `TimedRegexp` is the REGEXP
-function a regex filter runs with when its caller sets a time limit (the studio does: the pattern is user input).
+function a regex filter runs with on SQLite when its caller sets a time limit (the studio does: the pattern is user
+input); PostgreSQL runs its own `~` under statement_timeout instead (backends.py). `AnyCaseLike` is the substring
+filter, blind to ASCII case on both databases.
 """
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from dataclasses import dataclass
 
 import regex
 
-from sqlalchemy import or_, text
+from sqlalchemy import Boolean, ColumnElement, literal, or_, text
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from k15core.store import schema as S
 
@@ -61,7 +65,7 @@ class TrajectoryFilter:
                 out.append(or_(T.c.response.regexp_match(self.text), T.c.prompt.regexp_match(self.text)))
             else:
                 needle = "%" + self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-                out.append(or_(T.c.response.like(needle, escape="\\"), T.c.prompt.like(needle, escape="\\")))
+                out.append(or_(AnyCaseLike(T.c.response, needle), AnyCaseLike(T.c.prompt, needle)))
         if self.correct is not None:
             out.append(T.c.correct > 0 if self.correct else T.c.correct <= 0)
         if self.length_min is not None:
@@ -75,6 +79,32 @@ class TrajectoryFilter:
         if self.tag:
             out.append(T.c.group_id.is_not(None) if self.tag == "rl" else T.c.tag == self.tag)
         return out
+
+
+class AnyCaseLike(ColumnElement[bool]):
+    """`column LIKE pattern ESCAPE '\\'`, blind to the case of ASCII letters on both databases: SQLite's LIKE is, and
+    PostgreSQL's is not, so there it is ILIKE (which also folds non-ASCII letters).
+
+    >>> str(AnyCaseLike(S.trajectories.c.response, "%x%"))
+    "trajectories.response LIKE :param_1 ESCAPE '\\\\'"
+    """
+
+    inherit_cache = True
+    type = Boolean()
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement), ("pattern", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column, pattern: str):
+        self.column, self.pattern = column, literal(pattern)
+
+
+@compiles(AnyCaseLike)
+def _like(element: AnyCaseLike, compiler, **kw) -> str:
+    return compiler.process(element.column.like(element.pattern, escape="\\"), **kw)
+
+
+@compiles(AnyCaseLike, "postgresql")
+def _ilike(element: AnyCaseLike, compiler, **kw) -> str:
+    return compiler.process(element.column.ilike(element.pattern, escape="\\"), **kw)
 
 
 class RegexTimeout(TimeoutError):

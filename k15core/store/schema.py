@@ -1,16 +1,48 @@
-"""Tables of the run store, in portable SQLAlchemy Core (SQLite now, PostgreSQL later).
+"""Tables of the run store, in portable SQLAlchemy Core: the same tables on SQLite and on PostgreSQL.
 
 Timestamps are UNIX seconds (float). JSON columns are TEXT holding JSON. Token ids and log-probs are
-compact binary (little-endian int32 / float32 arrays), not JSON lists.
+compact binary (little-endian int32 / float32 arrays), not JSON lists. Where the two databases would
+store a value differently, the column types below make them agree (`Txt`, `RowId`).
 """
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy.types import TypeDecorator
+
+
+class Txt(TypeDecorator):
+    """Text of any length: VARCHAR(length) in SQLite's DDL, as the store always wrote it (SQLite never enforces the
+    length), TEXT on PostgreSQL, which would enforce it, so a long prompt id fails on neither. PostgreSQL's text cannot
+    hold a NUL character, which a model's response may decode to: there it is stored as U+FFFD instead of failing
+    the iteration's write."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, length: int | None = None):
+        super().__init__()
+        self.declared_length = length  # not `length`: SQLAlchemy would carry that over to PostgreSQL's type
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql" or self.declared_length is None:
+            return dialect.type_descriptor(Text())
+        return dialect.type_descriptor(String(self.declared_length))
+
+    def process_bind_param(self, value, dialect):
+        if dialect.name == "postgresql" and isinstance(value, str) and "\x00" in value:
+            return value.replace("\x00", "\ufffd")
+        return value
+
+
+RowId = Integer().with_variant(BigInteger(), "postgresql")
+"""The id of a table that grows by the row per sample: SQLite's INTEGER is 64-bit already, PostgreSQL's is not."""
 
 SCHEMA_VERSION = 6
 
 # How to bring an older store up to SCHEMA_VERSION: version -> statements (portable SQL). The store runs
 # them in one transaction when it opens an older file, so a workspace never has to be thrown away.
+# PostgreSQL stores began at version 6, so the statements below only ever ran on SQLite (BLOB is SQLite's word);
+# a later migration runs on both and is tested on both.
 MIGRATIONS: dict[int, list[str]] = {
     # 1 -> 2: label events carry the user action they belong to (one key press, one bulk action) and,
     # for an undo, the action they undo.
@@ -44,17 +76,17 @@ metadata = MetaData()
 
 meta = Table(
     "meta", metadata,
-    Column("key", String(64), primary_key=True),
-    Column("value", Text, nullable=False),
+    Column("key", Txt(64), primary_key=True),
+    Column("value", Txt, nullable=False),
 )
 
 runs = Table(
     "runs", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(200), nullable=False),
-    Column("kind", String(32), nullable=False),  # sft | eval | rl | ...
-    Column("config", Text, nullable=False),  # JSON of the full config used
-    Column("status", String(32), nullable=False),  # running | finished | failed | stopped
+    Column("name", Txt(200), nullable=False),
+    Column("kind", Txt(32), nullable=False),  # sft | eval | rl | ...
+    Column("config", Txt, nullable=False),  # JSON of the full config used
+    Column("status", Txt(32), nullable=False),  # running | finished | failed | stopped
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("finished_at", Float),
@@ -66,18 +98,18 @@ run_owners = Table(
     "run_owners", metadata,
     Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True),
     Column("pid", Integer, nullable=False),
-    Column("host", String(255), nullable=False),
-    Column("start", String(64)),  # the process's start time as the OS counts it: a reused pid is another process; NULL where unknown
+    Column("host", Txt(255), nullable=False),
+    Column("start", Txt(64)),  # the process's start time as the OS counts it: a reused pid is another process; NULL where unknown
     Column("since", Float, nullable=False),
     Column("heartbeat_at", Float, nullable=False),
 )
 
 metrics = Table(
     "metrics", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", RowId, primary_key=True, autoincrement=True),
     Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
     Column("iteration", Integer, nullable=False),
-    Column("name", String(200), nullable=False),
+    Column("name", Txt(200), nullable=False),
     Column("value", Float, nullable=False),
     Index("ix_metrics_run_iteration", "run_id", "iteration"),
     Index("ix_metrics_run_name", "run_id", "name"),
@@ -85,18 +117,18 @@ metrics = Table(
 
 trajectories = Table(
     "trajectories", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", RowId, primary_key=True, autoincrement=True),
     Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
     Column("iteration", Integer, nullable=False),
-    Column("prompt_id", String(200), nullable=False),
+    Column("prompt_id", Txt(200), nullable=False),
     Column("sample_index", Integer, nullable=False),
-    Column("prompt", Text, nullable=False),
-    Column("response", Text, nullable=False),
+    Column("prompt", Txt, nullable=False),
+    Column("response", Txt, nullable=False),
     Column("token_ids", LargeBinary, nullable=False),  # int32 little-endian
     Column("logprobs", LargeBinary, nullable=False),  # float32 little-endian
     Column("entropies", LargeBinary),  # float32 little-endian; NULL when not recorded (stores older than version 3)
     Column("reward", Float, nullable=False),
-    Column("reward_parts", Text, nullable=False),  # JSON {name: value}
+    Column("reward_parts", Txt, nullable=False),  # JSON {name: value}
     Column("correct", Float, nullable=False),
     Column("length", Integer, nullable=False),
     Column("finished", Boolean, nullable=False),
@@ -104,9 +136,9 @@ trajectories = Table(
     Column("repeated", Boolean, nullable=False),
     Column("segments", Integer, nullable=False),
     Column("difficulty", Integer, nullable=False),
-    Column("tag", String(64), nullable=False),
+    Column("tag", Txt(64), nullable=False),
     Column("group_id", Integer),  # the RL group it was trained in; NULL for samples never trained on (evaluation, curation)
-    Column("verdict", Text),  # JSON of k15core.types.Verdict {correct, by, reasoning, malformed}; NULL where none was kept
+    Column("verdict", Txt),  # JSON of k15core.types.Verdict {correct, by, reasoning, malformed}; NULL where none was kept
     Index("ix_trajectories_run_iteration", "run_id", "iteration"),
     Index("ix_trajectories_run_id", "run_id", "id"),
     Index("ix_trajectories_prompt", "prompt_id"),
@@ -114,12 +146,12 @@ trajectories = Table(
 
 prompts = Table(
     "prompts", metadata,
-    Column("id", String(200), primary_key=True),
-    Column("text", Text, nullable=False),
-    Column("reference", Text, nullable=False),
-    Column("task", String(64), nullable=False),
+    Column("id", Txt(200), primary_key=True),
+    Column("text", Txt, nullable=False),
+    Column("reference", Txt, nullable=False),
+    Column("task", Txt(64), nullable=False),
     Column("difficulty", Integer, nullable=False),
-    Column("source", String(200), nullable=False),
+    Column("source", Txt(200), nullable=False),
     Column("created_at", Float, nullable=False),
 )
 
@@ -127,14 +159,14 @@ prompts = Table(
 # (k15core.labels); undo is a compensating event, so nothing an annotator does is ever lost.
 label_events = Table(
     "label_events", metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("prompt_id", String(200), nullable=False, index=True),
-    Column("field", String(64), nullable=False),  # status | difficulty | reference | tags | note | hackable | excluded
-    Column("value", Text, nullable=False),  # JSON; null resets the field
-    Column("author", String(200), nullable=False),
-    Column("source", String(64), nullable=False),  # studio | auto | cli | notebook
+    Column("seq", RowId, primary_key=True, autoincrement=True),
+    Column("prompt_id", Txt(200), nullable=False, index=True),
+    Column("field", Txt(64), nullable=False),  # status | difficulty | reference | tags | note | hackable | excluded
+    Column("value", Txt, nullable=False),  # JSON; null resets the field
+    Column("author", Txt(200), nullable=False),
+    Column("source", Txt(64), nullable=False),  # studio | auto | cli | notebook
     Column("created_at", Float, nullable=False),
-    Column("action", String(64)),  # the user action (one key press, one bulk action) that wrote this event
-    Column("undoes", String(64)),  # on an undo event: the action it undoes
+    Column("action", Txt(64)),  # the user action (one key press, one bulk action) that wrote this event
+    Column("undoes", Txt(64)),  # on an undo event: the action it undoes
     Index("ix_label_events_author_seq", "author", "seq"),
 )

@@ -4,14 +4,13 @@ from __future__ import annotations
 import json
 from typing import Callable, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Float, func, select
 from sqlalchemy.engine import Connection, RowMapping
-from sqlalchemy.exc import OperationalError
 
 from k15core.store import schema as S
 from k15core.store.base import StoreBase
 from k15core.store.codec import decode_floats, decode_ints, encode_floats, encode_ints
-from k15core.store.filters import ID_BOUNDS, RegexTimeout, TimedRegexp, TrajectoryFilter, plain_regexp
+from k15core.store.filters import ID_BOUNDS, TrajectoryFilter
 from k15core.types import TrajectoryRecord, Verdict
 
 T_ = TypeVar("T_")
@@ -87,27 +86,17 @@ class TrajectoriesMixin(StoreBase):
         return [*out, S.trajectories.c.id.between(low, high)]
 
     def _read_filtered(self, f: TrajectoryFilter, fn: Callable[[Connection], T_], regex_timeout_s: float | None) -> T_:
-        """`_read(fn)` for a query with the filter's conditions; a regex filter with a time limit runs with
-        `TimedRegexp` as the connection's REGEXP, and RegexTimeout when the limit passes.
-
-        The pooled connection gets the plain REGEXP back afterwards, so other queries match as before."""
-        if regex_timeout_s is None or not (f.text and f.regex):
+        """`_read(fn)` for a query with the filter's conditions; a regex filter runs under the backend's `regex_limit`:
+        RegexTimeout once `regex_timeout_s` passes (SQLite: `TimedRegexp` as the connection's REGEXP; PostgreSQL:
+        statement_timeout), re.error for a pattern the database cannot read."""
+        if not (f.text and f.regex):
             return self._read(fn)
 
-        def timed(conn: Connection) -> T_:
-            matcher = TimedRegexp(f.text, regex_timeout_s)
-            raw = conn.connection.driver_connection
-            raw.create_function("regexp", 2, matcher)
-            try:
+        def limited(conn: Connection) -> T_:
+            with self.backend.regex_limit(conn, f.text, regex_timeout_s):
                 return fn(conn)
-            except OperationalError as err:
-                if matcher.timed_out:
-                    raise RegexTimeout(f.text, regex_timeout_s) from err
-                raise
-            finally:
-                raw.create_function("regexp", 2, plain_regexp, deterministic=True)
 
-        return self._read(timed)
+        return self._read(limited)
 
     def find_trajectories(self, f: TrajectoryFilter, limit: int = 200, *, regex_timeout_s: float | None = None) -> list[dict]:
         """Trajectories matching a filter, newest first, without their token arrays (a table's worth).
@@ -164,7 +153,7 @@ class TrajectoriesMixin(StoreBase):
         T = S.trajectories
         q = (
             select(T.c.iteration, func.count().label("samples"), func.avg(T.c.correct).label("accuracy"), func.avg(T.c.reward).label("reward"),
-                   func.avg(T.c.length).label("len_mean"), func.min(T.c.id).label("first_id"))
+                   func.avg(T.c.length, type_=Float).label("len_mean"), func.min(T.c.id).label("first_id"))
             .where(T.c.run_id == run_id, T.c.prompt_id == prompt_id).group_by(T.c.iteration).order_by(T.c.iteration)
         )
         return [dict(r) for r in self._read(lambda c: c.execute(q).mappings().all())]

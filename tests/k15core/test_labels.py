@@ -39,8 +39,8 @@ def test_value_of_is_none_at_default_so_writes_compare_in_json_form():
     assert labels.value_of(state, "hackable") is None and labels.value_of(state, "status") is None
 
 
-def test_set_label_is_idempotent_and_one_action_per_call(tmp_path):
-    store = Store(tmp_path / "k15.db")
+def test_set_label_is_idempotent_and_one_action_per_call(store_at):
+    store = Store(store_at)
     first = store.set_label("p1", "status", "excluded", author="ann", source="studio")
     again = store.set_label("p1", "status", "excluded", author="ann", source="studio")  # a double-fired UI event
     assert first.events == 1 and again.events == 0 and again.action is None
@@ -53,8 +53,8 @@ def test_set_label_is_idempotent_and_one_action_per_call(tmp_path):
     assert len(store.label_events()) == 3  # a bad label writes nothing
 
 
-def test_undo_restores_the_previous_state_and_walks_back(tmp_path):
-    store = Store(tmp_path / "k15.db")
+def test_undo_restores_the_previous_state_and_walks_back(store_at):
+    store = Store(store_at)
     store.set_label("p1", "status", "flagged", author="ann", source="studio")
     store.set_label("p1", "status", "excluded", author="ann", source="studio")
     bulk = store.set_label(["p1", "p2"], "difficulty", 5, author="ann", source="studio")
@@ -143,8 +143,8 @@ def test_verdicts_on_different_responses_of_a_prompt_live_side_by_side():
     assert labels.fold([ev("a", "verdict", verdict(3, True)), ev("a", "verdict", None)])["a"].verdict == ()  # a bare null resets them all
 
 
-def test_a_verdict_write_is_idempotent_per_response_and_undo_restores_that_response_only(tmp_path):
-    store = Store(tmp_path / "k15.db")
+def test_a_verdict_write_is_idempotent_per_response_and_undo_restores_that_response_only(store_at):
+    store = Store(store_at)
     assert store.set_label("p", "verdict", verdict(3, True), author="ann", source="studio").events == 1
     assert store.set_label("p", "verdict", verdict(3, True), author="ann", source="studio").events == 0  # a double-fired click
     assert store.set_label("p", "verdict", verdict(4, True), author="ann", source="studio").events == 1  # another response: its own slot

@@ -16,7 +16,7 @@ from k15core.choices import CHOICES
 from k15core.errors import K15Error
 from k15core.losses import LOSSES
 from studio import launch_form, launch_procs
-from studio.launch_plan import next_free_name, plan_launch, what_would_be_overwritten
+from studio.launch_plan import LaunchPlan, next_free_name, plan_launch, what_would_be_overwritten
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -261,3 +261,20 @@ def test_launch_start_stop_and_resume_a_real_run(tmp_path, tiny_model_dir):
     wait_for(lambda: not launch_procs.launches(tmp_path)[0]["running"], "the resumed run to stop")
     assert store.runs(kind="rl")[-1]["id"] == run["id"]  # the same run went on, no new one
     assert launch_procs.stop_run(tmp_path, again["name"]).endswith("is not running")
+
+
+def test_a_launch_trains_on_the_studios_store_passed_in_its_environment(tmp_path, monkeypatch):
+    """A studio on a shared store (--store) starts `k15 train` on that store: K15_STORE in the child's environment, so
+    the URL's password is on no command line and in no launch.json."""
+    seen = {}
+
+    class FakePopen:
+        def __init__(self, cmd, **kw):
+            seen.update(cmd=cmd, env=kw["env"])
+            self.pid = 12345
+
+    monkeypatch.setattr(launch_procs.subprocess, "Popen", FakePopen)
+    url = "postgresql://ann:s3cret@db.lab/k15"
+    record = launch_procs.start_run(tmp_path, LaunchPlan(config_yaml="{}\n", args=[], out_name="rl-x", overwrites=None), url)
+    assert seen["env"]["K15_STORE"] == url
+    assert "s3cret" not in " ".join(seen["cmd"]) and "s3cret" not in (tmp_path / "launches" / record["name"] / "launch.json").read_text()

@@ -21,6 +21,7 @@ K15 = Path(sys.executable).parent / "k15"
 @pytest.mark.parametrize("argv", [
     [],
     ["--workspace", "ws", "--host", "0.0.0.0", "--port", "7861", "--auth", "users.txt"],
+    ["--workspace", "ws", "--store", "postgresql://ann@db.lab/k15?sslmode=require"],
     ["--workspace=-odd name", "--config", "c.yaml", "--set", "sft.lr=0.01", "--set", "rl.k=-1", "--quiet"],
     ["--work", "abbreviated", "--po", "9"],
 ])

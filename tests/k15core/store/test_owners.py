@@ -32,8 +32,8 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def test_a_new_run_is_its_creators_until_it_ends(tmp_path):
-    store = Store(tmp_path / "k15.db")
+def test_a_new_run_is_its_creators_until_it_ends(store_at):
+    store = Store(store_at)
     run = store.create_run("r", "rl", {})
     owner = store.run(run)["owner"]
     assert (owner["pid"], owner["host"], owner["start"]) == (os.getpid(), this_process().host, this_process().start)
@@ -63,8 +63,8 @@ def test_a_running_run_whose_owner_is_gone_reads_so_and_can_be_claimed(tmp_path,
     assert store.run(run)["owner"] is None
 
 
-def test_a_live_owner_keeps_its_run(tmp_path):
-    store = Store(tmp_path / "k15.db")
+def test_a_live_owner_keeps_its_run(store_at):
+    store = Store(store_at)
     run = store.create_run("r", "rl", {})
     _forge(store, run, host="elsewhere", heartbeat_at=time.time() - 10)  # another machine's trainer, beating
     before = store.run(run)

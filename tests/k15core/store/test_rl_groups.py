@@ -66,8 +66,8 @@ def _mixed_run(store: Store) -> int:
     return run
 
 
-def test_rl_filter_selects_by_group_id(tmp_path):
-    store = Store(tmp_path / "k15.db")
+def test_rl_filter_selects_by_group_id(store_at):
+    store = Store(store_at)
     run = _mixed_run(store)
     rl = store.find_trajectories(TrajectoryFilter(run_id=run, tag="rl"))
     assert sorted((r["prompt_id"], r["length"]) for r in rl) == [("p1", 4), ("p1", 6), ("p2", 5)]
@@ -77,8 +77,8 @@ def test_rl_filter_selects_by_group_id(tmp_path):
     assert [r["length"] for r in store.find_trajectories(TrajectoryFilter(run_id=run, tag="free"))] == [92]
 
 
-def test_rl_statistics_count_only_rows_with_a_group(tmp_path):
-    store = Store(tmp_path / "k15.db")
+def test_rl_statistics_count_only_rows_with_a_group(store_at):
+    store = Store(store_at)
     run = _mixed_run(store)
     groups = sorted(store.group_stats(run), key=lambda g: g["group_id"])
     assert [(g["group_id"], g["prompt_id"], g["k"], g["distinct"], g["reward_min"], g["reward_max"]) for g in groups] == [

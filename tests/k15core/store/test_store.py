@@ -1,4 +1,6 @@
-"""The run store: round trips, WAL, concurrent writer and reader processes, lock retry, corrupt files."""
+"""The run store: round trips, WAL, concurrent writer and reader processes, lock retry, corrupt files.
+
+The tests that take `store_at` run on both databases, SQLite and PostgreSQL (tests/conftest.py)."""
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -22,8 +24,8 @@ def _traj(i: int, n_tokens: int = 5) -> TrajectoryRecord:
     )
 
 
-def test_round_trip_and_wal(tmp_path):
-    store = Store(tmp_path / "k15.db")
+def test_round_trip_and_wal(store_at):
+    store = Store(store_at)
     run = store.create_run("demo", "rl", {"sft": {"lr": 0.1}})
     store.record_iteration(run, 0, {"reward": 0.5, "accuracy": 0.25}, [_traj(0), _traj(1, 300)])
     store.record_iteration(run, 1, {"reward": 0.75})
@@ -36,15 +38,20 @@ def test_round_trip_and_wal(tmp_path):
     assert store.runs()[0]["config"] == {"sft": {"lr": 0.1}}
     store.set_run_status(run, "finished")
     assert store.run(run)["status"] == "finished" and store.run(run)["finished_at"] is not None
-    raw = sqlite3.connect(tmp_path / "k15.db")
-    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+    if store.path is not None:
+        assert sqlite3.connect(store.path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert _sql(store, "SELECT value FROM meta WHERE key='schema_version'") == str(SCHEMA_VERSION)
     # token ids are compact binary: 4 bytes per token, not a JSON list
-    assert raw.execute("SELECT length(token_ids) FROM trajectories WHERE prompt_id='p1'").fetchone()[0] == 4 * 300
+    assert _sql(store, "SELECT length(token_ids) FROM trajectories WHERE prompt_id='p1'") == 4 * 300
 
 
-def test_rollback_drops_a_runs_iterations_from_one_on_and_nothing_else(tmp_path):
-    store = Store(tmp_path / "k15.db")
+def _sql(store: Store, sql: str):
+    """One value of a raw SQL query, on either database."""
+    return store._read(lambda c: c.exec_driver_sql(sql).scalar())
+
+
+def test_rollback_drops_a_runs_iterations_from_one_on_and_nothing_else(store_at):
+    store = Store(store_at)
     run, other = store.create_run("r", "rl", {}), store.create_run("o", "rl", {})
     for it in range(4):
         for r in (run, other):
@@ -55,8 +62,8 @@ def test_rollback_drops_a_runs_iterations_from_one_on_and_nothing_else(tmp_path)
     assert store.rollback_run(run, 2) == (0, 0)
 
 
-def test_prompts_and_label_events(tmp_path):
-    store = Store(tmp_path / "k15.db")
+def test_prompts_and_label_events(store_at):
+    store = Store(store_at)
     problems = [Problem(id=f"q{i}", prompt=f"Q: {i}+1\n", reference=str(i + 1), difficulty=1) for i in range(3)]
     assert store.add_prompts(problems, source="test") == 3
     assert store.add_prompts(problems[:2] + [Problem(id="q9", prompt="x", reference="1")], source="test") == 1
@@ -212,15 +219,16 @@ def test_schema_version_mismatch(tmp_path):
         Store(path)
 
 
-def test_iteration_range_filter_matches_brute_force_and_walks_the_id_index(tmp_path):
+def test_iteration_range_filter_matches_brute_force_and_walks_the_id_index(store_at):
     """Iteration ranges are answered with id bounds (so the newest-first scan stops early): the rows must be
-    exactly those a plain filter gives, also when two runs interleave and a run records an iteration late."""
+    exactly those a plain filter gives, also when two runs interleave and a run records an iteration late.
+    The plan is SQLite's (PostgreSQL plans by its own statistics)."""
     from sqlalchemy import select
 
     from k15core.store.db import TrajectoryFilter
     from k15core.store.schema import trajectories as T
 
-    store = Store(tmp_path / "k15.db")
+    store = Store(store_at)
     a, b = store.create_run("a", "rl", {}), store.create_run("b", "rl", {})
     for it in range(6):  # the runs write in turn
         store.record_iteration(a, it, {}, [_traj(10 * it + j) for j in range(3)])
@@ -234,9 +242,11 @@ def test_iteration_range_filter_matches_brute_force_and_walks_the_id_index(tmp_p
             want = [r for r in everything if r["run_id"] == run and (lo is None or r["iteration"] >= lo) and (hi is None or r["iteration"] <= hi)]
             assert [r["id"] for r in got] == [r["id"] for r in want], (run, lo, hi)
             assert store.count_matching(TrajectoryFilter(run_id=run, iteration_min=lo, iteration_max=hi)) == len(want)
+    if store.path is None:
+        return
     # the plan: the (run_id, id) index, newest first, no sort of the whole range
     f = TrajectoryFilter(run_id=a, iteration_min=2, iteration_max=4, text="Answer")
     q = select(T.c.id).where(*store.where(f)).order_by(T.c.id.desc()).limit(200)
     sql = str(q.compile(compile_kwargs={"literal_binds": True}))
-    plan = " | ".join(row[-1] for row in sqlite3.connect(tmp_path / "k15.db").execute(f"EXPLAIN QUERY PLAN {sql}"))
+    plan = " | ".join(row[-1] for row in sqlite3.connect(store.path).execute(f"EXPLAIN QUERY PLAN {sql}"))
     assert "ix_trajectories_run_id" in plan and "TEMP B-TREE" not in plan, plan
