@@ -83,8 +83,7 @@ def workspace(tmp_path, monkeypatch):
 # -- the run store on PostgreSQL -----------------------------------------------------------------------------------
 # One server per test process that needs one, started lazily (a run without such tests starts none); each test gets a
 # database of its own. The tests are in the xdist group "postgres" so that one worker runs them all, and one server
-# serves the whole run; with pytest 9.2 and pytest-xdist 3.8 loadgroup does not group (xdist renames item._nodeid,
-# which pytest 9 no longer reads), so under `make test` each of the two workers starts its own, about 1 s each.
+# serves the whole run (pytest is pinned below 9.2, where loadgroup stopped grouping: tests/test_packaging.py).
 POSTGRES = [pytest.mark.postgres, pytest.mark.xdist_group("postgres")]
 
 
