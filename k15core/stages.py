@@ -67,9 +67,17 @@ def base_model(ws: Workspace, cfg: Config, progress: bool = True) -> Path:
     return target
 
 
+STAMP_IGNORES = {"sft": ("microbatch_tokens",)}
+"""Settings that change how fast the warm-up runs or how much memory it holds, not the model it makes (slices give the
+whole batch's gradient): a cached warm-up model stays current when they change."""
+
+
 def config_stamp(cfg: Config) -> str:
-    """A hash of everything that determines the warm-up model (model, task and SFT settings)."""
+    """A hash of everything that determines the warm-up model (model, task and SFT settings but `STAMP_IGNORES`)."""
     relevant = {k: dataclasses.asdict(getattr(cfg, k)) for k in ("model", "task", "sft")}
+    for section, keys in STAMP_IGNORES.items():
+        for key in keys:
+            relevant[section].pop(key)
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -43,6 +43,7 @@ def test_sft_then_eval_records_everything(workspace):
     result = stages.run_sft(workspace, store, cfg, base, progress=False)
     assert result.steps == 6 and stages.warmup_is_current(workspace, cfg)
     assert not stages.warmup_is_current(workspace, load_config(overrides=TINY + ["sft.lr=0.01"]))
+    assert stages.warmup_is_current(workspace, load_config(overrides=TINY + ["sft.microbatch_tokens=64"]))  # speed, not the model
     rows = stages.run_eval(workspace, store, cfg, workspace.model_dir("warmup"), name="warmup", progress=False)
     assert {r.style for r in rows} == {"free", "short", "long"}
     runs = store.runs()
