@@ -82,6 +82,9 @@ def backend_for(url: URL) -> "SQLite | PostgreSQL":
 
 class SQLite:
     name = "sqlite"
+    reuses_ids = True
+    """A table without AUTOINCREMENT gives a new row max(id) + 1: ids deleted at the top (a resume's rollback) come
+    back, and a label that names one would land on another response (the store keeps a floor: runs.py)."""
 
     def engines(self, url: URL, busy_timeout_s: float) -> tuple[Engine, Engine]:
         """(writer, reader): the writer's transactions open with BEGIN IMMEDIATE."""
@@ -183,6 +186,8 @@ QUERY_CANCELED, INVALID_REGEX = "57014", "2201B"
 
 class PostgreSQL:
     name = "postgresql"
+    reuses_ids = False
+    """Its identity sequences never hand out an id twice."""
 
     def engines(self, url: URL, busy_timeout_s: float) -> tuple[Engine, Engine]:
         """(writer, reader): READ COMMITTED writers that take WRITE_LOCK first; REPEATABLE READ read-only readers."""

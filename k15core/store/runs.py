@@ -16,6 +16,10 @@ from k15core.store.trajectories import trajectory_row
 from k15core.types import TrajectoryRecord
 
 
+TRAJECTORY_ID_FLOOR = "trajectory_id_floor"
+"""meta key: trajectory ids up to this value were given once and are never given again (SQLite; see rollback_run)."""
+
+
 class RunsMixin(StoreBase):
     """The `runs` and `metrics` tables."""
 
@@ -72,19 +76,36 @@ class RunsMixin(StoreBase):
             if metric_rows:
                 conn.execute(S.metrics.insert(), metric_rows)
             if traj_rows:
-                conn.execute(S.trajectories.insert(), traj_rows)
+                floor = self._trajectory_id_floor(conn)
+                rows = traj_rows
+                if floor is not None and (conn.execute(select(func.max(S.trajectories.c.id))).scalar() or 0) < floor:
+                    conn.execute(S.trajectories.insert().values(**rows[0], id=floor + 1))  # the rest follow it: no id comes back
+                    rows = rows[1:]
+                if rows:
+                    conn.execute(S.trajectories.insert(), rows)
             conn.execute(update(S.runs).where(S.runs.c.id == run_id).values(updated_at=now))
 
         self._write(write)
 
     log_metrics = record_iteration
 
+    @staticmethod
+    def _trajectory_id_floor(conn: Connection) -> int | None:
+        """The highest trajectory id a rollback deleted (None: none ever did, or the database never reuses ids)."""
+        found = conn.execute(select(S.meta.c.value).where(S.meta.c.key == TRAJECTORY_ID_FLOOR)).scalar()
+        return None if found is None else int(found)
+
     def rollback_run(self, run_id: int, iteration: int) -> tuple[int, int]:
         """Delete the run's metrics and trajectories of `iteration` and later, in one transaction; returns how many
         of each. A resume calls it with its checkpoint's iteration: what was stored after that checkpoint is
-        trained again, and must be stored once, not beside the first try."""
+        trained again, and must be stored once, not beside the first try. The deleted ids are not given again:
+        a person's verdict or DPO mark names a trajectory id, and must never come to name a response they never saw."""
 
         def drop(conn: Connection) -> tuple[int, int]:
+            if self.backend.reuses_ids:  # the highest id ever given stays taken, so that no label moves to a new response
+                top = max(conn.execute(select(func.max(S.trajectories.c.id))).scalar() or 0, self._trajectory_id_floor(conn) or 0)
+                conn.execute(delete(S.meta).where(S.meta.c.key == TRAJECTORY_ID_FLOOR))
+                conn.execute(S.meta.insert().values(key=TRAJECTORY_ID_FLOOR, value=str(top)))
             gone = [conn.execute(delete(t).where(t.c.run_id == run_id, t.c.iteration >= iteration)).rowcount for t in (S.metrics, S.trajectories)]
             conn.execute(update(S.runs).where(S.runs.c.id == run_id).values(updated_at=time.time()))
             return gone[0], gone[1]

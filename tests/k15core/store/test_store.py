@@ -62,6 +62,30 @@ def test_rollback_drops_a_runs_iterations_from_one_on_and_nothing_else(store_at)
     assert store.rollback_run(run, 2) == (0, 0)
 
 
+def _ids(store: Store, run: int) -> list[int]:
+    return store._read(lambda c: [r[0] for r in c.exec_driver_sql(f"SELECT id FROM trajectories WHERE run_id = {int(run)} ORDER BY id")])
+
+
+def test_a_rolled_back_trajectorys_id_is_never_given_again(store_at):
+    """A resume deletes the newest trajectories; the ones trained again must get new ids, or a verdict or DPO mark a
+    person put on a deleted response would land on a response they never saw (SQLite hands out max(id) + 1)."""
+    store = Store(store_at)
+    run = store.create_run("r", "rl", {})
+    for it in range(3):
+        store.record_iteration(run, it, {}, [_traj(it), _traj(it + 10)])
+    given = _ids(store, run)
+    store.rollback_run(run, 1)  # the ids of iterations 1 and 2 (the highest) are deleted
+    store.record_iteration(run, 1, {}, [_traj(1), _traj(11)])
+    again = _ids(store, run)
+    assert again[:2] == given[:2] and min(again[2:]) > max(given), (given, again)
+    store.rollback_run(run, 1)  # twice in a row: the floor keeps the highest id ever given
+    store.record_iteration(run, 1, {}, [_traj(1)])
+    assert min(_ids(store, run)[2:]) > max(again)
+    store.record_iteration(run, 2, {}, [_traj(2)])  # later writes go on counting up
+    ids = _ids(store, run)
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
 def test_prompts_and_label_events(store_at):
     store = Store(store_at)
     problems = [Problem(id=f"q{i}", prompt=f"Q: {i}+1\n", reference=str(i + 1), difficulty=1) for i in range(3)]
