@@ -14,14 +14,14 @@ from typing import Callable
 from k15core.config import ModelConfig
 from k15core.models import build_tiny_model, load_model
 from k15core.registry import Registry
-from k15core.stages import BASE_MODEL
 from k15core.vlm.model import build_tiny_vlm, is_vision_model, load_vlm
 
 
 @dataclass(frozen=True)
 class ModelKind:
     tiny_name: str
-    """The workspace name of the kind's tiny default model (models/<tiny_name>)."""
+    """The workspace name of the kind's tiny default model (models/<tiny_name>; the text one is `stages.BASE_MODEL`,
+    tested: stages dispatches on the kind, so this module cannot import it)."""
     build: Callable[[ModelConfig, Path], Path]
     """(model settings, folder) -> the folder, the tiny model saved in it."""
     load: Callable[[Path], tuple]
@@ -31,7 +31,7 @@ class ModelKind:
 
 
 MODEL_KINDS: Registry[ModelKind] = Registry("model kind")
-MODEL_KINDS.register("text")(ModelKind(BASE_MODEL, build_tiny_model, lambda path: load_model(path), lambda path: not is_vision_model(path)))
+MODEL_KINDS.register("text")(ModelKind("tiny", build_tiny_model, lambda path: load_model(path), lambda path: not is_vision_model(path)))
 MODEL_KINDS.register("vlm")(ModelKind("tiny-vlm", build_tiny_vlm, lambda path: load_vlm(path), is_vision_model))
 
 

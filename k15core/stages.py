@@ -14,6 +14,7 @@ from k15core import dist
 from k15core.config import Config, config_from_dict
 from k15core.errors import K15Error
 from k15core.evaluate import EvalRow, eval_metrics, evaluate
+from k15core.model_kinds import kind_of
 from k15core.models import SMOLLM2, build_tiny_model, find_smollm2_gguf, import_gguf, load_model, pick_device
 from k15core.runlock import RUNNING_OWNER_GONE, RunLock, describe
 from k15core.sft import SFTExample, SFTResult, build_warmup_set, train_sft
@@ -80,7 +81,14 @@ def warmup_is_current(ws: Workspace, cfg: Config, name: str = WARMUP_MODEL) -> b
 
 def run_sft(ws: Workspace, store: Store, cfg: Config, base: Path, out_name: str = WARMUP_MODEL, progress: bool = True,
             examples: list[SFTExample] | None = None) -> SFTResult:
-    """Warm up `base` on `examples` (default: the task's mixed-style set); save to models/<out_name>; record the run."""
+    """Warm up `base` on `examples` (default: the task's mixed-style set); save to models/<out_name>; record the run.
+    A vision-language model is warmed up on the task's image prompts (`vlm.stages.run_visual_sft`)."""
+    if kind_of(base) == "vlm":
+        if examples is not None:
+            raise K15Error("--data gives text examples; a vision-language model warms up on the task's image prompts", "leave out --data")
+        from k15core.vlm.stages import run_visual_sft
+
+        return run_visual_sft(ws, store, cfg, base, out_name, progress)
     model, tokenizer = load_model(base, cfg.model, device=pick_device())
     given = examples is not None
     examples = examples if given else build_warmup_set(make_task(cfg.task), cfg.sft)
@@ -118,7 +126,12 @@ def ensure_warmup(ws: Workspace, store: Store, cfg: Config, base: Path, fresh: b
 def run_eval(
     ws: Workspace, store: Store, cfg: Config, model_dir: Path, problems: list[Problem] | None = None, name: str = "", progress: bool = True
 ) -> list[EvalRow]:
-    """Evaluate the model in `model_dir` on `problems` (default: the task's held-out set); record every answer."""
+    """Evaluate the model in `model_dir` on `problems` (default: the task's held-out set); record every answer.
+    A vision-language model is evaluated on image prompts (`vlm.stages.run_visual_eval`)."""
+    if kind_of(model_dir) == "vlm":
+        from k15core.vlm.stages import run_visual_eval
+
+        return run_visual_eval(ws, store, cfg, model_dir, problems, name, progress)
     task = make_task(cfg.task)
     problems = problems if problems is not None else task.eval_problems()
     model, tokenizer = load_model(model_dir, device=pick_device())

@@ -39,3 +39,25 @@ def pixel_inputs(rows: list[torch.Tensor | None], device=None) -> dict[str, torc
         return {}
     pixels = torch.cat(present)
     return {"pixel_values": pixels if device is None else pixels.to(device)}
+
+
+class ImagePromptEncoder:
+    """problem -> `EncodedPrompt`, its images read from the workspace's image store by the addresses it carries."""
+
+    def __init__(self, processor, store):
+        self.processor, self.store = processor, store
+
+    def __call__(self, problem) -> EncodedPrompt:
+        return encode_prompt(self.processor, problem.prompt, [self.store.load(a) for a in problem.images])
+
+
+def store_pictures(task, problems, store) -> int:
+    """Put the pictures of a picture-drawing task's `problems` (`task.images(problem)`) into the image store, so
+    that their addresses resolve; returns how many pictures there are. A task without pictures (a text task,
+    or prompts whose images are already stored) has nothing to put."""
+    count = 0
+    for p in problems if hasattr(task, "images") else ():
+        for img in task.images(p):
+            store.put(img)
+            count += 1
+    return count
