@@ -14,7 +14,9 @@ Every run prints one JSON line; the last line is the summary object:
     (means over seeds), per_seed, hard_len_by_iteration (mean over seeds, from the RL metrics),
     length_penalty (the same numbers with the length penalty on), ablations (when asked).
 With --ablations the summary is also printed before the ablation runs start, so a run cut short
-still leaves its main result.
+still leaves its main result. Each finished run's result is kept in the workspace (bench-runs/, keyed by its
+label and whole config): run the same command on the same --workspace again and a long benchmark cut short
+goes on where it stopped (the reused lines say "reused": true).
 
 The ablation rows (`--ablation-rows`: row names or groups, default all groups), each run under every seed:
     grid      the k15 loss with τ ∈ {0, the config's τ, 10x it} x rl.epochs ∈ {1, 4}: with one pass the policy
@@ -30,6 +32,7 @@ run's value of an RL metric is its mean over the run's iterations.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -116,6 +119,21 @@ def rl_run(ws: Workspace, overrides: list[str], label: str) -> dict:
     }
 
 
+def cached_run(folder: Path, label: str, cfg_dict: dict, run) -> dict:
+    """`run()`'s result, kept in folder/<label>-<hash of the config>.json: a second call with the same label and
+    config reads it back (marked "reused") instead of training again; another config is another file."""
+    key = hashlib.sha256(json.dumps(cfg_dict, sort_keys=True).encode()).hexdigest()[:16]
+    path = folder / f"{label}-{key}.json"
+    if path.exists():
+        return {**json.loads(path.read_text()), "reused": True}
+    result = run()
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result))
+    tmp.replace(path)  # whole or absent: a run killed while writing is simply run again
+    return result
+
+
 def mean_of(runs: list[dict], key: str) -> float:
     return float(np.mean([r[key] for r in runs]))
 
@@ -159,7 +177,8 @@ def main() -> None:
         out = []
         for seed in args.seeds:
             more = [f"rl.seed={seed}"] + ([f"rl.iterations={iterations}"] if iterations else []) + ([f"eval.samples={samples}"] if samples else [])
-            r = rl_run(ws, base + extra + more, f"{label}-s{seed}")
+            overrides, name = base + extra + more, f"{label}-s{seed}"
+            r = cached_run(ws.root / "bench-runs", name, load_config(CONFIG, overrides).to_dict(), lambda: rl_run(ws, overrides, name))
             r["seed"] = seed
             print(json.dumps(r), flush=True)
             out.append(r)

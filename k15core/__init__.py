@@ -14,7 +14,8 @@ Where each step of the recipe lives (the README's "Where things live" has the sa
           correctness §2.3.5          judge/ (VERIFIERS: rule, judge, rule_then_judge; the CoT judge; its agreement)
           loss §2.3.2                 losses.py (LOSSES: k15, grpo, reinforce, rest; LOGZ_ESTIMATES); policy_step.py
           sync §2.6.3                 trainer.sync_weights -> the engine's load_weights
-          record                      records.py (metrics.py documents every metric); store/
+          record                      records.py (metrics.py documents every metric, curves.py how each reads on a plot); store/;
+                                      reporting.py (REPORTERS: tensorboard, trackio; --report-to)
           checkpoints, resume         checkpoint.py (crash-safe swap); stopping.py (SIGTERM between iterations);
                                       runlock.py (one process trains a run)
     §2.4  long2short                long2short/ (merge, shortest rejection sampling, DPO, long2short RL)

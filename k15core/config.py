@@ -3,7 +3,7 @@ its meaning (shown by `k15 config`), each choice checked against the registry it
 when the config is built, so a bad value stops a command before any model is loaded or any run is recorded.
 
 YAML files mirror this nesting (`model:`, `task:`, `sft:`, `eval:`, `rl:`, `long2short:`, `judge:` (its dataclass
-sits beside the judge, k15core/judge/config.py); presets in
+sits beside the judge, k15core/judge/config.py), `report:` (the experiment trackers, k15core/reporting.py); presets in
 assets/configs/). The keys of `rl:` stay flat, grouped below by concern in comments: every preset, notebook
 and stored run uses those names, and a flat section reads like the configs of TRL or cleanrl.
 Reading and checking files: `k15core.configfile`.
@@ -26,6 +26,7 @@ from typing import Any
 from k15core import configfile
 from k15core.choices import check_choices
 from k15core.judge.config import JudgeConfig
+from k15core.reporting import ReportConfig
 
 # The preset `k15 demo` runs when no --config is given (present in a source checkout / editable install).
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "assets" / "configs" / "demo.yaml"
@@ -364,6 +365,7 @@ class Config:
     rl: RLConfig = field(default_factory=RLConfig)
     long2short: Long2ShortConfig = field(default_factory=Long2ShortConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -16,6 +16,10 @@ studio read the folded state. Fields and the JSON values an event carries:
     verdict     {"trajectory": id, "correct": bool | null}: a person's verdict on one stored response of the prompt,
                 overruling (or confirming) the rule's or the judge's; null takes it back. One value per trajectory:
                 events on different trajectories of a prompt never replace each other (`slot`).
+    preference  {"trajectory": id, "run": id, "group": id, "mark": "chosen" | "rejected" | null}: a person's mark on one
+                stored response for long2short DPO (the studio's group view, keys c / r / e); `group` is the smallest
+                trajectory id of the group the response was shown in. One value per trajectory, like a verdict.
+                Marks become DPO pairs by `k15core.long2short.selection.human_pairs`.
 
 A null value resets a field to its default: that is what undoing a prompt's first label writes.
 Later events win, so an undo is a newer event that writes the value the field had before.
@@ -27,8 +31,13 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 STATUSES = ("kept", "excluded", "flagged")
-FIELDS = ("status", "difficulty", "reference", "tags", "note", "hackable", "pass_rate", "format_issue", "duplicate_of", "verdict")
+FIELDS = ("status", "difficulty", "reference", "tags", "note", "hackable", "pass_rate", "format_issue", "duplicate_of", "verdict", "preference")
 """Fields of the folded state (`excluded` events fold into `status`)."""
+PER_RESPONSE = {"verdict": "correct", "preference": "mark"}
+"""Fields that hold one value per stored response of the prompt -> the key of that value in the event's JSON (its
+"trajectory" says which response). A null there takes that response's value back; a bare null resets them all."""
+MARKS = ("chosen", "rejected")
+"""A person's `preference` marks on a response."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,8 @@ class PromptLabels:
     duplicate_of: dict | None = None
     verdict: tuple[tuple[int, bool], ...] = ()
     """(trajectory id, correct) of every response a person gave a verdict on, by id."""
+    preference: tuple[tuple[int, str], ...] = ()
+    """(trajectory id, "chosen" | "rejected") of every response a person marked for DPO, by id."""
     events: int = 0
     """Number of label events behind this state (undo events included)."""
 
@@ -136,6 +147,12 @@ def normalise(field: str, value: Any) -> tuple[str, Any]:
         if isinstance(trajectory, bool) or not isinstance(trajectory, int) or trajectory < 0 or not isinstance(correct, (bool, type(None))):
             raise ValueError(f"verdict must be {{'trajectory': id, 'correct': true|false|null}}, got {value!r}")
         value = {"trajectory": trajectory, "correct": correct}
+    elif field == "preference":
+        ids = [value.get(k) for k in ("trajectory", "run", "group")] if isinstance(value, dict) else [None]
+        mark = value.get("mark", "missing") if isinstance(value, dict) else "missing"
+        if any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in ids) or mark not in (*MARKS, None):
+            raise ValueError(f"preference must be {{'trajectory': id, 'run': id, 'group': id, 'mark': 'chosen'|'rejected'|null}}, got {value!r}")
+        value = {"trajectory": ids[0], "run": ids[1], "group": ids[2], "mark": mark}
     elif field == "pass_rate":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
             raise ValueError(f"pass_rate must be a number in [0, 1], got {value!r}")
@@ -144,24 +161,26 @@ def normalise(field: str, value: Any) -> tuple[str, Any]:
 
 
 def slot(field: str, value: Any) -> str:
-    """What one event sets, for comparing and undoing writes: the field, and for a verdict its trajectory too
-    (a prompt holds one verdict per response).
+    """What one event sets, for comparing and undoing writes: the field, and for a verdict or a preference mark its
+    trajectory too (a prompt holds one per response: `PER_RESPONSE`).
 
     >>> slot("status", "kept"), slot("verdict", {"trajectory": 7, "correct": True})
     ('status', 'verdict:7')
     """
-    return f"verdict:{value['trajectory']}" if field == "verdict" and isinstance(value, dict) else field
+    return f"{field}:{value['trajectory']}" if field in PER_RESPONSE and isinstance(value, dict) else field
 
 
 def value_of(state: PromptLabels, field: str, like: Any = None) -> Any:
-    """The state's value of a canonical field, in the JSON form an event carries (None = default). For a verdict,
-    the value of the trajectory that the event `like` names (what an undo of `like` writes back).
+    """The state's value of a canonical field, in the JSON form an event carries (None = default). For a verdict or a
+    preference mark, the value of the trajectory that the event `like` names (what an undo of `like` writes back).
 
     >>> value_of(PromptLabels(verdict=((7, False),)), "verdict", {"trajectory": 7, "correct": True})
     {'trajectory': 7, 'correct': False}
+    >>> value_of(DEFAULT, "preference", {"trajectory": 7, "run": 1, "group": 5, "mark": "chosen"})
+    {'trajectory': 7, 'run': 1, 'group': 5, 'mark': None}
     """
-    if field == "verdict" and isinstance(like, dict):
-        return {"trajectory": like["trajectory"], "correct": state.human_verdict(like["trajectory"])}
+    if field in PER_RESPONSE and isinstance(like, dict):
+        return {**like, PER_RESPONSE[field]: dict(getattr(state, field)).get(like["trajectory"])}
     value = getattr(state, field)
     default = getattr(DEFAULT, field)
     if value == default:
@@ -175,9 +194,10 @@ def apply(state: PromptLabels, field: str, value: Any) -> PromptLabels:
         field, value = normalise(field, value)
     except ValueError:
         return dataclasses.replace(state, events=state.events + 1)
-    if field == "verdict" and value is not None:  # one trajectory's verdict set or taken back; the prompt's others stay
-        others = {t: c for t, c in state.verdict if t != value["trajectory"]}
-        new = tuple(sorted({**others, **({} if value["correct"] is None else {value["trajectory"]: value["correct"]})}.items()))
+    if field in PER_RESPONSE and value is not None:  # one trajectory's value set or taken back; the prompt's others stay
+        key, tid = PER_RESPONSE[field], value["trajectory"]
+        others = {t: v for t, v in getattr(state, field) if t != tid}
+        new = tuple(sorted({**others, **({} if value[key] is None else {tid: value[key]})}.items()))
     else:
         new = getattr(DEFAULT, field) if value is None else (tuple(value) if field == "tags" else value)
     return dataclasses.replace(state, **{field: new}, events=state.events + 1)
@@ -218,6 +238,27 @@ class HumanVerdict:
     """UNIX seconds."""
 
 
+def _latest_per_response(events: Iterable[dict], field: str) -> dict[int, tuple[dict, dict]]:
+    """Trajectory id -> (its latest value, the event that wrote it) of one `PER_RESPONSE` field, from label events in
+    seq order, folded as `apply` folds them: a value taken back (null) is absent, and a bare null resets every
+    response of its prompt. Events of other fields, and events that no longer validate, are passed over."""
+    out: dict[int, tuple[dict, dict]] = {}
+    for ev in events:
+        if ev["field"] != field:
+            continue
+        try:
+            _, value = normalise(field, ev["value"])
+        except ValueError:
+            continue
+        if value is None:
+            out = {t: (v, e) for t, (v, e) in out.items() if e.get("prompt_id") != ev.get("prompt_id")}
+            continue
+        out.pop(value["trajectory"], None)
+        if value[PER_RESPONSE[field]] is not None:
+            out[value["trajectory"]] = (value, ev)
+    return out
+
+
 def human_verdicts(events: Iterable[dict]) -> dict[int, HumanVerdict]:
     """Trajectory id -> the latest person's verdict on it, from label events (store rows with author and created_at) in
     seq order; a verdict taken back (correct null) is absent. Events of other fields are passed over.
@@ -228,20 +269,36 @@ def human_verdicts(events: Iterable[dict]) -> dict[int, HumanVerdict]:
     >>> human_verdicts(evs)
     {4: HumanVerdict(trajectory=4, correct=False, author='bob', at=2.0)}
     """
-    out: dict[int, HumanVerdict] = {}
-    prompt_of: dict[int, Any] = {}
-    for ev in events:
-        if ev["field"] != "verdict":
-            continue
-        try:
-            _, value = normalise("verdict", ev["value"])
-        except ValueError:
-            continue
-        if value is None:  # a bare null resets every verdict of its prompt, as `apply` folds it
-            out = {t: h for t, h in out.items() if prompt_of[t] != ev.get("prompt_id")}
-            continue
-        out.pop(value["trajectory"], None)
-        if value["correct"] is not None:
-            out[value["trajectory"]] = HumanVerdict(value["trajectory"], value["correct"], ev["author"], ev["created_at"])
-            prompt_of[value["trajectory"]] = ev.get("prompt_id")
-    return out
+    return {t: HumanVerdict(t, v["correct"], e["author"], e["created_at"]) for t, (v, e) in _latest_per_response(events, "verdict").items()}
+
+
+@dataclass(frozen=True)
+class HumanMark:
+    """A person's DPO mark on one stored response (a `preference` label event): chosen or rejected, in which group."""
+
+    trajectory: int
+    mark: str
+    """"chosen" | "rejected"."""
+    run: int
+    group: int
+    """The smallest trajectory id of the group the response was marked in (its run, iteration and prompt)."""
+    prompt: str
+    author: str
+    at: float
+    """UNIX seconds."""
+    seq: int = 0
+    """The event's place in the label history (orders two marks written in the same second)."""
+
+
+def human_marks(events: Iterable[dict]) -> dict[int, HumanMark]:
+    """Trajectory id -> its current DPO mark, from label events (store rows) in seq order; a mark taken back is absent.
+
+    >>> evs = [{"field": "preference", "prompt_id": "p", "author": "ann", "created_at": 1.0, "seq": 1,
+    ...         "value": {"trajectory": 3, "run": 1, "group": 3, "mark": "chosen"}},
+    ...        {"field": "preference", "prompt_id": "p", "author": "ann", "created_at": 2.0, "seq": 2,
+    ...         "value": {"trajectory": 3, "run": 1, "group": 3, "mark": None}}]
+    >>> human_marks(evs), list(human_marks(evs[:1]).values())[0].mark
+    ({}, 'chosen')
+    """
+    return {t: HumanMark(t, v["mark"], v["run"], v["group"], e["prompt_id"], e["author"], e["created_at"], e.get("seq", 0))
+            for t, (v, e) in _latest_per_response(events, "preference").items()}

@@ -10,7 +10,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from k15core import dist
+from k15core import dist, reporting
 from k15core.config import Config, config_from_dict
 from k15core.errors import K15Error
 from k15core.evaluate import EvalRow, eval_metrics, evaluate
@@ -81,37 +81,40 @@ def warmup_is_current(ws: Workspace, cfg: Config, name: str = WARMUP_MODEL) -> b
 
 def run_sft(ws: Workspace, store: Store, cfg: Config, base: Path, out_name: str = WARMUP_MODEL, progress: bool = True,
             examples: list[SFTExample] | None = None) -> SFTResult:
-    """Warm up `base` on `examples` (default: the task's mixed-style set); save to models/<out_name>; record the run.
-    A vision-language model is warmed up on the task's image prompts (`vlm.stages.run_visual_sft`)."""
+    """Warm up `base` on `examples` (default: the task's mixed-style set); save to models/<out_name>; record the run
+    (and report its metrics to the trackers `report.to` names, k15core.reporting). A vision-language model is warmed
+    up on the task's image prompts (`vlm.stages.run_visual_sft`; recorded in the store, not reported to trackers yet)."""
     if kind_of(base) == "vlm":
         if examples is not None:
             raise K15Error("--data gives text examples; a vision-language model warms up on the task's image prompts", "leave out --data")
         from k15core.vlm.stages import run_visual_sft
 
         return run_visual_sft(ws, store, cfg, base, out_name, progress)
+    reporting.check_installed(cfg.report)
     model, tokenizer = load_model(base, cfg.model, device=pick_device())
     given = examples is not None
     examples = examples if given else build_warmup_set(make_task(cfg.task), cfg.sft)
     run_id = store.create_run(f"sft:{out_name}", "sft", {**cfg.to_dict(), "base_model": str(base), "examples": "given" if given else "task"})
-    pending: dict[int, dict] = {}
+    with reporting.reporting(store, ws.root, cfg, run_id) as store:
+        pending: dict[int, dict] = {}
 
-    def on_step(step: int, metrics: dict) -> None:  # batch metric writes: one transaction per 20 steps
-        pending[step] = metrics
-        if step % 20 == 0:
-            for s, m in pending.items():
-                store.log_metrics(run_id, s, m)
-            pending.clear()
+        def on_step(step: int, metrics: dict) -> None:  # batch metric writes: one transaction per 20 steps
+            pending[step] = metrics
+            if step % 20 == 0:
+                for s, m in pending.items():
+                    store.log_metrics(run_id, s, m)
+                pending.clear()
 
-    out_dir = ws.model_dir(out_name)
-    try:
-        result = train_sft(model, tokenizer, examples, cfg.sft, out_dir=out_dir, on_step=on_step, progress=progress)
-    except BaseException:
-        store.set_run_status(run_id, "stopped")
-        raise
-    for s, m in pending.items():
-        store.log_metrics(run_id, s, m)
-    (out_dir / STAMP_FILE).write_text(json.dumps({"stamp": config_stamp(cfg), "run_id": run_id}))
-    store.set_run_status(run_id, "finished")
+        out_dir = ws.model_dir(out_name)
+        try:
+            result = train_sft(model, tokenizer, examples, cfg.sft, out_dir=out_dir, on_step=on_step, progress=progress)
+        except BaseException:
+            store.set_run_status(run_id, "stopped")
+            raise
+        for s, m in pending.items():
+            store.log_metrics(run_id, s, m)
+        (out_dir / STAMP_FILE).write_text(json.dumps({"stamp": config_stamp(cfg), "run_id": run_id}))
+        store.set_run_status(run_id, "finished")
     return result
 
 
@@ -126,23 +129,26 @@ def ensure_warmup(ws: Workspace, store: Store, cfg: Config, base: Path, fresh: b
 def run_eval(
     ws: Workspace, store: Store, cfg: Config, model_dir: Path, problems: list[Problem] | None = None, name: str = "", progress: bool = True
 ) -> list[EvalRow]:
-    """Evaluate the model in `model_dir` on `problems` (default: the task's held-out set); record every answer.
-    A vision-language model is evaluated on image prompts (`vlm.stages.run_visual_eval`)."""
+    """Evaluate the model in `model_dir` on `problems` (default: the task's held-out set); record every answer (and
+    report the metrics to the trackers `report.to` names, k15core.reporting). A vision-language model is evaluated
+    on image prompts (`vlm.stages.run_visual_eval`; recorded in the store, not reported to trackers yet)."""
     if kind_of(model_dir) == "vlm":
         from k15core.vlm.stages import run_visual_eval
 
         return run_visual_eval(ws, store, cfg, model_dir, problems, name, progress)
+    reporting.check_installed(cfg.report)
     task = make_task(cfg.task)
     problems = problems if problems is not None else task.eval_problems()
     model, tokenizer = load_model(model_dir, device=pick_device())
     run_id = store.create_run(f"eval:{name or model_dir.name}", "eval", {**cfg.to_dict(), "model_dir": str(model_dir)})
-    try:
-        rows, records = evaluate(model, tokenizer, task, problems, cfg.eval, progress=progress)
-    except BaseException:
-        store.set_run_status(run_id, "stopped")
-        raise
-    store.record_iteration(run_id, 0, eval_metrics(rows), records)
-    store.set_run_status(run_id, "finished")
+    with reporting.reporting(store, ws.root, cfg, run_id) as store:
+        try:
+            rows, records = evaluate(model, tokenizer, task, problems, cfg.eval, progress=progress)
+        except BaseException:
+            store.set_run_status(run_id, "stopped")
+            raise
+        store.record_iteration(run_id, 0, eval_metrics(rows), records)
+        store.set_run_status(run_id, "finished")
     return rows
 
 
@@ -177,6 +183,7 @@ def prepare_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path 
         try:
             saved_cfg = {k: v for k, v in previous["config"].items() if k in Config.__dataclass_fields__}
             cfg = config_from_dict(saved_cfg, overrides)  # checked as it is built, like every config
+            reporting.check_installed(cfg.report)
             task = make_task(cfg.task)
             ckpt = rl_checkpoint_dir(ws, previous["id"])
             policy, rollout_model, tokenizer, processor = load_policy(ckpt / "policy", None, cfg)
@@ -191,6 +198,7 @@ def prepare_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path 
             raise
         run.lock = held[0] if held else None
         return run, cfg
+    reporting.check_installed(cfg.report)
     task = make_task(cfg.task)
     verifier = rl_verifier(ws, cfg, task)  # before the policy: a judge that cannot load stops the command before anything is recorded
     policy, rollout_model, tokenizer, processor = load_policy(model_dir, cfg.model, cfg)
@@ -315,14 +323,21 @@ def run_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path | No
            progress: bool = True, on_iteration=None, overrides: list[str] = (), on_start=None):
     """Train with RL; save the final policy as models/<out_name>. Returns (run, last metrics).
     `on_start(run)` is called (on rank 0) once the run exists in the store, before its first iteration.
-    Under torchrun: every rank calls it, rank 0 alone with the store (see `prepare_rl`) and writes the model."""
+    Under torchrun: every rank calls it, rank 0 alone with the store (see `prepare_rl`) and writes the model.
+    The trackers the run's `report.to` names (a resume's: its stored config with `overrides`) get every metric it
+    stores (k15core.reporting); a resumed run's trackers drop what was logged after its checkpoint where they can."""
     from k15core.checkpoint import save_final_policy
     from k15core.trainer import train
 
     out_dir = ws.model_dir(out_name)  # a name that is not a plain one stops here, before any training
     run, cfg = prepare_rl(ws, store, cfg, model_dir, resume=resume, name=out_name, overrides=overrides)
-    if on_start is not None and dist.is_main():
-        on_start(run)
-    metrics = train(run, rl_checkpoint_dir(ws, run.state.run_id), on_iteration=on_iteration, progress=progress)
+    with reporting.reporting(store, ws.root, cfg, run.state.run_id, resume_from=run.state.iteration if resume else None) as reported:
+        run.store = reported  # the trainer, the doctor and the records write through it
+        try:
+            if on_start is not None and dist.is_main():
+                on_start(run)
+            metrics = train(run, rl_checkpoint_dir(ws, run.state.run_id), on_iteration=on_iteration, progress=progress)
+        finally:
+            run.store = store
     save_final_policy(run, out_dir)
     return run, metrics

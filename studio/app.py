@@ -39,6 +39,8 @@ CSS = """
 .k15-keys { font-size: 13px; color: #555; } .k15-stale { opacity: 0.45; }
 .k15-verdict { margin-top: 4px; } .k15-human { color: #8a4b00; }
 .k15-reasoning pre { white-space: pre-wrap; background: #f6f6f6; padding: 4px; max-height: 220px; overflow: auto; }
+.k15-focus { outline: 3px solid #2f6fde; outline-offset: 1px; } .k15-pairs { margin: 4px 0; }
+.k15-mark { margin-top: 4px; } .k15-mark-chosen { color: #1d7a3a; } .k15-mark-rejected { color: #b03030; }
 """
 
 

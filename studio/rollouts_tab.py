@@ -1,6 +1,7 @@
 """Rollouts tab: find samples, see a prompt's k samples side by side down to the token with each one's verdict (the
-rule's or the CoT judge's, with its reasoning; studio/verdicts.py) and overrule it, follow a prompt across iterations,
-and a queue of suspicious groups (possible reward hacking) one click from their tokens.
+rule's or the CoT judge's, with its reasoning; studio/verdicts.py) and overrule it, mark samples chosen or rejected
+for DPO by keyboard (studio/pair_marks.py), follow a prompt across iterations, and a queue of suspicious groups
+(possible reward hacking) one click from their tokens.
 
 Model text is untrusted: every piece of it goes through `html.escape` before it reaches the page.
 """
@@ -22,7 +23,7 @@ from k15core.prompting import render_prompt, uses_chat_template
 from k15core.store import Store
 from k15core.store.db import TrajectoryFilter
 from k15core.store.filters import RegexTimeout
-from studio import verdicts
+from studio import key_queue, pair_marks, verdicts
 
 RESULT_COLUMNS = ["id", "run", "iteration", "prompt_id", "sample", "reward", "correct", "length", "truncated", "repeated", "difficulty", "response"]
 HISTORY_COLUMNS = ["iteration", "samples", "accuracy", "reward", "len_mean", "first_id"]
@@ -130,9 +131,11 @@ def tokens_html(pieces: list[str], token_ids: list[int], logprobs: list[float], 
     return "".join(spans)
 
 
-def group_html(group: list[dict], tokenizer, colour_by: str = "log-prob", reference: str | None = None, human: dict | None = None) -> str:
+def group_html(group: list[dict], tokenizer, colour_by: str = "log-prob", reference: str | None = None, human: dict | None = None,
+               marks: dict | None = None) -> str:
     """The k samples of one prompt side by side: verdict (who decided, the judge's reasoning, a person's verdict from
-    `human`: trajectory id -> HumanVerdict), reward and its parts, answer vs reference, flags, tokens."""
+    `human`: trajectory id -> HumanVerdict), DPO mark (`marks`: trajectory id -> HumanMark), reward and its parts,
+    answer vs reference, flags, tokens."""
     if not group:
         return "<p>No sample selected.</p>"
     first = group[0]
@@ -141,7 +144,7 @@ def group_html(group: list[dict], tokenizer, colour_by: str = "log-prob", refere
     head = (
         f'<div class="k15-group-head"><b>run #{first["run_id"]}, iteration {first["iteration"]}</b> · prompt '
         f'<code>{html.escape(first["prompt_id"])}</code> · difficulty {first["difficulty"]} · {len(group)} samples · '
-        f'mean reward {mean_reward:.3f}{prompt_html(first["prompt"], tokenizer, task)}</div>'
+        f'mean reward {mean_reward:.3f}{pair_marks.pairs_html(group, marks or {})}{prompt_html(first["prompt"], tokenizer, task)}</div>'
     )
     cards = []
     for t in group:
@@ -156,7 +159,7 @@ def group_html(group: list[dict], tokenizer, colour_by: str = "log-prob", refere
             f'<div class="k15-card {"k15-ok" if t["correct"] > 0 else "k15-bad"}" data-trajectory="{int(t["id"])}">'
             f'<div class="k15-card-head"><b>sample {t["sample_index"]}</b> <small>id {int(t["id"])}</small> {verdict} · reward {t["reward"]:.3f} '
             f'(advantage {advantage:+.3f}) · {t["length"]} tokens{" · " + html.escape(", ".join(flags)) if flags else ""}</div>'
-            f'{verdicts.verdict_html(t.get("verdict"), (human or {}).get(int(t["id"])))}'
+            f'{verdicts.verdict_html(t.get("verdict"), (human or {}).get(int(t["id"])))}{pair_marks.mark_html((marks or {}).get(int(t["id"])))}'
             f'<div class="k15-parts">{parts}</div>'
             f'<div class="k15-answer">answer <code>{html.escape(str(answer))}</code>{ref}</div>'
             f'<div class="k15-tokens">{tokens_html(pieces, t["token_ids"], t["logprobs"], advantage, colour_by, t.get("entropies", ()))}</div></div>'
@@ -199,7 +202,8 @@ def open_group(ctx, trajectory_id: int | None, colour_by: str) -> tuple[str, pd.
     tokenizer = ctx.tokenizer_for_run(run)
     history = pd.DataFrame(ctx.store.prompt_over_iterations(group[0]["run_id"], group[0]["prompt_id"]), columns=empty.columns).round(3)
     human = verdicts.human_verdicts(ctx.store, group[0]["prompt_id"])
-    return group_html(group, tokenizer, colour_by, reference, human), history, group[0]["prompt_id"]
+    marks = pair_marks.group_marks(ctx.store, group[0]["prompt_id"])
+    return group_html(group, tokenizer, colour_by, reference, human, marks), history, group[0]["prompt_id"]
 
 
 def suspicion_queue(store: Store, run_id: int | None, limit: int = 100) -> pd.DataFrame:
@@ -236,6 +240,14 @@ def build(ctx) -> dict:
     with gr.Row():
         colour_by = gr.Radio(list(COLOUR_BY), value="log-prob", label="colour tokens by", info="hover a token for its values")
         open_id = gr.Textbox(label="open sample id", placeholder="click a row, or type an id and press Enter", elem_id="rollouts-open-id")
+    with gr.Row():  # DPO marks on the open group's samples (studio/pair_marks.py); the page's script sends the clicks as keys
+        for action, label, variant in (("prev", "← Previous sample (k)", "secondary"), ("next", "Next sample (j) →", "secondary"),
+                                       ("chosen", "Chosen (c)", "primary"), ("rejected", "Rejected (r)", "stop"),
+                                       ("clear", "Clear mark (e)", "secondary"), ("undo", "Undo my last action (z)", "secondary")):
+            gr.Button(label, size="sm", elem_id=pair_marks.KEYS[action][1], variant=variant)
+    pair_panel = gr.HTML(key_queue.panel_value([]), html_template=key_queue.PANEL_TEMPLATE, js_on_load=pair_marks.keys_js(), elem_id="rollouts-keys")
+    pairs_applied = gr.State(0)  # the highest key seq this page's queue has had applied (key_queue.apply_in_order)
+    gr.Markdown(pair_marks.HELP, elem_id="rollouts-keys-help")
     group_view = gr.HTML(elem_id="rollouts-group")
     with gr.Row():  # a person's verdict on one sample of the open group: a label event, with its author and time
         verdict_sample = gr.Dropdown(label="your verdict on sample", choices=[], value=None, scale=2, elem_id="rollouts-verdict-sample")
@@ -293,5 +305,25 @@ def build(ctx) -> dict:
         button.click(give, verdict_sample, verdict_said, api_name=f"verdict_{'clear' if value is None else str(value).lower()}",
                      trigger_mode="once").then(do_open, [open_id, colour_by, verdict_sample], opened, api_visibility="private")
     queue_btn.click(lambda rid: suspicion_queue(ctx.store, _int_or_none(rid)), run_box, queue, api_name="suspicion_queue")
+
+    # The page's key queue over the open group (studio/key_queue.py): one batch at a time, in order, each key on the
+    # sample id it carries; then the group is drawn again with its marks. The buttons' clicks take the same path.
+    def on_pair_keys(done, evt: gr.EventData, request: gr.Request):
+        data = evt._data if isinstance(evt._data, dict) else {}
+        results, done = pair_marks.apply_keys(ctx.store, data.get("keys"), ctx.author(request), done)
+        return key_queue.panel_value([], done, results), done
+
+    pair_panel.apply_keys(on_pair_keys, pairs_applied, [pair_panel, pairs_applied], trigger_mode="multiple", concurrency_limit=1,
+                          show_progress="hidden", api_visibility="private")
+    pair_panel.show_focus(lambda tid, colour: do_open(tid, colour)[0], [open_id, colour_by], group_view, trigger_mode="always_last",
+                          show_progress="hidden", api_visibility="private")
+
+    def mark_pair(trajectory_id: int, mark: str, request: gr.Request) -> str:
+        """Mark a stored response "chosen" or "rejected" for DPO ("clear": take the mark back), as the keys c / r / e do."""
+        if mark not in pair_marks.MARK_OF:
+            return f"mark must be one of {', '.join(pair_marks.MARK_OF)}"
+        return pair_marks.mark(ctx.store, trajectory_id, pair_marks.MARK_OF[mark], ctx.author(request))
+
+    gr.api(mark_pair, api_name="mark_pair")
     return {"run": run_box, "source": source, "it_min": it_min, "it_max": it_max, "search": search_event, "filters": filters, "results": results,
             "summary": summary, "open_id": open_id}

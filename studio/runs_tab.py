@@ -4,64 +4,29 @@ Handlers are plain functions over the store (unit-tested without a browser); `bu
 Gradio components. A tick reads only metric rows newer than the last iteration it has seen. Until the
 person picks runs, the tab follows the newest running run (a run started while the page is open takes
 over) and says so. The doctor's alarms (k15core.doctor, stored as `doctor/<check>` metrics) are listed
-above the plots.
+above the plots, with a progress bar per shown run (studio/runs_progress.py). What the plots draw and how their
+axes read is studio/runs_plots.py; a smoothing slider draws each curve's moving average over its raw values.
 """
 from __future__ import annotations
 
-import html
-import re
 import time
 from dataclasses import dataclass, field
 
 import gradio as gr
 import pandas as pd
 
+from k15core.curves import SMOOTHING_MAX
 from k15core.doctor import FATAL, Alarm, alarms_from_metrics
-from k15core.metrics import describe_metric
 from k15core.store import Store
+from studio.runs_plots import literal_md as _md
+from studio.runs_plots import (  # noqa: F401  (Panel, PANELS, PALETTE, series_colors: the tab's names, used by tests and benchmarks)
+    ITERATION_AXIS, PALETTE, PANELS, PLOTS_CSS, WHOLE_TICKS_JS, Panel, in_legend, legend_names, note_colors, panel_frame, plot_settings,
+    series_colors,
+)
+from studio.runs_progress import LEARNING_NOTE, iteration_seconds, progress, progress_html
 
-ITERATION_AXIS = "RL iteration"
 ITERATION_MEANING = ("One RL iteration = draw `rl.prompts_per_iter` prompts, sample `rl.k` answers to each, score them, "
                      "and update the policy on them (the report's iteration, not an optimizer step).")
-
-
-@dataclass(frozen=True)
-class Panel:
-    title: str
-    metrics: tuple[str, ...]
-    """Metric names; a name ending in '/d*' stands for every difficulty level."""
-    y_title: str
-
-    def matches(self, name: str) -> bool:
-        for m in self.metrics:
-            if m.endswith("/d*") and name.startswith(m[:-1]) and name[len(m) - 1:].isdigit():
-                return True
-            if name == m:
-                return True
-        return False
-
-    def caption(self) -> str:
-        parts = []
-        for m in self.metrics:
-            concrete = m.replace("/d*", "/d1")
-            parts.append(f"{m}: {describe_metric(concrete)}")
-        return "  \n".join(parts)
-
-
-PANELS: tuple[Panel, ...] = (
-    Panel("Reward", ("rl/reward",), "mean reward"),
-    Panel("Accuracy by difficulty", ("rl/accuracy", "rl/accuracy/d*", "rl/heldout_accuracy"), "share correct"),
-    Panel("Response length p10 / p50 / p90", ("rl/len_p10", "rl/len_p50", "rl/len_p90"), "tokens"),
-    Panel("Length of correct vs wrong responses", ("rl/len_mean_correct", "rl/len_mean_wrong"), "tokens"),
-    Panel("How responses end: truncated, repeated, with EOS", ("rl/truncated", "rl/repeated", "rl/finished", "rl/unparsed"), "share of responses"),
-    Panel("KL to the iteration's start policy", ("rl/kl",), "nats per token"),
-    Panel("Entropy", ("rl/entropy",), "nats per token"),
-    Panel("Throughput", ("time/rollout_tokens_per_s", "time/train_tokens_per_s"), "tokens / s"),
-)
-
-
-# Vega's tableau10, the colours the plots use anyway, handed out in order of first appearance.
-PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac")
 
 
 def rl_runs(store: Store) -> list[dict]:
@@ -75,12 +40,13 @@ def rl_runs(store: Store) -> list[dict]:
             "iterations": 0 if last is None else last + 1, "planned": run["config"].get("rl", {}).get("iterations"),
             "accuracy": round(acc[-1]["value"], 3) if acc else None,
             "updated": time.strftime("%H:%M:%S", time.localtime(run["updated_at"])),
+            "created_at": run["created_at"], "updated_at": run["updated_at"],
         })
     return out
 
 
 def run_label(run: dict) -> str:
-    """How plots, legends and the picker name a run: its id and its name."""
+    """How the picker, the progress bars and the "following" line name a run: its id and its name (legends: legend_names)."""
     return f"#{run['id']} {run['name']}"
 
 
@@ -120,6 +86,12 @@ class MetricCache:
     colors: list = field(default_factory=list)
     """Per panel: the colour of each series drawn (series_colors), and the ones the next `recolor` sends (None: unchanged)."""
     recolor: list = field(default_factory=list)
+    smoothing: float = 0.0
+    """The smoothing the plots were last drawn with."""
+    progress: str = ""
+    """The progress bars as last sent."""
+    pace: dict = field(default_factory=dict)
+    """Per run: mean seconds per iteration (runs_progress.iteration_seconds), measured when its rows change."""
 
     @classmethod
     def empty(cls) -> "MetricCache":
@@ -148,41 +120,6 @@ def refresh(store: Store, run_ids: list[int], cache: MetricCache | None) -> tupl
     return cache, changed
 
 
-def panel_frame(cache: MetricCache, panel: Panel, labels: dict[int, str]) -> pd.DataFrame:
-    """Tidy rows (iteration, value, series) of one panel; the series names the run when several are shown."""
-    several = len(cache.rows) > 1
-    records = []
-    for rid, rows in cache.rows.items():
-        for r in rows:
-            if panel.matches(r["name"]):
-                short = r["name"].split("/", 1)[1]
-                series = f"{labels.get(rid, f'#{rid}')} · {short}" if several else short
-                records.append({"iteration": r["iteration"], "value": r["value"], "series": series})
-    return pd.DataFrame(records, columns=["iteration", "value", "series"])
-
-
-def series_colors(frame: pd.DataFrame) -> dict[str, str]:
-    """A colour per series of one panel's frame, in order of first appearance.
-
-    Why the plots need it: Gradio 6.31's LinePlot builds its colour scale from the series of the frame it holds when
-    it draws the chart, and a later frame only swaps the data in. A series that appears afterwards (a second run
-    overlaid) is outside the scale and its line gets no stroke: every panel looked empty. A changed color_map makes
-    it draw the chart again, with the frame it holds then. So `recolor` sends the new color_map in an event after
-    the frame's own (sent together, the chart is redrawn with the previous frame: measured)."""
-    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(dict.fromkeys(frame["series"]))}
-
-
-def note_colors(cache: MetricCache, frames: list[pd.DataFrame] | None) -> None:
-    """Record the panels' colours for `frames` (None: the plots are unchanged) and which panels `recolor` must send."""
-    if frames is None:
-        cache.recolor = [None] * len(PANELS)
-        return
-    new = [series_colors(f) for f in frames]
-    old = cache.colors or [None] * len(PANELS)
-    cache.recolor = [n if n != o else None for n, o in zip(new, old)]
-    cache.colors = new
-
-
 @dataclass(frozen=True)
 class AlarmLine:
     """One check's alarms in one run: the newest firing, and the span of iterations it fired in."""
@@ -205,12 +142,6 @@ def run_alarms(store: Store, cache: MetricCache) -> list[AlarmLine]:
             iterations = sorted({a.iteration for a in found})  # a resume may have checked before the run again
             lines.append(AlarmLine(rid, max(found, key=lambda a: a.iteration), iterations[0], len(iterations)))
     return sorted(lines, key=lambda x: (x.latest.severity != FATAL, -x.latest.iteration))
-
-
-def _md(text: str) -> str:
-    """`text` shown as itself in Markdown, inside a list item: HTML escaped, and the marks of emphasis, code, links
-    and tables made literal characters (no link can form without brackets)."""
-    return re.sub(r"([\\`*_\[\]|~])", r"\\\1", html.escape(text, quote=False))
 
 
 def alarms_markdown(lines: list[AlarmLine], several: bool) -> str:
@@ -242,69 +173,84 @@ def brushed_iterations(selection) -> tuple[int, int] | None:
     return int(-(-lo // 1)), int(hi // 1)
 
 
+def progress_bars(rows: list[dict], cache: MetricCache, shown: list[int], now: float | None = None) -> str:
+    """The progress bars of the shown runs (`rows` as rl_runs gives them); their pace as of `cache.pace`."""
+    by_id = {r["id"]: r for r in rows}
+    now = time.time() if now is None else now
+    return progress_html([(run_label(by_id[rid]), progress(by_id[rid], cache.pace.get(rid), now)) for rid in shown if rid in by_id])
+
+
 def build(ctx) -> dict:
     """The Runs tab's components and events; app.py wires "Open in Rollouts" across tabs."""
     with gr.Row():
-        runs_box = gr.Dropdown(label="RL runs to plot", multiselect=True, choices=[], value=[], scale=4, elem_id="runs-select")
+        runs_box = gr.Dropdown(label="RL runs to plot", multiselect=True, choices=[], value=[], scale=3, elem_id="runs-select")
         with gr.Column(scale=1, min_width=200):
             follow = gr.Checkbox(label="follow the newest run", value=True, elem_id="runs-follow")
             live = gr.Checkbox(label="live (refresh every 2 s)", value=True)
+        smoothing = gr.Slider(0.0, SMOOTHING_MAX, value=0.0, step=0.05, scale=2, min_width=260, elem_id="runs-smoothing",
+                              label="smoothing (0: off)", info="each curve's moving average, drawn over its raw values (faint)")
     following = gr.Markdown("", elem_id="runs-following")
+    bars = gr.HTML("", elem_id="runs-progress", head=PLOTS_CSS, js_on_load=WHOLE_TICKS_JS)
     runs_table = gr.Dataframe(label="RL runs", interactive=False, max_height=220, elem_id="runs-table")
     alarms = gr.Markdown("", elem_id="runs-alarms")
     plots = []
     for i in range(0, len(PANELS), 2):
-        with gr.Row():
+        with gr.Row(equal_height=False):
             for panel in PANELS[i:i + 2]:
-                plots.append(gr.LinePlot(
-                    x="iteration", y="value", color="series", title=panel.title, x_title=ITERATION_AXIS, y_title=panel.y_title,
-                    caption=panel.caption(), height=260, elem_classes=["k15-plot"],
-                ))
+                with gr.Column():
+                    plots.append(gr.LinePlot(**plot_settings(panel)))
+                    gr.Markdown(panel.caption_markdown(), elem_classes=["k15-caption"])
     with gr.Row():
         it_lo = gr.Number(label="from iteration", precision=0, value=0, minimum=0)
         it_hi = gr.Number(label="to iteration", precision=0, value=0, minimum=0)
         open_btn = gr.Button("Open these iterations in Rollouts", elem_id="open-in-rollouts")
     gr.Markdown("Brush a range on any plot to pick iterations, then open their samples in the Rollouts tab.")
     gr.Markdown(ITERATION_MEANING)
-    with gr.Accordion("What each curve is", open=False):
-        gr.Markdown("\n\n".join(f"**{p.title}**  \n{p.caption()}" for p in PANELS))
+    gr.Markdown(LEARNING_NOTE, elem_id="runs-learning")
     cache = gr.State(None)
     timer = gr.Timer(2.0)
 
-    def tick(selected, follow_on, cache_value):
+    def tick(selected, follow_on, cache_value, smooth):
         rows = rl_runs(ctx.store)
         choices = [(f"{run_label(r)} ({r['status']}, {r['iterations']} it.)", r["id"]) for r in rows]
         followed = followed_run(rows)
         shown = ([followed["id"]] if followed else []) if follow_on else list(selected or [])
         new_cache, changed = refresh(ctx.store, shown, cache_value)
-        labels = {r["id"]: run_label(r) for r in rows}
+        if changed:
+            new_cache.pace = {rid: iteration_seconds(got) for rid, got in new_cache.rows.items()}
+        redraw = changed or smooth != new_cache.smoothing
+        labels = legend_names([r for r in rows if r["id"] in new_cache.rows])
         table = pd.DataFrame(rows, columns=["id", "name", "status", "iterations", "planned", "accuracy", "updated"])
-        frames = [panel_frame(new_cache, p, labels) for p in PANELS] if changed else None
+        frames = [panel_frame(new_cache, p, labels, smooth) for p in PANELS] if redraw else None
         note_colors(new_cache, frames)
-        figs = frames if changed else [gr.skip()] * len(PANELS)
+        new_cache.smoothing = smooth
+        figs = frames if redraw else [gr.skip()] * len(PANELS)
         said = alarms_markdown(run_alarms(ctx.store, new_cache), len(new_cache.rows) > 1) if changed else gr.skip()
         # the picker is only rewritten when its choices or the runs shown change, so a tick never disturbs a person choosing
         same = new_cache.choices == choices and new_cache.selected == shown
         line = following_markdown(followed, follow_on)
         said_following = gr.skip() if line == new_cache.following else line
-        new_cache.choices, new_cache.selected, new_cache.following = choices, shown, line
-        return [gr.skip() if same else gr.Dropdown(choices=choices, value=shown), said_following, table, new_cache, said, *figs]
+        bar = progress_bars(rows, new_cache, shown)
+        said_bar = gr.skip() if bar == new_cache.progress else bar
+        new_cache.choices, new_cache.selected, new_cache.following, new_cache.progress = choices, shown, line, bar
+        return [gr.skip() if same else gr.Dropdown(choices=choices, value=shown), said_following, table, new_cache, said, said_bar, *figs]
 
-    def pick(selected, cache_value):
+    def pick(selected, cache_value, smooth):
         # a person who picks runs stops the following; clearing the picker starts it again
         follow_on = not selected
-        return [follow_on, *tick(selected, follow_on, cache_value)]
+        return [follow_on, *tick(selected, follow_on, cache_value, smooth)]
 
     def recolor(cache_value):
         due = (cache_value.recolor if cache_value else None) or [None] * len(PANELS)
-        return [gr.skip() if c is None else gr.LinePlot(color_map=c) for c in due]
+        return [gr.skip() if c is None else gr.LinePlot(color_map=c, colors_in_legend=in_legend(c)) for c in due]
 
-    inputs = [runs_box, follow, cache]
-    outputs = [runs_box, following, runs_table, cache, alarms, *plots]
+    inputs = [runs_box, follow, cache, smoothing]
+    outputs = [runs_box, following, runs_table, cache, alarms, bars, *plots]
     then_recolor = dict(fn=recolor, inputs=cache, outputs=plots, api_visibility="private", show_progress="hidden")
     timer.tick(tick, inputs, outputs, api_visibility="private", show_progress="hidden").then(**then_recolor)
-    runs_box.input(pick, [runs_box, cache], [follow, *outputs], api_visibility="private").then(**then_recolor)
+    runs_box.input(pick, [runs_box, cache, smoothing], [follow, *outputs], api_visibility="private").then(**then_recolor)
     follow.input(tick, inputs, outputs, api_visibility="private").then(**then_recolor)
+    smoothing.change(tick, inputs, outputs, api_visibility="private", show_progress="hidden", trigger_mode="always_last").then(**then_recolor)
     live.change(lambda on: gr.Timer(active=on), live, timer, api_visibility="private")
 
     def brush(evt: gr.SelectData):

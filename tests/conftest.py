@@ -30,6 +30,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_gpu)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def trackio_dir(tmp_path_factory):
+    """trackio (k15core.reporting) writes to $TRACKIO_DIR, read once when it is first imported: the tests' trackio runs
+    go to a folder of the session's, never to the user's own trackio storage (nor do the processes tests start)."""
+    path = tmp_path_factory.mktemp("trackio")
+    os.environ["TRACKIO_DIR"] = str(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A tiny model (smaller than the default, for speed) saved in the Hugging Face layout."""

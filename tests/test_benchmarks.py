@@ -47,6 +47,21 @@ def test_demo_learning_ablation_rows_and_their_statistics():
     assert stats == pytest.approx({"acc_rl": 0.6, "acc_rl_std": 0.1, "tau_share": 0.2, "tau_share_std": 0.0})
 
 
+def test_demo_learning_keeps_each_run_and_reads_it_back(tmp_path):
+    bench = _demo_learning()
+    calls = []
+
+    def run():
+        calls.append(1)
+        return {"acc_rl": 0.25 * len(calls)}
+
+    first = bench.cached_run(tmp_path, "default-s0", {"rl": {"tau": 0.05}}, run)
+    again = bench.cached_run(tmp_path, "default-s0", {"rl": {"tau": 0.05}}, run)
+    other = bench.cached_run(tmp_path, "default-s0", {"rl": {"tau": 0.5}}, run)  # another config trains again
+    assert first == {"acc_rl": 0.25} and again == {"acc_rl": 0.25, "reused": True} and other == {"acc_rl": 0.5}
+    assert len(calls) == 2 and len(list(tmp_path.glob("*.json"))) == 2 and not list(tmp_path.glob("*.tmp"))
+
+
 @pytest.mark.slow
 def test_demo_learning_benchmark_smoke(tmp_path):
     """The whole script on a tiny model, with a tiny ablation table: two rows that share the default config (one run),

@@ -15,7 +15,8 @@
     k15 long2short merge|rejection|dpo|rl|short|compare   shorter answers from a long-CoT model (report §2.4)
     k15 judge agreement --model M  the chain-of-thought judge (report §2.3.5) against human labels and math-verify (JSON)
 
-Common options: --workspace DIR (or K15_WORKSPACE), --config FILE.yaml, --set key=value (repeatable).
+Common options: --workspace DIR (or K15_WORKSPACE), --config FILE.yaml, --set key=value (repeatable); demo, train, sft
+and eval also take --report-to tensorboard trackio (every metric to those experiment trackers too, k15core.reporting).
 
 Each module in COMMANDS adds its subcommands with `register(sub)` and binds each to its function
 with set_defaults(func=...); main() only parses and calls args.func. The modules import their heavy

@@ -21,6 +21,26 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+class _ReportTo(argparse.Action):
+    """`--report-to tensorboard trackio` is `--set report.to=[tensorboard, trackio]` (`--report-to none`: []), taking its
+    place among the overrides in command-line order; the config checks the names (k15core.reporting)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import json
+
+        names = [] if values == ["none"] else list(values)
+        setattr(namespace, "overrides", [*(getattr(namespace, "overrides", None) or []), f"report.to={json.dumps(names)}"])
+
+
+def add_report_to(p: argparse.ArgumentParser) -> None:
+    """`--report-to`, for the commands that train or evaluate (after add_common: it adds to --set's overrides)."""
+    from k15core.reporting import REPORTERS
+
+    p.add_argument("--report-to", nargs="+", action=_ReportTo, dest="overrides", default=argparse.SUPPRESS, metavar="TRACKER",
+                   help=f"also send every metric, and the run's config, to these experiment trackers: {', '.join(REPORTERS.names())} "
+                        "(local files; pip install 'k15-studio[trackers]'); the same as --set report.to=[...]; default: none")
+
+
 def setup(args):
     """The config (--config, then --set) and the workspace (--workspace or $K15_WORKSPACE) of a command."""
     from k15core.config import load_config

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from k15core.cli.common import add_common, console, setup
+from k15core.cli.common import add_common, add_report_to, console, setup
 from k15core.cli.studio import start_studio
 
 
@@ -16,6 +16,7 @@ def register(sub) -> None:
     p.add_argument("--no-rl", action="store_true", help="stop after the warm-up and its evaluation")
     p.add_argument("--no-studio", action="store_true", help="terminal only: do not start the studio beside the demo")
     p.add_argument("--port", type=int, help="studio port (default: a free one)")
+    add_report_to(p)
     p.set_defaults(func=cmd_demo)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from k15core.cli.common import add_common, console
 from k15core.errors import K15Error
+from k15core.long2short.selection import PAIR_SOURCES
 
 
 def register(sub) -> None:
@@ -25,7 +26,7 @@ def register(sub) -> None:
     pl.set_defaults(func=_command(_merge))
     for name, text, step, preset in (
         ("rejection", "fine-tune the long model on its shortest correct samples (n per prompt: long2short.samples)", _rejection, False),
-        ("dpo", "DPO: shortest correct chosen; wrong, or correct and 1.5x longer, rejected", _dpo, False),
+        ("dpo", "DPO: shortest correct chosen; wrong, or correct and 1.5x longer, rejected (--pairs: or the pairs people marked)", _dpo, False),
         ("rl", "RL from the long model with the length penalty from iteration 0 and a lower length cap", _rl, True),
     ):
         pl = lsub.add_parser(name, help=text)
@@ -34,6 +35,10 @@ def register(sub) -> None:
         pl.add_argument("--out", default=f"l2s-{name}", help=f"name of the resulting model (default: l2s-{name})")
         if preset:
             pl.add_argument("--preset", default=None, help="YAML layered on the config (default: assets/configs/long2short_rl.yaml)")
+        if name == "dpo":
+            pl.add_argument("--pairs", choices=PAIR_SOURCES, default="auto",
+                            help="auto: pairs from the long model's own samples (default); human: the pairs people marked in the studio's "
+                                 "Rollouts tab (every chosen x every rejected answer of a group); both: the two, each pair once")
         pl.set_defaults(func=_command(step, preset))
     pl = lsub.add_parser("short", help="the short baseline: warm up the base model on short solutions only")
     add_common(pl)
@@ -77,8 +82,13 @@ def _rejection(args, l2s, ws, store, cfg, progress) -> None:
 
 
 def _dpo(args, l2s, ws, store, cfg, progress) -> None:
-    m = l2s.run_dpo(ws, store, cfg, args.long, args.out, progress)
-    print(f"DPO: {m['l2s/pairs']:.0f} pairs from {m['l2s/prompts']:.0f} prompts, {m['l2s/dpo_steps']:.0f} steps, "
+    m = l2s.run_dpo(ws, store, cfg, args.long, args.out, progress, pairs=args.pairs)
+    source = {"auto": f"from {m['l2s/prompts']:.0f} prompts", "human": f"marked by people on {m['l2s/prompts']:.0f} prompts",
+              "both": f"({m['l2s/pairs_auto']:.0f} from {m['l2s/prompts']:.0f} prompts, {m['l2s/pairs_human']:.0f} marked by people)"}[args.pairs]
+    extra = "".join(f"; {m[key]:.0f} {what}" for key, what in (("l2s/pairs_duplicate", "duplicate pairs dropped"),
+                                                              ("l2s/pairs_missing", "human pairs skipped: their responses are no longer stored"))
+                    if m[key])
+    print(f"DPO: {m['l2s/pairs']:.0f} pairs {source}{extra}, {m['l2s/dpo_steps']:.0f} steps, "
           f"final loss {m['l2s/dpo_loss']:.3f}, pairs ranked right {100 * m['l2s/dpo_ranked']:.0f}%; saved {ws.model_dir(args.out)}")
 
 

@@ -2,7 +2,7 @@
 `k15 train`, `k15 build-model`, `k15 warmup-data`, `k15 sft` and `k15 eval`."""
 from __future__ import annotations
 
-from k15core.cli.common import add_common, console, setup
+from k15core.cli.common import add_common, add_report_to, console, setup
 from k15core.errors import K15Error
 
 
@@ -16,6 +16,7 @@ def register(sub) -> None:
                    "refused while another process trains it")
     p.add_argument("--progress-lines", action="store_true", help="print one plain line per iteration (run id, reward, accuracy, "
                    "length, time), for logs: the studio's Launch tab shows them")
+    add_report_to(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("build-model", help="build the tiny default model in the workspace")
@@ -40,12 +41,14 @@ def register(sub) -> None:
     p.add_argument("--model", help="model folder or workspace model name (default: model.path or the tiny model)")
     p.add_argument("--out", default="warmup", help="name of the saved model in the workspace (default: warmup)")
     p.add_argument("--data", help="train on this warm-up file (k15 warmup-data writes one) instead of the task's written solutions")
+    add_report_to(p)
     p.set_defaults(func=cmd_sft)
 
     p = sub.add_parser("eval", help="evaluate a model: accuracy by difficulty, response lengths")
     add_common(p)
     p.add_argument("--model", default="warmup", help="model folder or workspace model name (default: warmup)")
     p.add_argument("--prompts", help="evaluate on this JSONL/CSV prompt file instead of the held-out set")
+    add_report_to(p)
     p.set_defaults(func=cmd_eval)
 
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from k15core import stages
+from k15core import labels, stages
 from k15core.config import Config
+from k15core.errors import K15Error
 from k15core.evaluate import ALL, EvalRow
 from k15core.long2short.merge import merge_models
-from k15core.long2short.selection import shortest_correct
+from k15core.long2short.selection import HumanPair, Sample, choose_pairs, human_pairs, shortest_correct
 from k15core.long2short.train import build_pairs, sample_groups, train_dpo, train_rejection
 from k15core.models import load_model, pick_device
 from k15core.store import Store
@@ -77,17 +78,63 @@ def run_rejection(ws: Workspace, store: Store, cfg: Config, long_ref: str, out: 
     return metrics
 
 
-def run_dpo(ws: Workspace, store: Store, cfg: Config, long_ref: str, out: str, progress: bool = True) -> dict:
-    """DPO from the long model's samples: shortest correct chosen, wrong or much longer rejected."""
+def stored_human_pairs(store: Store) -> list[HumanPair]:
+    """Every DPO pair people made in the studio (`selection.human_pairs` over the store's `preference` marks)."""
+    return human_pairs(labels.human_marks(e for e in store.label_events() if e["field"] == "preference").values())
+
+
+def human_training_pairs(store: Store, pairs: list[HumanPair], tokenizer, task_name: str) -> tuple[list[tuple[str, Sample, Sample]], int]:
+    """(prompt, chosen, rejected) of the human pairs, from the stored responses' own tokens, and how many pairs name a
+    response the store no longer holds (its iterations rolled back: skipped). K15Error when the pairs' prompts are of
+    another task than this run's (their prompts would be rendered with the wrong instruction), or when `tokenizer`
+    does not read a response's stored tokens back into its text (the run sampled with another model family)."""
+    rows: dict[int, dict] = {}
+    for p in pairs:
+        if p.chosen not in rows:  # one read per group: it holds both responses of every pair made in it
+            rows.update({t["id"]: t for t in store.trajectory_group(p.chosen)})
+    tasks = {pid: (store.prompt(pid) or {}).get("task", task_name) for pid in {p.prompt for p in pairs}}
+    other = sorted({t for t in tasks.values() if t != task_name})
+    if other:
+        raise K15Error(f"the human pairs include prompts of task {', '.join(map(repr, other))}, and this DPO run's task is {task_name!r}",
+                       "run `k15 long2short dpo` with the config of the run whose answers were marked (--config, or --set task.name=...)")
+    out, missing = [], 0
+    for p in pairs:
+        c, r = rows.get(p.chosen), rows.get(p.rejected)
+        if c is None or r is None:
+            missing += 1
+            continue
+        for t in (c, r):
+            if tokenizer.decode(t["token_ids"], skip_special_tokens=True) != t["response"]:
+                raise K15Error(f"the long model's tokenizer does not read the stored tokens of response {t['id']} (run #{t['run_id']}) back into its text",
+                               "train on human pairs with a model of the family that run sampled with (--long)")
+        out.append((c["prompt"], *(Sample(t["response"], t["length"], t["correct"] > 0, t["sample_index"], tuple(t["token_ids"])) for t in (c, r))))
+    return out, missing
+
+
+def run_dpo(ws: Workspace, store: Store, cfg: Config, long_ref: str, out: str, progress: bool = True, pairs: str = "auto") -> dict:
+    """DPO from the long model: on its own samples' pairs (shortest correct chosen, wrong or much longer rejected),
+    on the pairs people marked in the studio, or on both (`pairs`: `selection.choose_pairs`)."""
+    marked = stored_human_pairs(store) if pairs != "auto" else []
+    if pairs == "human" and not marked:
+        raise K15Error("--pairs human, but nobody has marked a DPO pair in this workspace's store",
+                       "open a group in the studio's Rollouts tab and mark answers chosen (c) and rejected (r), or use --pairs auto")
     long_dir = stages.resolve_model(ws, long_ref)
     task, problems = _train_prompts(cfg)
     model, tokenizer = load_model(long_dir, device=pick_device())
-    groups = _sampled_groups(long_dir, model, tokenizer, task, problems, cfg, progress)
-    pairs = build_pairs(problems, groups, cfg.long2short)
-    result = train_dpo(model, tokenizer, pairs, cfg.long2short, ws.model_dir(out), progress=progress, instruction=task.instruction)
-    metrics = {"l2s/prompts": len(problems), "l2s/pairs": result.pairs, "l2s/dpo_steps": result.steps,
-               "l2s/dpo_loss": result.final_loss, "l2s/dpo_ranked": result.final_accuracy, "l2s/seconds": result.seconds}
-    _record(store, f"dpo:{out}", cfg, metrics, {"long_model": str(long_dir)})
+    human, missing = human_training_pairs(store, marked, tokenizer, cfg.task.name) if marked else ([], 0)
+    if pairs == "human" and not human:
+        raise K15Error(f"the {len(marked)} human pairs all name responses the store no longer holds (their iterations were rolled back)",
+                       "mark answers of stored groups in the studio's Rollouts tab, or use --pairs auto")
+    auto = []
+    if pairs != "human":
+        auto = build_pairs(problems, _sampled_groups(long_dir, model, tokenizer, task, problems, cfg, progress), cfg.long2short)
+    chosen = choose_pairs(pairs, auto, human)
+    result = train_dpo(model, tokenizer, chosen, cfg.long2short, ws.model_dir(out), progress=progress, instruction=task.instruction)
+    metrics = {"l2s/prompts": len(problems) if pairs != "human" else len({p for p, _, _ in human}), "l2s/pairs": result.pairs,
+               "l2s/pairs_auto": len(auto), "l2s/pairs_human": len(human), "l2s/pairs_duplicate": len(auto) + len(human) - len(chosen),
+               "l2s/pairs_missing": missing, "l2s/dpo_steps": result.steps, "l2s/dpo_loss": result.final_loss,
+               "l2s/dpo_ranked": result.final_accuracy, "l2s/seconds": result.seconds}
+    _record(store, f"dpo:{out}", cfg, metrics, {"long_model": str(long_dir), "pairs": pairs})
     return metrics
 
 

@@ -24,7 +24,8 @@ def test_refresh_reads_only_new_rows_and_reports_change(ctx, studio_data):
     frame = runs_tab.panel_frame(cache, runs_tab.PANELS[0], {})
     assert frame["iteration"].tolist() == [0, 1, 2, 3] and frame["value"].iloc[-1] == pytest.approx(0.9)
     acc = runs_tab.panel_frame(cache, runs_tab.PANELS[1], {})
-    assert set(acc["series"]) == {"accuracy", "accuracy/d1"}  # the '/d*' pattern picks up every level
+    assert set(acc["series"]) == {"accuracy, all levels", "accuracy, level 1"}  # the '/d*' pattern picks up every level, named readably
+    assert acc["value"].max() == pytest.approx(70.0)  # a share is drawn as a percentage
 
 
 def test_several_runs_are_overlaid_with_run_labels(ctx, studio_data):
