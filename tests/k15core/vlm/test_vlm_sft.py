@@ -12,13 +12,13 @@ from k15core.vlm.model import IMAGE_TOKEN, load_vlm
 from k15core.vlm.sft import batch_inputs, encode_examples, response_loss, train_visual_sft, visual_warmup_set
 
 TASK = VisualRecurrenceTask(levels=(1, 2), eval_per_level=5)
-CFG = SFTConfig(examples=48, batch_size=16, epochs=6, lr=3e-3, warmup_steps=2, style_mix={"short": 0.5, "long": 0.5})
+CFG = SFTConfig(examples=32, batch_size=8, epochs=4, lr=3e-3, warmup_steps=2, style_mix={"short": 0.5, "long": 0.5})
 
 
 def test_warmup_set_stores_each_picture_and_carries_addresses_only(tmp_path):
     store = ImageStore(tmp_path)
     examples = visual_warmup_set(TASK, CFG, store)
-    assert len(examples) == 48 and all(len(v.images) == 1 and v.images[0] in store for v in examples)
+    assert len(examples) == 32 and all(len(v.images) == 1 and v.images[0] in store for v in examples)
     assert {v.example.style for v in examples} == {"short", "long"}
     assert len(list(tmp_path.rglob("*.png"))) == len({v.images for v in examples})
     assert all(IMAGE_TOKEN in v.example.prompt for v in examples)
@@ -57,8 +57,8 @@ def test_a_few_steps_lower_the_loss(tiny_vlm_dir, tmp_path):
     seen = []
     result = train_visual_sft(model, processor, examples, CFG, store, out_dir=tmp_path / "warm", on_step=lambda s, m: seen.append(m["sft/loss"]))
     after = loss()
-    assert result.steps == 18 and len(seen) == 18
-    assert after < 0.7 * before, (before, after)  # 4.66 -> 2.82 measured: from random over 100 tokens well down
+    assert result.steps == 16 and len(seen) == 16
+    assert after < 0.7 * before, (before, after)  # 4.67 -> 2.97 measured: from random over 100 tokens well down
     assert (tmp_path / "warm" / "model.safetensors").exists() and (tmp_path / "warm" / "processor_config.json").exists()
     reloaded, _ = load_vlm(tmp_path / "warm")
     assert torch.equal(reloaded.lm_head.weight, model.lm_head.weight)
