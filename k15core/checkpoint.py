@@ -55,7 +55,8 @@ def save_policy(run, out_dir: Path) -> None:
     """The policy in the Hugging Face layout. Every rank calls it (the full weights of a wrapped model are a
     collective); rank 0 writes."""
     weights = dist.full_state_dict(run.model) if dist.active() else None  # None: the module saves its own
-    dist.on_main(save_model, dist.unwrap(run.model), run.tokenizer, out_dir, state_dict=weights)
+    # a VLM's processor is saved whole (image processor + tokenizer), so the folder loads with AutoProcessor
+    dist.on_main(save_model, dist.unwrap(run.model), getattr(run, "processor", None) or run.tokenizer, out_dir, state_dict=weights)
 
 
 def _finish_checkpoint(tmp: Path, directory: Path, state: dict) -> None:

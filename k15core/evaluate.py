@@ -53,8 +53,10 @@ def _rows(style: str, records: list[TrajectoryRecord]) -> list[EvalRow]:
     return rows
 
 
-def evaluate(model, tokenizer, task: Task, problems: list[Problem], cfg: EvalConfig, progress: bool = True) -> tuple[list[EvalRow], list[TrajectoryRecord]]:
-    """Generate one greedy response per problem and style; verify; summarise by difficulty."""
+def evaluate(model, tokenizer, task: Task, problems: list[Problem], cfg: EvalConfig, progress: bool = True,
+             encode=None) -> tuple[list[EvalRow], list[TrajectoryRecord]]:
+    """Generate one greedy response per problem and style; verify; summarise by difficulty. `encode(problem)`, if
+    given, encodes each prompt with its images (`vlm.inputs.ImagePromptEncoder`: image prompts of a VLM)."""
     from tqdm.auto import tqdm
 
     if not problems:
@@ -64,6 +66,7 @@ def evaluate(model, tokenizer, task: Task, problems: list[Problem], cfg: EvalCon
             raise K15Error(f"unknown eval style {style!r}", f"use 'free' or one of {list(task.styles)}")
     rows: list[EvalRow] = []
     records: list[TrajectoryRecord] = []
+    encoded = [encode(p) for p in problems] if encode is not None else None
     bar = tqdm(total=len(problems) * len(cfg.styles), desc="evaluating", unit="answer", disable=not progress)
     for style in cfg.styles:
         prefixes = None if style == "free" else [task.style_prefix(style)] * len(problems)
@@ -72,6 +75,7 @@ def evaluate(model, tokenizer, task: Task, problems: list[Problem], cfg: EvalCon
             model, tokenizer, [render_prompt(tokenizer, p.prompt, task.instruction) for p in problems], k=1 if greedy else cfg.samples, greedy=greedy,
             temperature=cfg.temperature if not greedy else 1.0, max_new_tokens=cfg.max_new_tokens,
             prefixes=prefixes, batch_size=cfg.batch_size, seed=cfg.seed, progress=lambda n: bar.update(n / (1 if greedy else cfg.samples)),
+            encoded=encoded,
         )
         style_records = []
         for g in gens:

@@ -37,6 +37,7 @@ from k15core.rollout.partial import context_only_tokens
 from k15core.tasks.problem import Problem
 from k15core.tokens import entropy, next_token_mask, right_pad, token_logprobs
 from k15core.types import PolicyInputs, ScoredBatch, Trajectory
+from k15core.vlm.inputs import pixel_inputs
 
 
 def policy_inputs(trajs: list[Trajectory], pad_id: int, mask_old: bool) -> PolicyInputs:
@@ -54,7 +55,8 @@ def policy_inputs(trajs: list[Trajectory], pad_id: int, mask_old: bool) -> Polic
         spans.append((p, p + n))
         trained.append((p + context_only_tokens(t.token_iteration, mask_old), p + n))
     width = ids.shape[1]
-    return PolicyInputs(ids, attention, next_token_mask(trained, width), next_token_mask(spans, width))
+    pixels = [t.pixel_values for t in trajs] if any(t.pixel_values is not None for t in trajs) else []
+    return PolicyInputs(ids, attention, next_token_mask(trained, width), next_token_mask(spans, width), pixels)
 
 
 def new_optimizer(run) -> torch.optim.Optimizer:
@@ -116,6 +118,14 @@ class _Rows:
         self.count = len(trajs)
         self.cfg, self.device = cfg, device
 
+    def pixels(self, index: torch.Tensor) -> dict:
+        """{"extra": the rows' pixel values} for the forward of the rows `index` when they carry images (image
+        prompts of a vision-language model), else {}: a text batch's forward call stays exactly as it was."""
+        if not self.inputs.pixel_values:
+            return {}
+        found = pixel_inputs([self.inputs.pixel_values[r] for r in index.tolist()], self.device)
+        return {"extra": found} if found else {}
+
     def of_groups(self, groups: set[int]) -> list[int]:
         return [r for r in range(self.count) if int(self.group[r]) in groups]
 
@@ -171,7 +181,7 @@ def _fill_old_logprobs(run, rows: _Rows, later: list[int], logp_old: torch.Tenso
     inputs, entropy_sum = rows.inputs, 0.0
     for mb, mb_t, width, keep in rows.microbatches(later):
         with autocast(run.device, run.bf16):
-            logp, logits = token_logprobs(run.model, inputs.ids[mb_t, :width], inputs.attention[mb_t, :width], keep)
+            logp, logits = token_logprobs(run.model, inputs.ids[mb_t, :width], inputs.attention[mb_t, :width], keep, **rows.pixels(mb_t))
         if mb:
             logp_old[mb_t, : width - 1] = logp
             entropy_sum += float((entropy(logits) * inputs.response_mask[mb_t, keep: width - 1]).sum())
@@ -191,7 +201,7 @@ def _minibatch_step(run, rows: _Rows, chunk: set[int], logp_old: torch.Tensor, f
     step_loss, totals["last_step"] = 0.0, []  # (A_j, ρ_j) of this step's rows: after the loop, the last step's
     for mb, mb_t, width, keep in rows.microbatches(mine):
         with autocast(run.device, run.bf16):
-            logp, logits = token_logprobs(model, inputs.ids[mb_t, :width], inputs.attention[mb_t, :width], keep)
+            logp, logits = token_logprobs(model, inputs.ids[mb_t, :width], inputs.attention[mb_t, :width], keep, **rows.pixels(mb_t))
         mask, old = inputs.loss_mask[mb_t, : width - 1], logp_old[mb_t, : width - 1]
         if first and mb:  # the policy has not moved yet: this forward gives log π_θi
             with torch.no_grad():

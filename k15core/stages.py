@@ -14,6 +14,7 @@ from k15core import dist, reporting
 from k15core.config import Config, config_from_dict
 from k15core.errors import K15Error
 from k15core.evaluate import EvalRow, eval_metrics, evaluate
+from k15core.model_kinds import kind_of
 from k15core.models import SMOLLM2, build_tiny_model, find_smollm2_gguf, import_gguf, load_model, pick_device
 from k15core.runlock import RUNNING_OWNER_GONE, RunLock, describe
 from k15core.sft import SFTExample, SFTResult, build_warmup_set, train_sft
@@ -89,7 +90,14 @@ def warmup_is_current(ws: Workspace, cfg: Config, name: str = WARMUP_MODEL) -> b
 def run_sft(ws: Workspace, store: Store, cfg: Config, base: Path, out_name: str = WARMUP_MODEL, progress: bool = True,
             examples: list[SFTExample] | None = None) -> SFTResult:
     """Warm up `base` on `examples` (default: the task's mixed-style set); save to models/<out_name>; record the run
-    (and report its metrics to the trackers `report.to` names, k15core.reporting)."""
+    (and report its metrics to the trackers `report.to` names, k15core.reporting). A vision-language model is warmed
+    up on the task's image prompts (`vlm.stages.run_visual_sft`; recorded in the store, not reported to trackers yet)."""
+    if kind_of(base) == "vlm":
+        if examples is not None:
+            raise K15Error("--data gives text examples; a vision-language model warms up on the task's image prompts", "leave out --data")
+        from k15core.vlm.stages import run_visual_sft
+
+        return run_visual_sft(ws, store, cfg, base, out_name, progress)
     reporting.check_installed(cfg.report)
     model, tokenizer = load_model(base, cfg.model, device=pick_device())
     given = examples is not None
@@ -130,7 +138,12 @@ def run_eval(
     ws: Workspace, store: Store, cfg: Config, model_dir: Path, problems: list[Problem] | None = None, name: str = "", progress: bool = True
 ) -> list[EvalRow]:
     """Evaluate the model in `model_dir` on `problems` (default: the task's held-out set); record every answer (and
-    report the metrics to the trackers `report.to` names, k15core.reporting)."""
+    report the metrics to the trackers `report.to` names, k15core.reporting). A vision-language model is evaluated
+    on image prompts (`vlm.stages.run_visual_eval`; recorded in the store, not reported to trackers yet)."""
+    if kind_of(model_dir) == "vlm":
+        from k15core.vlm.stages import run_visual_eval
+
+        return run_visual_eval(ws, store, cfg, model_dir, problems, name, progress)
     reporting.check_installed(cfg.report)
     task = make_task(cfg.task)
     problems = problems if problems is not None else task.eval_problems()
@@ -181,9 +194,10 @@ def prepare_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path 
             reporting.check_installed(cfg.report)
             task = make_task(cfg.task)
             ckpt = rl_checkpoint_dir(ws, previous["id"])
-            policy, rollout_model, tokenizer = load_policy(ckpt / "policy", None, cfg)
-            run = RLRun(cfg.rl, task, policy, tokenizer, store, previous["id"], rl_pool(task, cfg), rollout_model, ckpt / "policy",
-                        rl_verifier(ws, cfg, task))
+            policy, rollout_model, tokenizer, processor = load_policy(ckpt / "policy", None, cfg)
+            pool = rl_pool(task, cfg)
+            run = RLRun(cfg.rl, task, policy, tokenizer, store, previous["id"], pool, rollout_model, ckpt / "policy",
+                        rl_verifier(ws, cfg, task), **_vision(ws, task, processor, pool))
             load_checkpoint(run, ckpt)
             dist.on_main(_continue_run, store, previous["id"], run.state.iteration)
         except BaseException:
@@ -195,8 +209,9 @@ def prepare_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path 
     reporting.check_installed(cfg.report)
     task = make_task(cfg.task)
     verifier = rl_verifier(ws, cfg, task)  # before the policy: a judge that cannot load stops the command before anything is recorded
-    policy, rollout_model, tokenizer = load_policy(model_dir, cfg.model, cfg)
+    policy, rollout_model, tokenizer, processor = load_policy(model_dir, cfg.model, cfg)
     pool = rl_pool(task, cfg)
+    vision = _vision(ws, task, processor, pool)
 
     def new_run() -> int:
         store.add_prompts(pool, source=f"task:{task.name}")  # the studio shows (and labels) the RL prompts
@@ -205,9 +220,23 @@ def prepare_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path 
         return run_id
 
     run_id = dist.on_main(new_run)
-    run = RLRun(cfg.rl, task, policy, tokenizer, store, run_id, pool, rollout_model, model_dir, verifier)
+    run = RLRun(cfg.rl, task, policy, tokenizer, store, run_id, pool, rollout_model, model_dir, verifier, **vision)
     run.lock = held[0] if held else None
     return run, cfg
+
+
+def _vision(ws: Workspace, task, processor, pool: list[Problem] = ()) -> dict:
+    """RLRun's arguments for a vision-language policy (its processor and the workspace's image store, the pool's
+    pictures put into it); {} for a text policy. A VLM needs a task that draws pictures."""
+    if processor is None:
+        return {}
+    from k15core.vlm.inputs import store_pictures
+
+    if not hasattr(task, "images"):
+        raise K15Error(f"the {task.name} task has no pictures, so a vision-language model has nothing to look at",
+                       "--set task.name=visual-recurrence")
+    store_pictures(task, pool, ws.images)
+    return {"processor": processor, "images": ws.images}
 
 
 def rl_verifier(ws: Workspace, cfg: Config, task):
@@ -237,13 +266,23 @@ def load_judge(path: Path, cfg, device=None):
 
 
 def load_policy(path: Path, model_cfg, cfg: Config):
-    """(policy to train, model the HF engine samples from, tokenizer): loaded on this rank's device, with
-    gradient checkpointing if asked, wrapped for DDP/FSDP2 under torchrun (`dist.prepare_model`)."""
-    model, tokenizer = load_model(path, model_cfg, device=dist.device())
+    """(policy to train, model the HF engine samples from, tokenizer, processor): loaded on this rank's device, with
+    gradient checkpointing if asked, wrapped for DDP/FSDP2 under torchrun (`dist.prepare_model`). `processor` is a
+    vision-language model's (its tokenizer is `tokenizer`), None for a text model."""
+    processor = None
+    if kind_of(path) == "vlm":
+        if model_cfg is not None and model_cfg.lora:
+            raise K15Error("LoRA on a vision-language model is not built yet", "train all weights: --set model.lora=false")
+        from k15core.vlm.model import load_vlm
+
+        model, processor = load_vlm(path, device=dist.device())
+        tokenizer = processor.tokenizer
+    else:
+        model, tokenizer = load_model(path, model_cfg, device=dist.device())
     if cfg.rl.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     policy, rollout_model = dist.prepare_model(model, cfg.rl.strategy, plain_copy=cfg.rl.engine == "hf")
-    return policy, rollout_model, tokenizer
+    return policy, rollout_model, tokenizer, processor
 
 
 def _claim_resumable_run(ws: Workspace, store: Store, held: list[RunLock]) -> dict:

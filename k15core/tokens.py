@@ -51,16 +51,18 @@ def next_token_mask(token_spans: list[tuple[int, int]], width: int) -> torch.Ten
     return span_mask([(start - 1, end - 1) for start, end in token_spans], width - 1)
 
 
-def token_logprobs(model, ids: torch.Tensor, attention: torch.Tensor, keep_from: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def token_logprobs(model, ids: torch.Tensor, attention: torch.Tensor, keep_from: int = 0,
+                   extra: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, T) ids -> token log-probs (N, T-1) of ids[:, 1:], and the logits (N, T-1-keep_from, V) that gave them.
 
     `keep_from` > 0: the model's head runs only at next-token positions keep_from .. T-2 (the responses; the
     prompt's predictions are never trained on), and log-probs before it are 0. With SmolLM2's 49k-token
     vocabulary the head's logits are most of a training micro-batch's memory, and a prompt is most of a row.
+    `extra`: more forward inputs, the rows' pixel values for a vision-language model (`vlm.inputs.pixel_inputs`).
     """
     width = ids.shape[1]
     keep_from = min(max(keep_from, 0), width - 1)
-    out = model(input_ids=ids, attention_mask=attention, **({"logits_to_keep": width - keep_from} if keep_from else {}))
+    out = model(input_ids=ids, attention_mask=attention, **(extra or {}), **({"logits_to_keep": width - keep_from} if keep_from else {}))
     logits = out.logits[:, -(width - keep_from):-1].float()
     logp = chosen_logprobs(logits, ids[:, keep_from + 1:])
     return (torch.nn.functional.pad(logp, (keep_from, 0)) if keep_from else logp), logits

@@ -41,6 +41,7 @@ from k15core.judge.verifiers import RuleVerifier, Verifier, verify_finished
 from k15core.policy_step import optimise
 from k15core.precision import use_bf16
 from k15core.prompting import prompt_ids
+from k15core.vlm.inputs import ImagePromptEncoder
 from k15core.records import record
 from k15core.rewards import LengthPenaltySchedule, correctness, total_reward
 from k15core.rollout.engine import make_engine
@@ -73,12 +74,16 @@ class RLRun:
     """The state of one RL run: policy, optimiser, sampler, replay buffer, store handle."""
 
     def __init__(self, cfg: RLConfig, task: Task, model, tokenizer, store, run_id: int, pool: list[Problem], rollout_model=None, model_path=None,
-                 verifier: Verifier | None = None):
+                 verifier: Verifier | None = None, processor=None, images=None):
         """`model` is the policy to train (possibly DDP/FSDP2-wrapped: `dist.prepare_model`), `rollout_model`
         the one the HF engine samples from (default: the policy itself), `model_path` the folder it was
         loaded from (the vLLM engine starts from it). `store` is None on ranks other than 0. `verifier` decides
-        correctness (default: the task's own rule; `stages.prepare_rl` builds the one `rl.verifier` names)."""
+        correctness (default: the task's own rule; `stages.prepare_rl` builds the one `rl.verifier` names).
+        A vision-language policy comes with its `processor` (whose tokenizer is `tokenizer`) and the workspace's
+        image store `images`: each drawn prompt is then encoded with its pictures, and saved policies keep the processor."""
         self.cfg, self.task, self.model, self.tokenizer, self.store = cfg, task, model, tokenizer, store
+        self.processor = processor
+        self.encode = ImagePromptEncoder(processor, images) if processor is not None else None
         self.verifier = verifier or RuleVerifier(task)
         self.device = next(model.parameters()).device
         self.bf16 = use_bf16(cfg.bf16, self.device)
@@ -160,9 +165,11 @@ def rollout(run: RLRun, it: int) -> tuple[list[Group], int]:
     drawn = run.sampler.draw(sum(counts), it)
     start = sum(counts[: dist.rank()])
     for offset, problem in enumerate(drawn[start : start + counts[dist.rank()]], start):
-        ids = prompt_ids(run.tokenizer, problem.prompt, run.task.instruction)
+        encoded = run.encode(problem) if run.encode is not None else None  # an image prompt: ids with image tokens + pixels
+        ids = encoded.ids if encoded is not None else prompt_ids(run.tokenizer, problem.prompt, run.task.instruction)
+        pixels = encoded.pixel_values if encoded is not None else None
         gid = run.state.next_group + offset
-        groups.append(Group(gid, problem, [Trajectory(problem, gid, j, list(ids)) for j in range(cfg.k)], started=it))
+        groups.append(Group(gid, problem, [Trajectory(problem, gid, j, list(ids), pixel_values=pixels) for j in range(cfg.k)], started=it))
     run.state.next_group += len(drawn)
 
     generated = rollout_step(groups, it, run.engine.continue_ids, cfg.segment_tokens, cfg.max_response_tokens)

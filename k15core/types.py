@@ -141,6 +141,10 @@ class Trajectory:
     eos: bool = False
     repeated: bool = False
     truncated: bool = False
+    pixel_values: torch.Tensor | None = field(default=None, repr=False)
+    """(images, C, H, W) pixel values of the prompt's images, in the order of their image tokens in `prompt_ids`
+    (a vision-language model's image prompt, `vlm.inputs.encode_prompt`); None for a text prompt. The sampler's
+    prefill and the training forward get them with the ids."""
 
     @property
     def done(self) -> bool:
@@ -216,9 +220,12 @@ class PolicyInputs:
     """(N, T-1) float: 1 where position t predicts a response token the loss trains on."""
     response_mask: torch.Tensor
     """(N, T-1) float: 1 where position t predicts any response token (trained or kept as context)."""
+    pixel_values: list[torch.Tensor | None] = field(default_factory=list)
+    """Row i's prompt images, (images, C, H, W), or None (a text row); empty when no row has images. Moved to the
+    device per micro-batch (`vlm.inputs.pixel_inputs`), not here."""
 
     def to(self, device) -> PolicyInputs:
-        return PolicyInputs(*(x.to(device) for x in (self.ids, self.attention, self.loss_mask, self.response_mask)))
+        return PolicyInputs(*(x.to(device) for x in (self.ids, self.attention, self.loss_mask, self.response_mask)), self.pixel_values)
 
 
 @dataclass

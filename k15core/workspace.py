@@ -1,4 +1,5 @@
-"""The workspace: one folder holding the run store (k15.db) and model checkpoints (models/<name>/).
+"""The workspace: one folder holding the run store (k15.db), model checkpoints (models/<name>/) and the images of
+image prompts (images/, content-addressed).
 
 Chosen by `--workspace DIR`, else the K15_WORKSPACE environment variable, else ./k15-workspace.
 The run store can live elsewhere: `--store URL`, else K15_STORE (a PostgreSQL database a team shares,
@@ -83,6 +84,13 @@ class Workspace:
         if not is_plain_name(name):
             return False  # a path or an odd name is no model of this workspace
         return (self.model_dir(name) / "config.json").exists() or (self.model_dir(name) / "adapter_config.json").exists()
+
+    @property
+    def images(self):
+        """The content-addressed image store of image prompts (images/<aa>/<address>.png)."""
+        from k15core.vlm.images import ImageStore
+
+        return ImageStore(self.root / "images")
 
     def store(self):
         from k15core.store import Store

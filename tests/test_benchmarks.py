@@ -251,3 +251,15 @@ def test_soak_resume_benchmark_smoke():
     assert result["same_trajectories_as_uninterrupted"] is True and result["same_metrics_as_uninterrupted"] is True
     assert result["weights_moved"] is True  # else equal weights would prove nothing
     assert result["final_weights_equal"] is True and result["max_weight_diff"] == 0.0
+
+
+@pytest.mark.slow
+def test_vlm_step_benchmark_smoke():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "vlm_step.py"), "--smoke"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["smoke"] is True and result["rollout_rows"] == 4
+    for side in ("vlm", "text"):
+        assert result[side]["sft_step_s"] > 0 and 0 < result[side]["rollout_tokens"] <= 4 * 8
+    assert result["vlm"]["prompt_tokens"] == result["text"]["prompt_tokens"] + 36 - 3  # 36 image tokens instead of 3 digits
+    assert result["sft_step_ratio_vlm_over_text"] == pytest.approx(result["vlm"]["sft_step_s"] / result["text"]["sft_step_s"])

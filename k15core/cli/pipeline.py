@@ -22,6 +22,8 @@ def register(sub) -> None:
     p = sub.add_parser("build-model", help="build the tiny default model in the workspace")
     add_common(p)
     p.add_argument("--force", action="store_true", help="rebuild even if it exists")
+    p.add_argument("--kind", default="text", choices=["text", "vlm"],
+                   help="text: the tiny causal LM (models/tiny, the default); vlm: the tiny vision-language model (models/tiny-vlm)")
     p.set_defaults(func=cmd_build_model)
 
     p = sub.add_parser("warmup-data", help="a real model's warm-up set: its own step-by-step answers that the verifier accepts (report §2.3.1)")
@@ -75,17 +77,19 @@ def cmd_train(args) -> int:
 
 
 def cmd_build_model(args) -> int:
-    from k15core import stages
-    from k15core.models import build_tiny_model, count_parameters, load_model
+    from k15core.model_kinds import MODEL_KINDS
+    from k15core.models import count_parameters
 
     cfg, ws = setup(args)
-    target = ws.model_dir(stages.BASE_MODEL)
-    if ws.has_model(stages.BASE_MODEL) and not args.force:
-        print(f"the tiny model already exists in {target} (--force rebuilds it)")
+    kind = MODEL_KINDS.get(args.kind)
+    target = ws.model_dir(kind.tiny_name)
+    label = "tiny model" if args.kind == "text" else f"tiny {args.kind} model"
+    if ws.has_model(kind.tiny_name) and not args.force:
+        print(f"the {label} already exists in {target} (--force rebuilds it)")
     else:
-        build_tiny_model(cfg.model, target)
-    model, _ = load_model(target)
-    print(f"tiny model: {count_parameters(model) / 1e6:.2f} M parameters in {target}")
+        kind.build(cfg.model, target)
+    model, _ = kind.load(target)
+    print(f"{label}: {count_parameters(model) / 1e6:.2f} M parameters in {target}")
     return 0
 
 

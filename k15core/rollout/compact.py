@@ -9,7 +9,8 @@ different allowances share one batch (generate needs one `max_new_tokens` per ca
 
 Same distribution as `generate`: each step samples from softmax(logits / temperature), restricted to the
 top-p nucleus when top_p < 1 (the smallest set of most likely tokens whose probability reaches top_p), no
-top-k; greedy takes the argmax and gives `generate`'s tokens (tested). Each row's positions come from its
+top-k; greedy takes the argmax and gives `generate`'s tokens (tested). A vision-language model's image
+placeholder token is never chosen (`placeholder_tokens`). Each row's positions come from its
 own left padding, as `generate` computes them. Log-probs and entropies are at temperature 1, as in
 `k15core.rollout.hf`. The random stream is consumed differently from `generate`'s, so the same seed gives
 different (equally likely) samples.
@@ -23,6 +24,7 @@ import torch
 from k15core.rollout.repeat import RepeatRule, detect_repeat
 from k15core.tokens import left_pad, token_stats
 from k15core.types import Continuation
+from k15core.vlm.inputs import pixel_inputs
 
 
 def nucleus(logits: torch.Tensor, top_p: float) -> torch.Tensor:
@@ -45,6 +47,14 @@ def next_tokens(logits: torch.Tensor, greedy: bool, temperature: float, top_p: f
     return torch.multinomial(scores.softmax(-1), 1).squeeze(-1)
 
 
+def placeholder_tokens(model) -> list[int]:
+    """Token ids the model must never write: a vision-language model's image placeholder (its config's
+    `image_token_id`), which stands for pixels, not text (an untrained tiny VLM samples it, and a response holding
+    it breaks the next forward's image-feature count). Empty for a text model."""
+    token = getattr(getattr(model, "config", None), "image_token_id", None)
+    return [token] if isinstance(token, int) else []
+
+
 def cache_keyword(model) -> str:
     """The keyword the model's forward takes its KV cache by: `cache` in newer transformers 5 releases (where
     `past_key_values` still works but warns), `past_key_values` in older ones (the GPU extra pins transformers<5.18)."""
@@ -55,8 +65,13 @@ def cache_keyword(model) -> str:
 @torch.no_grad()
 def compact_continue(model, contexts: list[list[int]], max_new_tokens: list[int], *, eos: int, pad: int, greedy: bool = False,
                      temperature: float = 1.0, top_p: float = 1.0, repeat_rule: RepeatRule | None = None,
-                     response_starts: list[int] | None = None) -> list[Continuation]:
-    """Continue each sequence by at most `max_new_tokens[i]` tokens; the contract of `hf.continue_ids`."""
+                     response_starts: list[int] | None = None, pixel_values: list[torch.Tensor | None] | None = None) -> list[Continuation]:
+    """Continue each sequence by at most `max_new_tokens[i]` tokens; the contract of `hf.continue_ids`.
+
+    `pixel_values[i]`: the images of context i (a vision-language model's image prompt: `Trajectory.pixel_values`),
+    given to the prefill only. The prefill puts the images' features into the KV cache at their image tokens, so
+    each decode step after it feeds text tokens alone, exactly as for a text model.
+    """
     from transformers import DynamicCache
 
     device = next(model.parameters()).device
@@ -72,11 +87,15 @@ def compact_continue(model, contexts: list[list[int]], max_new_tokens: list[int]
     cache = DynamicCache()
     with_cache = {cache_keyword(model): cache, "use_cache": True}
     # logits_to_keep=1: only the last column's logits, not (B, T, V) floats for the whole prompt
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1, **with_cache).logits[:, -1]
+    images = pixel_inputs([pixel_values[i] for i in rows], device) if pixel_values else {}
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1, **images, **with_cache).logits[:, -1]
     next_position = mask.sum(-1)  # (B,) position of each row's next token
     new: dict[int, list[int]] = {i: [] for i in rows}
+    banned = placeholder_tokens(model)
     while rows:
-        token = next_tokens(logits, greedy, temperature, top_p)
+        # placeholders are left out of the choice only: the log-probs below stay the model's own, as with top-p
+        token = next_tokens(logits.index_fill(-1, torch.tensor(banned, device=device), float("-inf")) if banned else logits,
+                            greedy, temperature, top_p)
         chosen, entropy = (x.tolist() for x in token_stats(logits, token))  # (B,) each
         keep = []
         for r, (i, t) in enumerate(zip(rows, token.tolist())):

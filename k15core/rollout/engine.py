@@ -20,8 +20,10 @@ from k15core.rollout.repeat import RepeatRule
 
 
 class RolloutEngine(Protocol):
-    def continue_ids(self, contexts: list[list[int]], max_new_tokens: list[int], response_starts: list[int]) -> list[Continuation]:
-        """Continue each token sequence by at most `max_new_tokens[i]` tokens (see `hf.continue_ids`)."""
+    def continue_ids(self, contexts: list[list[int]], max_new_tokens: list[int], response_starts: list[int],
+                     pixel_values: list | None = None) -> list[Continuation]:
+        """Continue each token sequence by at most `max_new_tokens[i]` tokens (see `hf.continue_ids`); image
+        prompts come with each context's pixel values (`compact.compact_continue`)."""
 
     def load_weights(self, model) -> None:
         """Make the engine sample from `model`'s current weights."""
@@ -37,11 +39,13 @@ class HFEngine:
         self.model, self.tokenizer = model, tokenizer
         self.temperature, self.top_p, self.repeat_rule, self.greedy, self.compact = temperature, top_p, repeat_rule, greedy, compact
 
-    def continue_ids(self, contexts, max_new_tokens, response_starts):
-        if self.compact:
+    def continue_ids(self, contexts, max_new_tokens, response_starts, pixel_values=None):
+        """`pixel_values`: each context's images (image prompts); only the compact sampler takes them."""
+        if self.compact or pixel_values is not None:
             return compact_continue(
                 self.model, contexts, max_new_tokens, eos=self.tokenizer.eos_token_id, pad=self.tokenizer.pad_token_id, greedy=self.greedy,
                 temperature=self.temperature, top_p=self.top_p, repeat_rule=self.repeat_rule, response_starts=response_starts,
+                pixel_values=pixel_values,
             )
         return continue_ids(
             self.model, self.tokenizer, contexts, max_new_tokens=max_new_tokens, greedy=self.greedy,

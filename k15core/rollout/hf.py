@@ -34,6 +34,7 @@ def generate(
     batch_size: int = 64,
     seed: int | None = None,
     progress=None,
+    encoded: list | None = None,
 ) -> list[Generation]:
     """Sample `k` responses for each prompt (or one greedy response); prompts are batched by `batch_size`.
 
@@ -41,6 +42,8 @@ def generate(
     it counts as part of the response. `progress` is an optional callable(n_done) for progress bars.
     Decoding is `compact_continue`'s (finished rows leave the batch; no (batch, tokens, vocab) logits are
     kept), so greedy answers are `model.generate`'s and samples come from the same distribution.
+    `encoded[i]` (a `vlm.inputs.EncodedPrompt`), if given, is prompt i already encoded, with its images' pixel
+    values (image prompts of a vision-language model): its ids are used instead of tokenising `prompts[i]`.
     """
     from k15core.rollout.compact import compact_continue
 
@@ -48,14 +51,18 @@ def generate(
         torch.manual_seed(seed)
     prefixes = prefixes or [""] * len(prompts)
     prefix_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] if p else [] for p in prefixes]
-    prompt_ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"] if prompts else []
+    if encoded is not None:
+        prompt_ids, pixels = [e.ids for e in encoded], [e.pixel_values for e in encoded]
+    else:
+        prompt_ids, pixels = (tokenizer(list(prompts), add_special_tokens=False)["input_ids"] if prompts else []), None
     jobs = [(i, j) for i in range(len(prompts)) for j in range(1 if greedy else k)]
     out: list[Generation] = []
     for start in range(0, len(jobs), batch_size):
         chunk = jobs[start: start + batch_size]
         contexts = [prompt_ids[i] + prefix_ids[i] for i, _ in chunk]
         conts = compact_continue(model, contexts, [max_new_tokens] * len(chunk), eos=tokenizer.eos_token_id, pad=tokenizer.pad_token_id,
-                                 greedy=greedy, temperature=temperature, top_p=top_p)
+                                 greedy=greedy, temperature=temperature, top_p=top_p,
+                                 pixel_values=[pixels[i] for i, _ in chunk] if pixels is not None else None)
         for (i, j), c in zip(chunk, conts):
             out.append(
                 Generation(

@@ -112,7 +112,11 @@ class VLLMEngine:
             torch.cuda.set_rng_state_all(cuda_rng)
         self.sleeping: set[str] = set()  # what vLLM has put to sleep: "weights", "kv_cache"
 
-    def continue_ids(self, contexts: list[list[int]], max_new_tokens: list[int], response_starts: list[int]) -> list[Continuation]:
+    def continue_ids(self, contexts: list[list[int]], max_new_tokens: list[int], response_starts: list[int],
+                     pixel_values: list | None = None) -> list[Continuation]:
+        if pixel_values is not None:
+            raise K15Error("the vLLM engine samples text prompts only (its multimodal path is not built yet, issue 23)",
+                           "sample image prompts with --set rl.engine=hf")
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 

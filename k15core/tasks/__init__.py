@@ -15,6 +15,7 @@ from k15core.tasks.gym import GymTask
 from k15core.tasks.math import MathTask
 from k15core.tasks.mental import MentalTask
 from k15core.tasks.recurrence import RecurrenceTask
+from k15core.tasks.visual_recurrence import VisualRecurrenceTask
 
 TASKS: Registry = Registry("task")
 TASKS.register("arithmetic")(ArithmeticTask)
@@ -24,6 +25,7 @@ TASKS.register("math")(MathTask)
 TASKS.register("code")(CodeTask)
 TASKS.register("gym")(GymTask)
 TASKS.register("mental")(MentalTask)
+TASKS.register("visual-recurrence")(VisualRecurrenceTask)
 
 
 def make_task(cfg) -> Task:
@@ -37,7 +39,7 @@ def make_task(cfg) -> Task:
     return cls(**kwargs)
 
 
-__all__ = ["TASKS", "Problem", "Task", "make_task", "check_reference", "read_checked_prompt_file", "load_checked_prompt_file", "problems_from_dataset", "compares_final_answer", "ArithmeticTask", "ChainsTask", "RecurrenceTask", "MathTask", "CodeTask", "GymTask", "MentalTask"]
+__all__ = ["TASKS", "Problem", "Task", "make_task", "check_reference", "read_checked_prompt_file", "load_checked_prompt_file", "problems_from_dataset", "compares_final_answer", "ArithmeticTask", "ChainsTask", "RecurrenceTask", "MathTask", "CodeTask", "GymTask", "MentalTask", "VisualRecurrenceTask"]
 
 
 def compares_final_answer(task_name: str) -> bool:

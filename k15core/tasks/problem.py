@@ -19,6 +19,9 @@ class Problem:
     difficulty: int = 0
     task: str = "arithmetic"
     meta: dict = field(default_factory=dict, compare=False, hash=False)
+    images: tuple[str, ...] = ()
+    """Addresses (`k15core.vlm.images.image_address`) of the images the prompt shows, in the order of its
+    `<image>` markers; empty for a text prompt. The pixels live in the workspace's image store, never here."""
 
 
 def unique_by_id(problems: list[Problem]) -> list[Problem]:

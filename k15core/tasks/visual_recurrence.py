@@ -1,0 +1,106 @@
+"""The digit recurrence with its seed digits drawn in an image: the default task, for vision-language models.
+
+    prompt  Seq <image>, steps: 4          image: "372" drawn on a 48 x 48 picture
+    answer  x=3 y=7 z=2 d=2+3=05 c=5+7=12 b=2+2=04 a=4+5=09
+            Answer: 9
+
+Everything but the seed is `k15core.tasks.recurrence`'s: the levels (steps 1, 2, 3, 4, 6), the styles
+(short, medium, long, recheck) and their solutions, the verifier. The model must now read the three digits off
+the image, and the long style writes what it read first (x=3 y=7 z=2), so thinking pays twice: reading, then
+the steps. `<image>` is where the processor puts the image's tokens (`k15core.vlm.model.IMAGE_TOKEN`).
+
+Rendering (choices): each problem's picture is drawn from a generator seeded by the problem's id, so one problem
+always shows the same picture and the held-out set, disjoint by id from every training draw, shares no
+(digits, steps) problem with it, whatever the picture. Pillow's bundled fonts only (the FreeType one at 12 to 18
+pixels, bold or not from 16 on, and the small bitmap one), so every machine draws with the same fonts; a light background
+and dark ink of random grey levels, a random position where the digits fit whole, and Gaussian pixel noise of
+random strength (sigma 0 to 24 grey levels).
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import random
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from k15core.tasks.base import Problem
+from k15core.tasks.recurrence import LEVELS, RecurrenceTask, make_problem
+from k15core.vlm.images import image_address
+
+IMAGE_MARKER = "<image>"
+"""Where the image goes in the prompt; equal to `k15core.vlm.model.IMAGE_TOKEN` (tested), kept here so the
+task does not import the model code."""
+IMAGE_SIZE = 48
+"""Pictures are drawn at the tiny model's input size, so resizing changes nothing."""
+NAME = "visual-recurrence"
+
+
+def _font(rng: random.Random) -> tuple[ImageFont.ImageFont | ImageFont.FreeTypeFont, int]:
+    """(font, stroke width) drawn at random: FreeType at 12-18 px (bold, stroke 1, one time in three from 16 px on:
+    bold smaller digits run together), or the bitmap font."""
+    if rng.random() < 0.2:
+        return ImageFont.load_default_imagefont(), 0
+    size = rng.randint(12, 18)
+    return ImageFont.load_default(size=size), int(size >= 16 and rng.random() < 1 / 3)
+
+
+def render_digits(digits: str, seed: int) -> Image.Image:
+    """`digits` drawn on an IMAGE_SIZE x IMAGE_SIZE RGB picture; the same (digits, seed) always give the same pixels."""
+    rng = random.Random(seed)
+    background, ink = rng.randint(190, 255), rng.randint(0, 90)
+    img = Image.new("L", (IMAGE_SIZE, IMAGE_SIZE), background)
+    draw = ImageDraw.Draw(img)
+    font, stroke = _font(rng)
+    left, top, right, bottom = draw.textbbox((0, 0), digits, font=font, stroke_width=stroke)
+    x = rng.randint(1, max(1, IMAGE_SIZE - 1 - (right - left))) - left
+    y = rng.randint(1, max(1, IMAGE_SIZE - 1 - (bottom - top))) - top
+    draw.text((x, y), digits, fill=ink, font=font, stroke_width=stroke, stroke_fill=ink)
+    sigma = rng.uniform(0, 24)
+    noise = np.random.default_rng(seed).normal(0, sigma, (IMAGE_SIZE, IMAGE_SIZE))
+    pixels = np.clip(np.asarray(img, dtype=np.float64) + noise, 0, 255).round().astype(np.uint8)
+    return Image.fromarray(pixels, mode="L").convert("RGB")
+
+
+def seed_digits(problem: Problem) -> tuple[str, int]:
+    """(seed digits, steps) of a problem, read from its id ('visual-recurrence:372|4')."""
+    digits, steps = problem.id.split(":", 1)[1].split("|")
+    return digits, int(steps)
+
+
+@functools.lru_cache(maxsize=8192)
+def picture(problem_id: str) -> Image.Image:
+    """The picture of the problem with this id, seeded by the id's hash (cached: the task draws each one twice)."""
+    digits = problem_id.split(":", 1)[1].split("|")[0]
+    return render_digits(digits, int(hashlib.sha256(problem_id.encode()).hexdigest()[:16], 16))
+
+
+def make_visual_problem(seed: list[int], steps: int, difficulty: int) -> Problem:
+    text = make_problem(seed, steps, difficulty)
+    pid = f"{NAME}:{''.join(map(str, seed))}|{steps}"
+    return Problem(id=pid, prompt=f"Seq {IMAGE_MARKER}, steps: {steps}\n", reference=text.reference, difficulty=difficulty,
+                   task=NAME, images=(image_address(picture(pid)),))
+
+
+class VisualRecurrenceTask(RecurrenceTask):
+    """The digit recurrence read off a picture; see the module docstring.
+
+    >>> p = VisualRecurrenceTask(eval_per_level=1).train_problems(1, seed=0)[0]
+    >>> p.prompt.startswith("Seq <image>, steps: ") and len(p.images) == 1
+    True
+    """
+
+    name = NAME
+    LEVELS = LEVELS
+
+    def _random_problem(self, rng: random.Random, level: int) -> Problem:
+        return make_visual_problem([rng.randrange(10) for _ in range(3)], LEVELS[level], level)
+
+    def solution(self, problem: Problem, style: str) -> str:
+        digits, steps = seed_digits(problem)
+        return super().solution(make_problem([int(c) for c in digits], steps, problem.difficulty), style)
+
+    def images(self, problem: Problem) -> list[Image.Image]:
+        """The pictures the problem's prompt shows, in the order of its markers (one here)."""
+        return [picture(problem.id)]

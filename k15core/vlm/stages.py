@@ -1,0 +1,74 @@
+"""The warm-up and the held-out evaluation of a vision-language model, as `k15 sft` and `k15 eval` run them.
+
+`stages.run_sft` and `stages.run_eval` hand a VLM folder (`model_kinds.kind_of`) to these, which do what the
+text stages do (record the run and its metrics in the store, save the model in the workspace, evaluate by level
+and style) with the VLM's processor and the workspace's image store. The task must draw pictures (e.g.
+`visual-recurrence`); the store's trajectory rows keep the prompt text with its `<image>` marker, and the
+pictures stay in the image store, addressed by the problem.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from k15core.errors import K15Error
+from k15core.evaluate import EvalRow, eval_metrics, evaluate
+from k15core.models import pick_device
+from k15core.sft import SFTResult
+from k15core.tasks import make_task
+from k15core.vlm.inputs import ImagePromptEncoder, store_pictures
+from k15core.vlm.model import load_vlm
+from k15core.vlm.sft import train_visual_sft, visual_warmup_set
+
+
+def _picture_task(cfg):
+    task = make_task(cfg.task)
+    if not hasattr(task, "images"):
+        raise K15Error(f"the {task.name} task has no pictures, so a vision-language model has nothing to look at",
+                       "--set task.name=visual-recurrence")
+    return task
+
+
+def run_visual_sft(ws, store, cfg, base: Path, out_name: str, progress: bool = True) -> SFTResult:
+    """Warm up the VLM in `base` on the task's mixed-style set of image prompts; save to models/<out_name>; record the run."""
+    task = _picture_task(cfg)
+    model, processor = load_vlm(base, device=pick_device())
+    examples = visual_warmup_set(task, cfg.sft, ws.images)
+    run_id = store.create_run(f"sft:{out_name}", "sft", {**cfg.to_dict(), "base_model": str(base), "examples": "task"})
+    pending: dict[int, dict] = {}
+
+    def on_step(step: int, metrics: dict) -> None:  # one store transaction per 20 steps, as stages.run_sft
+        pending[step] = metrics
+        if step % 20 == 0:
+            for s, m in pending.items():
+                store.log_metrics(run_id, s, m)
+            pending.clear()
+        if progress and (step == 1 or step % 20 == 0):
+            print(f"warm-up step {step}: loss {metrics['sft/loss']:.3f}")
+
+    try:
+        result = train_visual_sft(model, processor, examples, cfg.sft, ws.images, out_dir=ws.model_dir(out_name), on_step=on_step)
+    except BaseException:
+        store.set_run_status(run_id, "stopped")
+        raise
+    for s, m in pending.items():
+        store.log_metrics(run_id, s, m)
+    store.set_run_status(run_id, "finished")
+    return result
+
+
+def run_visual_eval(ws, store, cfg, model_dir: Path, problems=None, name: str = "", progress: bool = True) -> list[EvalRow]:
+    """Evaluate the VLM in `model_dir` on `problems` (default: the task's held-out set), by level and style; record every answer."""
+    task = _picture_task(cfg)
+    problems = problems if problems is not None else task.eval_problems()
+    store_pictures(task, problems, ws.images)
+    model, processor = load_vlm(model_dir, device=pick_device())
+    run_id = store.create_run(f"eval:{name or model_dir.name}", "eval", {**cfg.to_dict(), "model_dir": str(model_dir)})
+    try:
+        rows, records = evaluate(model, processor.tokenizer, task, problems, cfg.eval, progress=progress,
+                                 encode=ImagePromptEncoder(processor, ws.images))
+    except BaseException:
+        store.set_run_status(run_id, "stopped")
+        raise
+    store.record_iteration(run_id, 0, eval_metrics(rows), records)
+    store.set_run_status(run_id, "finished")
+    return rows
