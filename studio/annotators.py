@@ -141,15 +141,15 @@ def build_panel(ctx) -> None:
     root = ctx.workspace.root
     with gr.Accordion("Guidelines for this workspace", open=False):
         # gr.Markdown sanitizes the HTML its Markdown makes (sanitize_html, on by default): guidelines are anyone's text
-        guidelines = gr.Markdown(F.read_guidelines(root) or "*No guidelines yet.*", elem_id="prompt-guidelines", sanitize_html=True)
+        # values as functions: read at every page load, so an edit saved by someone else shows after a reload
+        guidelines = gr.Markdown(lambda: F.read_guidelines(root) or "*No guidelines yet.*", elem_id="prompt-guidelines", sanitize_html=True)
         with gr.Accordion("Edit", open=False):
-            editor = gr.Textbox(F.read_guidelines(root), lines=8, label="guidelines (Markdown)", elem_id="prompt-guidelines-edit")
+            editor = gr.Textbox(lambda: F.read_guidelines(root), lines=8, label="guidelines (Markdown)", elem_id="prompt-guidelines-edit")
             save_g = gr.Button("Save guidelines", size="sm", elem_id="prompt-guidelines-save")
     with gr.Accordion("Annotators: overlap, assignments, agreement", open=False):
-        settings = F.read_settings(root)
         with gr.Row():
-            overlap = gr.Number(settings.overlap, precision=0, minimum=1, label="people per prompt (overlap)", elem_id="prompt-overlap", scale=1)
-            assigned = gr.Textbox(F.assignments_text(settings), lines=3, label="assignments: one `prompt id: user, user` a line", scale=3,
+            overlap = gr.Number(lambda: F.read_settings(root).overlap, precision=0, minimum=1, label="people per prompt (overlap)", elem_id="prompt-overlap", scale=1)
+            assigned = gr.Textbox(lambda: F.assignments_text(F.read_settings(root)), lines=3, label="assignments: one `prompt id: user, user` a line", scale=3,
                                   elem_id="prompt-assignments")
         with gr.Row():
             save_s = gr.Button("Save queue settings", size="sm", elem_id="prompt-queue-save")

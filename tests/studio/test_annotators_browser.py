@@ -36,8 +36,8 @@ def test_two_annotators_overlap_and_counters(studio_data):
     from studio import annotation_files as F
     from studio.app import build_app, serve
 
-    F.write_guidelines(studio_data.root, f"# Keep\nwhen the answer can be checked. {INJECTION}")
     app = build_app(studio_data.root)
+    F.write_guidelines(studio_data.root, f"# Keep\nwhen the answer can be checked. {INJECTION}")  # after the build: read at page load
     url = serve(app, auth=list(USERS.items()), block=False, quiet=True)
     store = app.k15_context.store
     ids = sorted(p["id"] for p in store.prompts())
