@@ -20,7 +20,7 @@ from k15core import labels as L
 from k15core.store import Store
 from k15core.store.labels import UnknownPrompts
 from k15core.tasks import check_reference, read_checked_prompt_file
-from studio import prompt_keys, shortcuts
+from studio import annotators, prompt_keys, shortcuts
 from studio.prompt_keys import KEYS, decide, undo_last  # noqa: F401  (decide, undo_last: the tab's handlers, tested as prompts_tab.*)
 
 GRID_COLUMNS = ["id", "prompt", "level", "difficulty", "pass rate", "training success", "samples", "hackable", "format issue", "duplicate of",
@@ -237,6 +237,7 @@ def build(ctx) -> dict:
                 prev_btn = gr.Button("← Previous (p)", elem_id=KEYS["prev"][1], size="sm")
                 next_btn = gr.Button("Next (n) →", elem_id=KEYS["next"][1], size="sm")
                 undo_btn = gr.Button("Undo my last action (u)", elem_id=KEYS["undo"][1], size="sm")
+            mine = annotators.build_bar()  # "next for me" and the progress counter (many annotators)
             key_panel = gr.HTML(prompt_keys.panel_value([]), html_template=shortcuts.PANEL_TEMPLATE, js_on_load=shortcuts.keys_js(), elem_id="prompt-keys")
             applied = gr.State(0)  # the highest key seq this page's queue has had applied (prompt_keys.apply_keys)
             message = gr.Markdown(elem_id="prompt-message")
@@ -246,10 +247,11 @@ def build(ctx) -> dict:
             tags = gr.Textbox(label="tags (comma-separated)", elem_id="prompt-tags")
             note = gr.Textbox(label="note", lines=2, elem_id="prompt-note")
             tags_btn = gr.Button("Save tags and note", size="sm", elem_id="prompt-save-tags")
-            gr.Markdown("Keys: **a** keep · **x** exclude · **f** flag · **1–5** difficulty · **u** undo · **n**/**p** next/previous. "
+            gr.Markdown("Keys: **a** keep · **x** exclude · **f** flag · **1–5** difficulty · **u** undo · **n**/**p** next/previous · **m** next for me. "
                         "Keys do nothing while a text box has focus (press Esc or click outside it). Type ahead freely: "
                         "each key labels the prompt on screen when you pressed it, and waiting keys are saved in order.")
     history = gr.Dataframe(label="history of this prompt (who, what, when)", interactive=False, max_height=200, elem_id="prompt-history")
+    annotators.build_panel(ctx)  # guidelines, overlap and assignments, agreement and conflicts
     with gr.Accordion("Import and export", open=False):
         with gr.Row():
             upload = gr.File(label="import prompts (JSONL, CSV or Parquet)", file_types=[".jsonl", ".csv", ".parquet", ".json", ".ndjson"], type="filepath")
@@ -268,6 +270,8 @@ def build(ctx) -> dict:
     def show(pid):
         v = focus_view(ctx.store, pid)
         return [v["id"], v["card"], v["reference"], v["tags"], v["note"], v["history"]]
+
+    annotators.wire_bar(ctx, mine, focus_outputs, show)
 
     def load_grid_and_focus(text, st, lvl, pid):
         frame = prompt_table(ctx.store, text, st, lvl)

@@ -263,3 +263,18 @@ def test_vlm_step_benchmark_smoke():
         assert result[side]["sft_step_s"] > 0 and 0 < result[side]["rollout_tokens"] <= 4 * 8
     assert result["vlm"]["prompt_tokens"] == result["text"]["prompt_tokens"] + 36 - 3  # 36 image tokens instead of 3 digits
     assert result["sft_step_ratio_vlm_over_text"] == pytest.approx(result["vlm"]["sft_step_s"] / result["text"]["sft_step_s"])
+
+
+@pytest.mark.slow
+def test_labelling_rate_benchmark_smoke():
+    import os
+    import shutil
+
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        pytest.skip("no chromium on PATH")
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "labelling_rate.py"), "--prompts", "3", "--no-train"], capture_output=True,
+                         text=True, timeout=300, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    idle = json.loads(out.stdout.strip().splitlines()[-1])["idle"]
+    assert (idle["prompts"], idle["events_meant"], idle["events_stored"], idle["events_lost"], idle["events_extra"]) == (3, 6, 6, 0, 0)
+    assert idle["in_order"] and idle["seconds_per_prompt"] > 0

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from k15core import labels
+from k15core import annotators, labels
 from k15core.store import schema as S
 from k15core.store.base import StoreBase
 
@@ -79,8 +79,8 @@ class LabelsMixin(StoreBase):
                   known_only: bool = False) -> LabelWrite:
         """Give one label to one or many prompts as one user action; idempotent.
 
-        Only prompts whose recorded value differs get an event, so a UI event that fires twice writes
-        one row, and a bulk action over a filter writes rows for the prompts it changes. All rows go in
+        Only prompts whose recorded value differs, or (a person, not a machine source) whose value from this
+        author differs, get an event, so a UI event that fires twice writes one row, and a bulk action over a filter writes rows for the prompts it changes. All rows go in
         one transaction and share one action id (undo takes the whole action back). ValueError for a
         label that does not validate (nothing is written). With `known_only` (the studio: ids typed by
         a person or sent to its API), UnknownPrompts when any id is not in the prompts table, checked in
@@ -95,12 +95,16 @@ class LabelsMixin(StoreBase):
                 missing = self._missing_prompts(conn, ids)
                 if missing:
                     raise UnknownPrompts(missing)
-            recorded = labels.last_values(self._events_of(conn, ids))
+            events = self._events_of(conn, ids)
+            recorded = labels.last_values(events)
+            # per person: another person's equal value is not this person's review (agreement, the queue's overlap)
+            mine = {} if source in annotators.MACHINE_SOURCES else annotators.own_values(events).get(author, {})
             now = time.time()
             rows = [
                 dict(prompt_id=pid, field=field, value=json.dumps(value), author=author, source=source, created_at=now, action=action)
                 for pid in ids
                 if recorded.get((pid, labels.slot(field, value))) != value
+                or (source not in annotators.MACHINE_SOURCES and mine.get((pid, labels.slot(field, value))) != value)
             ]
             if rows:
                 conn.execute(S.label_events.insert(), rows)

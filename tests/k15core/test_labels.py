@@ -158,3 +158,19 @@ def test_a_verdict_write_is_idempotent_per_response_and_undo_restores_that_respo
     assert {t: (h.correct, h.author) for t, h in latest.items()} == {3: (True, "bob")}  # bob's undo wrote it back
     assert latest[3].at == store.label_events()[-2]["created_at"]
     store.close()
+
+
+def test_a_second_person_giving_the_same_label_is_recorded_once_for_agreement(store_at):
+    """Idempotence is per person: bob keeping a prompt ann kept is his review (kappa, the queue's overlap), so it
+    is written; bob's double-fired keep still writes one row."""
+    store = Store(store_at)
+    assert store.set_label("p1", "status", "kept", author="ann", source="studio").events == 1
+    assert store.set_label("p1", "status", "kept", author="bob", source="studio").events == 1
+    assert store.set_label("p1", "status", "kept", author="bob", source="studio").events == 0
+    assert store.set_label(["p1", "p2"], "status", "kept", author="ann", source="studio").events == 1  # p2 only
+    # ann's value changed under bob's feet: bob writing his (recorded) value again is a new decision, written
+    store.set_label("p1", "status", "excluded", author="ann", source="studio")
+    assert store.set_label("p1", "status", "kept", author="bob", source="studio").events == 1
+    assert store.prompt_labels()["p1"].status == "kept"
+    assert [(e["author"], e["value"]) for e in store.label_events(prompt_ids=["p1"])] == [
+        ("ann", "kept"), ("bob", "kept"), ("ann", "excluded"), ("bob", "kept")]
