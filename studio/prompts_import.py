@@ -2,14 +2,32 @@
 it to the store, all of it or none. The rows are read and checked as `k15 prompts import` reads them."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from gradio_client.utils import strip_invalid_filename_characters
 
 from k15core.errors import K15Error
 from k15core.store import Store
 from k15core.tasks import read_checked_prompt_file, store_prompt_images
-from k15core.tasks.prompt_images import UploadedImages
+
+
+@dataclass(frozen=True)
+class UploadedImages:
+    """The images of an upload (a `prompt_images.ImageFiles`): an image is found by its file name among the uploaded
+    files, and nowhere else on the server, whatever path the row gives."""
+
+    files: dict[str, Path]
+    """Uploaded file name (as the upload stored it) -> its path."""
+
+    @classmethod
+    def of(cls, paths: list[Path]) -> "UploadedImages":
+        return cls({p.name: p for p in paths})
+
+    def locate(self, ref: str) -> Path | None:
+        name = Path(ref.replace("\\", "/")).name
+        return self.files.get(name) or self.files.get(strip_invalid_filename_characters(name))  # the name gradio stored it under
 
 PROMPT_FILE_TYPES = (".jsonl", ".csv", ".parquet", ".json", ".ndjson")
 IMAGE_FILE_TYPES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")

@@ -2,8 +2,8 @@
 
 A row's `images` is a list of paths (JSONL/Parquet), or in a CSV cell one path or a JSON list of paths. A relative
 path is read relative to the prompt file's folder (`FolderImages`); the studio's upload, which has no folder, finds
-each image among the files uploaded with the prompt file by its file name (`UploadedImages`), so a studio user never
-makes the server read a path of their choosing. Every image is checked while the file is read (`check_images`):
+each image among the files uploaded with the prompt file by its file name (`studio.prompts_import.UploadedImages`),
+so a studio user never makes the server read a path of their choosing. Every image is checked while the file is read (`check_images`):
 missing, unreadable, too many pixels or too many bytes is a bad row with the reason, and a bad row stops the whole
 import (`prompt_file.problems_or_error`). Only after that are the images written, to the image store
 (`store_images`); a prompt row keeps their addresses, never the bytes.
@@ -55,24 +55,6 @@ class FolderImages:
     def locate(self, ref: str) -> Path | None:
         path = Path(ref).expanduser()
         return path if path.is_absolute() else self.base / path
-
-
-@dataclass(frozen=True)
-class UploadedImages:
-    """The studio's upload: an image is found by its file name among the uploaded files, and nowhere else."""
-
-    files: dict[str, Path]
-    """Uploaded file name (as the upload stored it) -> its path."""
-
-    @classmethod
-    def of(cls, paths: list[Path]) -> "UploadedImages":
-        return cls({p.name: p for p in paths})
-
-    def locate(self, ref: str) -> Path | None:
-        from gradio_client.utils import strip_invalid_filename_characters  # the name the upload gave the file
-
-        name = Path(ref.replace("\\", "/")).name
-        return self.files.get(name) or self.files.get(strip_invalid_filename_characters(name))
 
 
 @dataclass(frozen=True)

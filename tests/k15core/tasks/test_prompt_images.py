@@ -11,7 +11,7 @@ from PIL import Image, PngImagePlugin
 from k15core.errors import K15Error
 from k15core.tasks import load_checked_prompt_file, read_checked_prompt_file, store_prompt_images
 from k15core.tasks.prompt_file import report_rows
-from k15core.tasks.prompt_images import FolderImages, ImageLimits, UploadedImages, check_images, image_refs
+from k15core.tasks.prompt_images import FolderImages, ImageLimits, check_images, image_refs
 from k15core.vlm.images import ImageStore, image_address
 
 SCRIPT = "<script>window.__pwned = 3</script>"
@@ -104,6 +104,8 @@ def test_the_cli_imports_image_prompts_with_addresses_in_the_row(tmp_path, capsy
 
 
 def test_an_upload_finds_images_by_name_among_the_uploaded_files_only(tmp_path):
+    from studio.prompts_import import UploadedImages
+
     outside = _png(tmp_path / "secret" / "x.png")
     uploaded = _png(tmp_path / "upload" / "y.png")
     files = UploadedImages.of([uploaded])
