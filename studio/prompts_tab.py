@@ -19,8 +19,10 @@ import pandas as pd
 from k15core import labels as L
 from k15core.store import Store
 from k15core.store.labels import UnknownPrompts
-from k15core.tasks import check_reference, read_checked_prompt_file
+from k15core.tasks import check_reference
 from studio import annotators, prompt_keys, shortcuts
+from studio.images import images_html
+from studio.prompts_import import IMAGE_FILE_TYPES, PROMPT_FILE_TYPES, commit_import, preview_import  # noqa: F401  (tested as prompts_tab.*)
 from studio.prompt_keys import KEYS, decide, undo_last  # noqa: F401  (decide, undo_last: the tab's handlers, tested as prompts_tab.*)
 
 GRID_COLUMNS = ["id", "prompt", "level", "difficulty", "pass rate", "training success", "samples", "hackable", "format issue", "duplicate of",
@@ -57,8 +59,9 @@ def _duplicate_text(dup: dict | None) -> str:
     return f"{dup['of']} ({dup['kind']}, {dup['similarity']:.2f})" if dup else ""
 
 
-def focus_view(store: Store, prompt_id: str | None) -> dict:
-    """Everything the focus view shows about one prompt (a dict of plain values; tested without a browser)."""
+def focus_view(store: Store, prompt_id: str | None, images=None) -> dict:
+    """Everything the focus view shows about one prompt (a dict of plain values; tested without a browser); the
+    prompt's images from `images`, the workspace's image store (studio/images.py)."""
     if not prompt_id:
         return {"id": "", "card": "<p>No prompt: the filter matches nothing.</p>", "reference": "", "tags": "", "note": "", "history": _history_frame([])}
     p = store.prompt(prompt_id)
@@ -75,7 +78,7 @@ def focus_view(store: Store, prompt_id: str | None) -> dict:
         f'<div class="k15-focus" data-prompt-id="{e(prompt_id)}"><b>{e(st.status or "not reviewed")}</b> · level {p["difficulty"]}'
         f'{f" · labelled difficulty {st.difficulty}" if st.difficulty else ""} · {e(rate)}'
         f'{" · <b>hackable</b>" if st.hackable else ""}{f" · <b>{e(st.format_issue)}</b>" if st.format_issue else ""}{f" · duplicate of <code>{e(_duplicate_text(st.duplicate_of))}</code>" if st.duplicate_of else ""} · task {e(p["task"])}'
-        f'<pre class="k15-prompt">{e(p["text"])}</pre>'
+        f'<pre class="k15-prompt">{e(p["text"])}</pre>{images_html(images, p["images"], prompt_id)}'
         f'reference answer: <code>{e(L.labelled(st, "reference", p["reference"]))}</code>{corrected}</div>'
     )
     history = store.label_events(prompt_ids=[prompt_id])
@@ -148,34 +151,6 @@ def bulk_apply(store: Store, prompt_ids: list[str], action: str, author: str) ->
     except UnknownPrompts as err:
         return None, f"{action}: {err}"
     return w.action, f"{action}: {w.events} of {len(prompt_ids)} prompts changed (Undo takes the whole action back)"
-
-
-def preview_import(path: str | None, default_task: str) -> tuple[pd.DataFrame, pd.DataFrame, str, bool]:
-    """Read an uploaded file: (first 50 good rows, every bad row, message, whether it can be imported)."""
-    good_cols, bad_cols = ["id", "prompt", "reference", "difficulty", "task"], ["where", "problem"]
-    if not path:
-        return pd.DataFrame(columns=good_cols), pd.DataFrame(columns=bad_cols), "Choose a JSONL, CSV or Parquet file.", False
-    try:
-        report = read_checked_prompt_file(path, default_task)  # the same rows `k15 prompts import` accepts
-    except Exception as err:  # K15Error: not a file we can read at all
-        return pd.DataFrame(columns=good_cols), pd.DataFrame(columns=bad_cols), f"cannot import: {getattr(err, 'problem', err)}", False
-    errors = list(report.errors)
-    good = pd.DataFrame([[p.id, p.prompt, p.reference, p.difficulty, p.task] for p in report.problems[:50]], columns=good_cols)
-    bad = pd.DataFrame(errors, columns=bad_cols)
-    if errors:
-        return good, bad, f"{len(errors)} row(s) are wrong (listed below); nothing will be imported until the file is fixed.", False
-    if not report.problems:
-        return good, bad, "the file holds no prompts", False
-    return good, bad, f"{len(report.problems)} prompts read, all valid. Press Import to add them.", True
-
-
-def commit_import(store: Store, path: str | None, default_task: str) -> str:
-    _, _, message, ok = preview_import(path, default_task)
-    if not ok:
-        return message
-    problems = read_checked_prompt_file(path, default_task).problems
-    added = store.add_prompts(problems, source=f"file:{Path(path).name}")
-    return f"{added} new prompts imported; {len(problems) - added} were already in the store"
 
 
 def export_curated(store: Store, directory: Path, fmt: str) -> Path:
@@ -254,7 +229,8 @@ def build(ctx) -> dict:
     annotators.build_panel(ctx)  # guidelines, overlap and assignments, agreement and conflicts
     with gr.Accordion("Import and export", open=False):
         with gr.Row():
-            upload = gr.File(label="import prompts (JSONL, CSV or Parquet)", file_types=[".jsonl", ".csv", ".parquet", ".json", ".ndjson"], type="filepath")
+            upload = gr.File(label="import prompts (JSONL, CSV or Parquet, with the images an `images` column names)", file_count="multiple",
+                             file_types=[*PROMPT_FILE_TYPES, *IMAGE_FILE_TYPES], type="filepath", elem_id="prompts-upload")
             with gr.Column():
                 import_msg = gr.Markdown()
                 import_btn = gr.Button("Import", interactive=False, elem_id="prompts-import")
@@ -268,7 +244,7 @@ def build(ctx) -> dict:
     focus_outputs = [current, card, reference, tags, note, history]
 
     def show(pid):
-        v = focus_view(ctx.store, pid)
+        v = focus_view(ctx.store, pid, ctx.workspace.images)
         return [v["id"], v["card"], v["reference"], v["tags"], v["note"], v["history"]]
 
     annotators.wire_bar(ctx, mine, focus_outputs, show)
@@ -353,7 +329,7 @@ def build(ctx) -> dict:
     upload.change(on_upload, upload, [import_ok, import_bad, import_msg, import_btn], api_visibility="private")
 
     def on_import(path, text, st, lvl, pid):
-        said = commit_import(ctx.store, path, default_task(ctx.store))
+        said = commit_import(ctx.store, path, default_task(ctx.store), ctx.workspace.images)
         return [said, gr.Button(interactive=False), *load_grid_and_focus(text, st, lvl, pid)]
 
     import_btn.click(on_import, [upload, *grid_inputs, current], [import_msg, import_btn, *grid_outputs, *focus_outputs], api_visibility="private",

@@ -24,6 +24,7 @@ from k15core.store import Store
 from k15core.store.db import TrajectoryFilter
 from k15core.store.filters import RegexTimeout
 from studio import key_queue, pair_marks, verdicts
+from studio.images import images_html
 
 RESULT_COLUMNS = ["id", "run", "iteration", "prompt_id", "sample", "reward", "correct", "length", "truncated", "repeated", "difficulty", "response"]
 HISTORY_COLUMNS = ["iteration", "samples", "accuracy", "reward", "len_mean", "first_id"]
@@ -132,10 +133,10 @@ def tokens_html(pieces: list[str], token_ids: list[int], logprobs: list[float], 
 
 
 def group_html(group: list[dict], tokenizer, colour_by: str = "log-prob", reference: str | None = None, human: dict | None = None,
-               marks: dict | None = None) -> str:
+               marks: dict | None = None, pictures: str = "") -> str:
     """The k samples of one prompt side by side: verdict (who decided, the judge's reasoning, a person's verdict from
     `human`: trajectory id -> HumanVerdict), DPO mark (`marks`: trajectory id -> HumanMark), reward and its parts,
-    answer vs reference, flags, tokens."""
+    answer vs reference, flags, tokens. `pictures`: the prompt's images, as studio/images.py draws them."""
     if not group:
         return "<p>No sample selected.</p>"
     first = group[0]
@@ -144,7 +145,7 @@ def group_html(group: list[dict], tokenizer, colour_by: str = "log-prob", refere
     head = (
         f'<div class="k15-group-head"><b>run #{first["run_id"]}, iteration {first["iteration"]}</b> · prompt '
         f'<code>{html.escape(first["prompt_id"])}</code> · difficulty {first["difficulty"]} · {len(group)} samples · '
-        f'mean reward {mean_reward:.3f}{pair_marks.pairs_html(group, marks or {})}{prompt_html(first["prompt"], tokenizer, task)}</div>'
+        f'mean reward {mean_reward:.3f}{pair_marks.pairs_html(group, marks or {})}{prompt_html(first["prompt"], tokenizer, task)}{pictures}</div>'
     )
     cards = []
     for t in group:
@@ -203,7 +204,8 @@ def open_group(ctx, trajectory_id: int | None, colour_by: str) -> tuple[str, pd.
     history = pd.DataFrame(ctx.store.prompt_over_iterations(group[0]["run_id"], group[0]["prompt_id"]), columns=empty.columns).round(3)
     human = verdicts.human_verdicts(ctx.store, group[0]["prompt_id"])
     marks = pair_marks.group_marks(ctx.store, group[0]["prompt_id"])
-    return group_html(group, tokenizer, colour_by, reference, human, marks), history, group[0]["prompt_id"]
+    pictures = images_html(ctx.workspace.images, prompt["images"] if prompt else [], group[0]["prompt_id"])
+    return group_html(group, tokenizer, colour_by, reference, human, marks, pictures), history, group[0]["prompt_id"]
 
 
 def suspicion_queue(store: Store, run_id: int | None, limit: int = 100) -> pd.DataFrame:

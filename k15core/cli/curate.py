@@ -131,18 +131,18 @@ def _print_model_pass(args, report, what: str) -> None:
 def cmd_formats(args) -> int:
     from k15core.curation.run import curate_formats
 
-    return _text_pass(args, lambda store, problems, progress: curate_formats(store, problems, policy=args.policy, progress=progress))
+    return _text_pass(args, lambda store, problems, progress, ws: curate_formats(store, problems, policy=args.policy, progress=progress))
 
 
 def cmd_dedup(args) -> int:
     from k15core.curation.run import curate_duplicates
 
-    return _text_pass(args, lambda store, problems, progress: curate_duplicates(
-        store, problems, threshold=args.threshold, policy=args.policy, progress=progress))
+    return _text_pass(args, lambda store, problems, progress, ws: curate_duplicates(
+        store, problems, threshold=args.threshold, policy=args.policy, progress=progress, images=ws.images))
 
 
 def _text_pass(args, curate) -> int:
-    """Rules over the text, no model: the stored prompts and a progress bar; `curate(store, problems, progress)` labels them."""
+    """Rules over the prompts, no model: the stored prompts and a progress bar; `curate(store, problems, progress, workspace)` labels them."""
     from tqdm import tqdm
 
     from k15core.curation.run import store_problems
@@ -151,7 +151,7 @@ def _text_pass(args, curate) -> int:
     store = ws.store()
     problems = store_problems(store, args.task)
     with tqdm(total=len(problems), desc=f"curate {args.curate_command}", unit="prompt", disable=args.quiet) as bar:
-        report = curate(store, problems, bar.update)
+        report = curate(store, problems, bar.update, ws)
     print(f"curate {args.curate_command}: {report.curated} prompts checked, {report.flagged} flagged ({args.policy}), "
           f"{report.events} label events written, {report.kept_human} human labels kept; {report.seconds:.1f} s")
     return 0

@@ -137,11 +137,13 @@ def cmd_warmup_data(args) -> int:
 def cmd_eval(args) -> int:
     from k15core import stages
     from k15core.evaluate import render_table
-    from k15core.tasks import load_checked_prompt_file
+    from k15core.tasks import load_checked_prompt_file, store_prompt_images
 
     cfg, ws = setup(args)
     model_dir = stages.resolve_model(ws, args.model)
     problems = load_checked_prompt_file(args.prompts, cfg.task.name) if args.prompts else None
+    if problems:
+        store_prompt_images(problems, ws.images)  # a VLM reads a file's image prompts from the workspace's image store
     rows = stages.run_eval(ws, ws.store(), cfg, model_dir, problems, name=args.model, progress=not args.quiet)
     console().print(render_table(rows, title=f"{args.model} on {'the held-out set' if problems is None else args.prompts}"))
     return 0

@@ -1,5 +1,5 @@
 """`k15 prompts import PATH`: add a prompt file (JSONL/CSV/Parquet) or a local dataset folder to the run store, all
-of it or none."""
+of it or none; the images an `images` column names go to the workspace's image store."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,13 +22,15 @@ def register(sub) -> None:
 
 
 def cmd_prompts_import(args) -> int:
-    from k15core.tasks import load_checked_prompt_file
+    from k15core.tasks import load_checked_prompt_file, store_prompt_images
 
     cfg, ws = setup(args)
     # every row checked (as the studio does) before anything is written
     problems = load_checked_prompt_file(args.file, cfg.task.name, columns=args.columns, split=args.split)
     path = Path(args.file)
     source = f"dataset:{path.name}" + (f":{args.split}" if args.split else "") if path.is_dir() else f"file:{path.name}"
+    images = store_prompt_images(problems, ws.images)  # the images first: a prompt row never names an image not stored
     added = ws.store().add_prompts(problems, source=source)
-    print(f"{args.file}: {len(problems)} prompts read, {added} new, {len(problems) - added} already in the store")
+    shown = f", {images} images stored in {ws.images.root}" if images else ""
+    print(f"{args.file}: {len(problems)} prompts read, {added} new, {len(problems) - added} already in the store{shown}")
     return 0

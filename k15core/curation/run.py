@@ -16,6 +16,7 @@ from k15core import labels as L
 from k15core.curation.difficulty import difficulty_from_pass_rate, pass_rate
 from k15core.curation.dedup import find_duplicates
 from k15core.curation.formats import format_issue
+from k15core.curation.image_dedup import dedup_groups
 from k15core.curation.hackable import is_easy_to_hack
 from k15core.tasks import TASKS
 from k15core.tasks.problem import Problem
@@ -52,7 +53,8 @@ def store_problems(store, task_name: str | None = None) -> list[Problem]:
     for p in store.prompts():
         if task_name and p["task"] != task_name:
             continue
-        task_problem = Problem(id=p["id"], prompt=p["text"], reference=p["reference"], difficulty=p["difficulty"], task=p["task"])
+        task_problem = Problem(id=p["id"], prompt=p["text"], reference=p["reference"], difficulty=p["difficulty"], task=p["task"],
+                               images=tuple(p["images"]))
         out.append(L.overlay(task_problem, states.get(p["id"], L.DEFAULT)))
     return out
 
@@ -173,15 +175,21 @@ def curate_formats(store, problems: list[Problem], *, policy: str = "flag", auth
 
 
 def curate_duplicates(store, problems: list[Problem], *, threshold: float = 0.8, policy: str = "flag", author: str = "k15 curate",
-                      progress=None) -> CurationReport:
+                      progress=None, images=None) -> CurationReport:
     """Label every later copy of a prompt `duplicate_of` the first one (exact or near; k15core.curation.dedup),
     so the studio shows each kept/dropped pair; policy "exclude" also excludes the copies. A prompt that is
-    no longer a duplicate (its twin was edited or removed) gets its label reset."""
+    no longer a duplicate (its twin was edited or removed) gets its label reset. Image prompts are copies only when
+    their images are near-duplicates too (perceptual hash, k15core.curation.image_dedup), read from `images` (the
+    workspace's image store)."""
     if policy not in ("flag", "exclude"):
         raise ValueError(f"policy must be 'flag' or 'exclude', got {policy!r}")
     t0, report = time.perf_counter(), CurationReport(prompts=len(problems))
     ordered = sorted(problems, key=lambda p: p.id)
-    found = {d.dropped: d for d in find_duplicates([(p.id, p.prompt) for p in ordered], threshold=threshold)}
+    groups: dict[str, list[Problem]] = {}
+    keys = dedup_groups(ordered, images)
+    for p in ordered:
+        groups.setdefault(keys[p.id], []).append(p)
+    found = {d.dropped: d for members in groups.values() for d in find_duplicates([(p.id, p.prompt) for p in members], threshold=threshold)}
     for part in _chunks(ordered, 256):
         latest = _latest_sources(store, [p.id for p in part])
         for p in part:

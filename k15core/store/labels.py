@@ -34,6 +34,13 @@ class UnknownPrompts(ValueError):
         super().__init__(f"no prompt with id{'s' if len(missing) > 1 else ''} {shown} (nothing written)")
 
 
+def _prompt_row(row) -> dict:
+    """A prompts row as callers read it: the JSON `images` column as a list of addresses."""
+    out = dict(row)
+    out["images"] = json.loads(out["images"]) if out.get("images") else []
+    return out
+
+
 def _new_action() -> str:
     return uuid.uuid4().hex[:16]
 
@@ -42,7 +49,8 @@ class LabelsMixin(StoreBase):
     """The `prompts` table and the append-only `label_events` table."""
 
     def add_prompts(self, problems: list, source: str) -> int:
-        """Insert problems (objects with id, prompt, reference, task, difficulty); existing ids are kept as they are,
+        """Insert problems (objects with id, prompt, reference, task, difficulty and, for image prompts, `images`: the
+        addresses of images already in the workspace's image store); existing ids are kept as they are,
         and so is the first of several problems with one id in `problems`.
 
         Returns the number of new prompts. All rows go in one transaction: a failure adds none.
@@ -50,8 +58,9 @@ class LabelsMixin(StoreBase):
         now = time.time()
         first: dict[str, dict] = {}
         for p in problems:
+            images = list(getattr(p, "images", ()) or ())
             first.setdefault(p.id, dict(id=p.id, text=p.prompt, reference=p.reference, task=p.task, difficulty=int(p.difficulty),
-                                        source=source, created_at=now))
+                                        source=source, created_at=now, images=json.dumps(images) if images else None))
         rows = list(first.values())
 
         def write(conn: Connection) -> int:
@@ -65,10 +74,11 @@ class LabelsMixin(StoreBase):
 
     def prompt(self, prompt_id: str) -> dict | None:
         row = self._read(lambda c: c.execute(select(S.prompts).where(S.prompts.c.id == prompt_id)).mappings().first())
-        return dict(row) if row else None
+        return _prompt_row(row) if row else None
 
     def prompts(self) -> list[dict]:
-        return [dict(r) for r in self._read(lambda c: c.execute(select(S.prompts).order_by(S.prompts.c.id)).mappings().all())]
+        """Every prompt row, by id; `images` is the list of its image addresses ([] for a text prompt)."""
+        return [_prompt_row(r) for r in self._read(lambda c: c.execute(select(S.prompts).order_by(S.prompts.c.id)).mappings().all())]
 
     def add_label_event(self, prompt_id: str, field: str, value: Any, author: str, source: str) -> int:
         """Append one raw label event (no check, no de-duplication). Tools should prefer `set_label`."""

@@ -37,7 +37,7 @@ class Txt(TypeDecorator):
 RowId = Integer().with_variant(BigInteger(), "postgresql")
 """The id of a table that grows by the row per sample: SQLite's INTEGER is 64-bit already, PostgreSQL's is not."""
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # How to bring an older store up to SCHEMA_VERSION: version -> statements (portable SQL). The store runs
 # them in one transaction when it opens an older file, so a workspace never has to be thrown away.
@@ -70,6 +70,9 @@ MIGRATIONS: dict[int, list[str]] = {
     # 5 -> 6: each trajectory's verdict (who decided its correctness: the task's rule or the chain-of-thought judge,
     # with the judge's reasoning), JSON; NULL for older rows and for samples never verified in RL (evaluation).
     5: ["ALTER TABLE trajectories ADD COLUMN verdict TEXT"],
+    # 6 -> 7: the images an image prompt shows, as a JSON list of image-store addresses (k15core.vlm.images); NULL for
+    # a text prompt and for every older row. TEXT is a type both databases know: the first migration run on both.
+    6: ["ALTER TABLE prompts ADD COLUMN images TEXT"],
 }
 
 metadata = MetaData()
@@ -153,6 +156,7 @@ prompts = Table(
     Column("difficulty", Integer, nullable=False),
     Column("source", Txt(200), nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("images", Txt),  # JSON list of image addresses (<workspace>/images); NULL for a text prompt. Never image bytes.
 )
 
 # Append-only: a prompt's current labels are derived by folding its events in `seq` order

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import inspect
 
+from k15core.errors import K15Error
 from k15core.registry import Registry
 from k15core.tasks.arithmetic import ArithmeticTask
 from k15core.tasks.base import Problem, Task
@@ -39,7 +40,7 @@ def make_task(cfg) -> Task:
     return cls(**kwargs)
 
 
-__all__ = ["TASKS", "Problem", "Task", "make_task", "check_reference", "read_checked_prompt_file", "load_checked_prompt_file", "problems_from_dataset", "compares_final_answer", "ArithmeticTask", "ChainsTask", "RecurrenceTask", "MathTask", "CodeTask", "GymTask", "MentalTask", "VisualRecurrenceTask"]
+__all__ = ["TASKS", "Problem", "Task", "make_task", "check_reference", "read_checked_prompt_file", "load_checked_prompt_file", "problems_from_dataset", "store_prompt_images", "compares_final_answer", "ArithmeticTask", "ChainsTask", "RecurrenceTask", "MathTask", "CodeTask", "GymTask", "MentalTask", "VisualRecurrenceTask"]
 
 
 def compares_final_answer(task_name: str) -> bool:
@@ -75,12 +76,13 @@ def _checker(task_name: str) -> Task:
     return TASKS.get(task_name)()
 
 
-def read_checked_prompt_file(path, default_task: str = "arithmetic", columns=None, split: str | None = None) -> PromptFileReport:
+def read_checked_prompt_file(path, default_task: str = "arithmetic", columns=None, split: str | None = None, files=None) -> PromptFileReport:
     """A prompt file, dataset folder or `datasets` object read row by row (`dataset_source.read_prompt_source`, with the
     optional column mapping and split), each good row's reference then checked by its task's verifier
     (`check_reference`): a row whose answer no response could match is a bad row too. The CLI import and the studio
-    import both read sources this way, so they accept exactly the same inputs."""
-    report = read_prompt_source(path, default_task, columns, split)
+    import both read sources this way, so they accept exactly the same inputs. `files` finds the images rows name
+    (`prompt_images.ImageFiles`; default: relative to the file's folder)."""
+    report = read_prompt_source(path, default_task, columns, split, files)
     errors, good = list(report.errors), []
     for p in report.problems:
         why = check_reference(p.task, p.reference)
@@ -95,6 +97,17 @@ def load_checked_prompt_file(path, default_task: str = "arithmetic", columns=Non
     """All problems of a prompt file, dataset folder or `datasets` object whose every row is well formed and checked;
     else a K15Error naming every bad row (nothing half-imports)."""
     return problems_or_error(path, read_checked_prompt_file(path, default_task, columns, split), what=describe(path))
+
+
+def store_prompt_images(problems: list[Problem], store) -> int:
+    """Store the images of checked problems in the workspace's image store (`prompt_images.store_images`); a file
+    changed since it was checked is a K15Error, raised before any prompt is added."""
+    from k15core.tasks.prompt_images import store_images
+
+    try:
+        return store_images(problems, store)
+    except ValueError as err:
+        raise K15Error(str(err), "check the image files and import again") from None
 
 
 def problems_from_dataset(dataset, columns=None, split: str | None = None, default_task: str = "arithmetic") -> list[Problem]:

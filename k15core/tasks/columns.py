@@ -3,7 +3,7 @@
 `--columns prompt=question,reference=answer,difficulty=level,id=idx` reads the field `prompt` from the
 column `question`, and so on. A field the mapping does not name is read from the column of its own name
 when there is one (as in a prompt file: `prompt`, `reference` or `answer`, `difficulty`, `id`, `task`,
-`solution`, `tests`), so a dataset whose columns already have those names needs no mapping at all.
+`solution`, `tests`, `images`), so a dataset whose columns already have those names needs no mapping at all.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Iterable, Mapping
 
 from k15core.errors import K15Error
 
-FIELDS = ("prompt", "reference", "difficulty", "id", "task", "solution", "tests")
+FIELDS = ("prompt", "reference", "difficulty", "id", "task", "solution", "tests", "images")
 """The fields a mapping may name: the columns a prompt file may have (`answer` is `reference`'s synonym there)."""
 _OWN_NAMES = (*FIELDS, "answer")
 COLUMNS_HELP = "map the dataset's columns, e.g. --columns prompt=question,reference=answer (prompt and reference are needed)"

@@ -23,6 +23,7 @@ from typing import Any, Iterator, Mapping
 from k15core.errors import K15Error
 from k15core.tasks.columns import ColumnMap, check_columns, map_row, parse_columns, used_columns
 from k15core.tasks.prompt_file import PromptFileReport, raw_rows, report_rows
+from k15core.tasks.prompt_images import FolderImages, ImageFiles
 
 _BUILDERS = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".ndjson": "json", ".csv": "csv", ".arrow": "arrow"}
 """Data-file extensions of a dataset folder and the `datasets` builder that reads each."""
@@ -32,11 +33,12 @@ LOCAL_ONLY_FIX = ("pass a local file or folder; save a hub dataset first, "
 
 
 def read_prompt_source(source: Any, default_task: str = "arithmetic", columns: str | Mapping[str, str] | None = None,
-                       split: str | None = None) -> PromptFileReport:
+                       split: str | None = None, files: ImageFiles | None = None) -> PromptFileReport:
     """Every row of a prompt file, dataset folder or `datasets` object, checked; bad rows reported, not raised.
 
     `columns` maps fields to columns ("prompt=question,reference=answer" or a dict, see `columns`); `split` picks
-    one split of a DatasetDict (needed when it has more than one)."""
+    one split of a DatasetDict (needed when it has more than one). Image paths are read relative to the file's or the
+    folder's own place, or found by `files` when given (the studio's upload); an in-memory dataset's rows name none."""
     mapping = parse_columns(columns)
     what = describe(source)
     if isinstance(source, (str, Path)):
@@ -44,8 +46,9 @@ def read_prompt_source(source: Any, default_task: str = "arithmetic", columns: s
         if path.is_file():
             if split:
                 raise K15Error(f"{what} is a single file, it has no splits", "drop --split (it picks a split of a dataset folder)")
-            return report_rows(_file_rows(path, mapping, what), default_task)
-    return report_rows(_dataset_rows(source, mapping, split, what), default_task)
+            return report_rows(_file_rows(path, mapping, what), default_task, files or FolderImages(path.parent))
+        files = files or FolderImages(path)
+    return report_rows(_dataset_rows(source, mapping, split, what), default_task, files)
 
 
 def describe(source: Any) -> str:

@@ -2,7 +2,8 @@
 
 Columns: `prompt` (required), `reference` (required; `answer` is accepted as a synonym), `difficulty`
 (optional integer), `id` (optional; default derived from the prompt text), `task` (optional),
-`solution` (optional worked solution, kept in the problem's meta for the warm-up). Code problems give
+`solution` (optional worked solution, kept in the problem's meta for the warm-up), `images` (optional image paths,
+relative to the file's folder, one `<image>` marker in the prompt per image: `prompt_images`). Code problems give
 `tests` (a list of {"input", "output"} objects) instead of a reference; they become the reference as JSON.
 The whole file is validated before anything is returned, and every bad row is reported with its line
 number, so a bad file never half-imports.
@@ -22,9 +23,11 @@ from pathlib import Path
 from typing import Iterable
 
 from k15core.errors import K15Error
+from k15core.tasks.prompt_images import LIMITS, FolderImages, ImageFiles, ImageLimits, check_images
 from k15core.tasks.problem import Problem
 
-FORMAT_HELP = 'each row needs "prompt" and "reference" (text), optionally "difficulty" (integer), "id" and "task"'
+FORMAT_HELP = ('each row needs "prompt" and "reference" (text), optionally "difficulty" (integer), "id", "task" and "images" '
+               '(image paths, relative to the file, one <image> in the prompt for each)')
 MAX_TEXT_CHARS = 100_000
 """Longest prompt, reference or solution, in characters (a long reasoning problem is a few thousand)."""
 MAX_DIFFICULTY = 10
@@ -57,7 +60,7 @@ def _difficulty(value: object) -> int:
     return level
 
 
-def _row_to_problem(row: object, default_task: str) -> Problem:
+def _row_to_problem(row: object, default_task: str, files: ImageFiles | None = None, limits: ImageLimits = LIMITS) -> Problem:
     if not isinstance(row, dict):
         raise ValueError("not an object with named fields")
     prompt = row.get("prompt")
@@ -75,8 +78,11 @@ def _row_to_problem(row: object, default_task: str) -> Problem:
     if pid is None or pid == "":  # an id of 0 is an id (a dataset's row index starts there)
         pid = "file:" + hashlib.sha1(prompt.encode()).hexdigest()[:12]
     meta = {"solution": row["solution"]} if isinstance(row.get("solution"), str) and row["solution"].strip() else {}
+    images = check_images(row.get("images"), prompt, files, limits)
+    if images.files:
+        meta["image_files"] = images.files  # read again when the import stores them (prompt_images.store_images)
     return Problem(id=str(pid), prompt=prompt, reference=str(reference).strip(), difficulty=difficulty, task=str(row.get("task") or default_task),
-                   meta=meta)
+                   meta=meta, images=images.addresses)
 
 
 @dataclass
@@ -139,17 +145,19 @@ def _csv_rows(path: Path, text: str) -> list[tuple[str, object]]:
 
 def read_prompt_file(path: str | Path, default_task: str = "arithmetic") -> PromptFileReport:
     """Read every row of a JSONL, CSV or Parquet prompt file; bad rows are reported, not raised (for a preview)."""
-    return report_rows(raw_rows(Path(path)), default_task)
+    return report_rows(raw_rows(Path(path)), default_task, FolderImages(Path(path).parent))
 
 
-def report_rows(rows: Iterable[tuple[str, object]], default_task: str = "arithmetic") -> PromptFileReport:
-    """Check (where, row) pairs one by one: every reader (files, datasets) reports bad rows with the same messages."""
+def report_rows(rows: Iterable[tuple[str, object]], default_task: str = "arithmetic", files: ImageFiles | None = None,
+                limits: ImageLimits = LIMITS) -> PromptFileReport:
+    """Check (where, row) pairs one by one: every reader (files, datasets) reports bad rows with the same messages.
+    `files` finds the images rows name (None: a row naming images is a bad row)."""
     problems, errors, seen = [], [], set()
     for where, row in rows:
         try:
             if isinstance(row, Exception):
                 raise row
-            p = _row_to_problem(row, default_task)
+            p = _row_to_problem(row, default_task, files, limits)
             if p.id in seen:
                 raise ValueError(f"duplicate id {p.id!r}")
             seen.add(p.id)

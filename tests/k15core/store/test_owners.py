@@ -110,10 +110,10 @@ def test_a_version_4_store_gets_the_owner_table_and_its_running_runs_read_as_gon
     store.set_run_status(done, "finished")
     store.close()
     raw = sqlite3.connect(path)  # what version 4 had: no owner table
-    raw.executescript("DROP TABLE run_owners; ALTER TABLE trajectories DROP COLUMN verdict; UPDATE meta SET value = '4' WHERE key = 'schema_version';")
+    raw.executescript("DROP TABLE run_owners; ALTER TABLE trajectories DROP COLUMN verdict; ALTER TABLE prompts DROP COLUMN images; UPDATE meta SET value = '4' WHERE key = 'schema_version';")
     raw.commit()
     raw.close()
     store = Store(path)
     with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION) == "6"
+        assert raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION) == "7"
     assert [r["status"] for r in store.runs()] == [RUNNING_OWNER_GONE, "finished"]  # an older trainer's run: nobody owns it now

@@ -40,7 +40,7 @@ def test_a_version_3_store_gets_group_id_from_its_tags(tmp_path):
     store.record_iteration(run, 0, {}, [_rec(f"p{i}", tag, None) for i, tag in enumerate(tags)])
     store.close()
     raw = sqlite3.connect(path)  # what version 3 wrote: no group_id column, the group only in the tag
-    raw.executescript("ALTER TABLE trajectories DROP COLUMN group_id; ALTER TABLE trajectories DROP COLUMN verdict; UPDATE meta SET value = '3' WHERE key = 'schema_version';")
+    raw.executescript("ALTER TABLE trajectories DROP COLUMN group_id; ALTER TABLE trajectories DROP COLUMN verdict; ALTER TABLE prompts DROP COLUMN images; UPDATE meta SET value = '3' WHERE key = 'schema_version';")
     raw.commit()
     raw.close()
 
@@ -49,7 +49,7 @@ def test_a_version_3_store_gets_group_id_from_its_tags(tmp_path):
                                 "groupie:4": None, "long": None}
     assert [t.group for t in store.trajectories(run)][:3] == [0, 12, None]
     with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION) == "6"
+        assert raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION) == "7"
     assert store.prompt_stats().keys() == {"p0", "p1"}  # the migrated rows count as RL samples at once
 
 

@@ -33,3 +33,6 @@ def test_k15_train_runs_rl_on_image_prompts(workspace, capsys):
     assert type(processor).__name__ == "LlavaProcessor"
     pool = make_task(TaskConfig(name="visual-recurrence", levels=[1, 2], eval_per_level=2)).train_problems(8, seed=10_000)
     assert all(p.images[0] in workspace.images for p in pool)
+    # the run's prompt rows carry their pictures' addresses, so the studio shows each group's picture
+    shown = {r.prompt_id: store.prompt(r.prompt_id)["images"] for r in records}
+    assert all(len(a) == 1 and a[0] in workspace.images for a in shown.values())
