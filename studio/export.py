@@ -17,7 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Callable, Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -153,3 +153,26 @@ def _prune(root: Path, keep_s: float) -> None:
                 shutil.rmtree(d, ignore_errors=True)
         except OSError:  # another studio process removed it first
             pass
+
+
+def build(ctx, filters: list, filter_of: Callable[..., TrajectoryFilter], regex_timeout_s: float) -> dict:
+    """A format, a button that exports every row the Rollouts filters match (`filter_of(*filters)`), the file to download
+    and how many rows it holds."""
+    import gradio as gr  # the engine side of this module (export()) is used without gradio by notebooks and tests
+
+    with gr.Row():
+        fmt = gr.Radio(WRITERS.names(), value="csv", label="export format", scale=1, elem_id="rollouts-export-format")
+        go = gr.Button("Export every matching sample", scale=1, elem_id="rollouts-export")
+        said = gr.Markdown(elem_id="rollouts-export-said")
+    out = gr.File(label="export", interactive=False, visible=False, elem_id="rollouts-export-file")
+
+    def run(fmt_name, *values):
+        try:
+            f = filter_of(*values)
+        except ValueError as err:
+            return gr.File(visible=False), f"check the filter: {err}"
+        path, sentence = export_for_download(ctx.store, f, fmt_name, regex_timeout_s)
+        return gr.File(value=path, visible=path is not None), sentence
+
+    go.click(run, [fmt, *filters], [out, said], api_name="export_rollouts", concurrency_limit=2)
+    return {"format": fmt, "button": go, "file": out, "said": said}
