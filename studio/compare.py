@@ -93,7 +93,7 @@ CSS = """
 .k15-diff-del { background: rgba(220, 60, 60, 0.45); text-decoration: line-through; }
 .k15-diff-ins { background: rgba(40, 160, 70, 0.45); }
 .k15-diff-rep { background: rgba(230, 170, 30, 0.5); }
-.k15-compare .k15-compare-side { flex: 1 1 0; min-width: 0; }
+.k15-cards.k15-compare { grid-template-columns: 1fr 1fr; }
 """
 
 
