@@ -98,6 +98,9 @@ CSS = """
 
 
 def _int(x, what: str) -> int:
+    """A whole number from a dropdown (an int, or the text typed) or a gr.Number (which may send 2.0)."""
+    if isinstance(x, float) and x.is_integer():
+        return int(x)
     try:
         return int(str(x).strip())
     except (TypeError, ValueError):

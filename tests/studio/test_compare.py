@@ -70,3 +70,10 @@ def test_a_side_that_does_not_exist_is_said(ctx, studio_data, side, said):
     assert studio_data.run_id == 1
     with pytest.raises(ValueError, match=re.escape(said)):
         C.compare_html(ctx, studio_data.prompt_ids[0], C.Side(1, 0, 0), side, token_pieces)
+
+
+def test_side_fields_are_read_as_whole_numbers():
+    assert C._int(2.0, "x") == 2 and C._int(" 3 ", "x") == 3 and C._int(4, "x") == 4
+    for bad in (2.5, "two", None):
+        with pytest.raises(ValueError, match="x must be a whole number"):
+            C._int(bad, "x")
