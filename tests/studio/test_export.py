@@ -88,3 +88,20 @@ def test_download_says_the_count_and_a_bad_regex_is_said_not_raised(store, monke
     assert len(pd.read_parquet(path)) == store.count_matching(FILTER) and f"exported {store.count_matching(FILTER):,} rows (parquet" in said
     path, said = E.export_for_download(store, TrajectoryFilter(text="(", regex=True), "csv", regex_timeout_s=5.0)
     assert path is None and said.startswith("not a valid regular expression")
+
+
+@pytest.mark.slow  # a subprocess that imports gradio (through benchmarks/studio_queries.py) and builds a store
+def test_the_export_benchmark_runs_and_exports_every_row(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "studio_export.py"), "--trajectories", "300"], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert {fmt: r["rows"] for fmt, r in result["formats"].items()} == {"csv": 300, "jsonl": 300, "parquet": 300}
+    assert all(r["file_mb"] >= 0 and r["peak_python_mb"] > 0 for r in result["formats"].values())
