@@ -43,7 +43,10 @@ KEEP_S = 3600.0
 
 
 class Writer(Protocol):
-    def __init__(self, handle: IO, path: Path) -> None: ...
+    """A format's writer: made on the open file (binary when `binary`), given each page's rows, closed once."""
+    binary: bool
+
+    def __init__(self, handle: IO) -> None: ...
     def write(self, rows: list[dict]) -> None: ...
     def close(self) -> None: ...
 
@@ -56,7 +59,7 @@ class JsonlWriter:
     """One JSON object per line, UTF-8 as is (no \\u escapes)."""
     binary = False
 
-    def __init__(self, handle: IO, path: Path):
+    def __init__(self, handle: IO):
         self.handle = handle
 
     def write(self, rows: list[dict]) -> None:
@@ -71,7 +74,7 @@ class CsvWriter:
     """A header line, then one line per row; text with commas, quotes or newlines quoted (RFC 4180)."""
     binary = False
 
-    def __init__(self, handle: IO, path: Path):
+    def __init__(self, handle: IO):
         self.out = csv.DictWriter(handle, fieldnames=list(COLUMNS), lineterminator="\n")
         self.out.writeheader()
 
@@ -87,7 +90,7 @@ class ParquetWriter:
     """One row group per page, the types of `COLUMNS`."""
     binary = True
 
-    def __init__(self, handle: IO, path: Path):
+    def __init__(self, handle: IO):
         self.schema = pa.schema(list(COLUMNS.items()))
         self.out = pq.ParquetWriter(handle, self.schema)
 
@@ -112,7 +115,7 @@ def export(store: Store, f: TrajectoryFilter, fmt: str, path: Path, page_rows: i
     writer_cls = WRITERS.get(fmt)
     rows = 0
     with open(path, "wb" if writer_cls.binary else "w", **({} if writer_cls.binary else {"encoding": "utf-8", "newline": ""})) as handle:
-        writer = writer_cls(handle, path)
+        writer = writer_cls(handle)
         for page in store.matching_pages(f, list(COLUMNS), page_rows, regex_timeout_s=regex_timeout_s):
             writer.write([{**r, "truncated": bool(r["truncated"]), "repeated": bool(r["repeated"]), "finished": bool(r["finished"])} for r in page])
             rows += len(page)
