@@ -23,7 +23,7 @@ from k15core.prompting import render_prompt, uses_chat_template
 from k15core.store import Store
 from k15core.store.db import TrajectoryFilter
 from k15core.store.filters import RegexTimeout
-from studio import key_queue, pair_marks, verdicts
+from studio import compare, export, key_queue, pair_marks, verdicts
 from studio.images import images_html
 
 RESULT_COLUMNS = ["id", "run", "iteration", "prompt_id", "sample", "reward", "correct", "length", "truncated", "repeated", "difficulty", "response"]
@@ -59,11 +59,13 @@ def _int_or_none(x) -> int | None:
     return int(x)
 
 
-def make_filter(run_id, it_min, it_max, text, regex, verdict, len_min, len_max, truncated, repeated, source="rl") -> TrajectoryFilter:
+def make_filter(run_id, it_min, it_max, text, regex, verdict, len_min, len_max, truncated, repeated, source="rl", diff_min=None,
+                diff_max=None) -> TrajectoryFilter:
     return TrajectoryFilter(
         run_id=_int_or_none(run_id), iteration_min=_int_or_none(it_min), iteration_max=_int_or_none(it_max),
         text=(text or "").strip() or None, regex=bool(regex), correct=_tri(verdict), length_min=_int_or_none(len_min),
         length_max=_int_or_none(len_max), truncated=_tri(truncated), repeated=_tri(repeated), tag=None if source == "all" else source,
+        difficulty_min=_int_or_none(diff_min), difficulty_max=_int_or_none(diff_max),
     )
 
 
@@ -228,6 +230,8 @@ def build(ctx) -> dict:
         source = gr.Radio(["rl", "free", "all"], value="rl", label="samples", info="rl: training samples; free: held-out evaluation", scale=2)
         it_min = gr.Textbox(label="iteration from", placeholder="any", scale=1, elem_id="rollouts-it-min")
         it_max = gr.Textbox(label="to", placeholder="any", scale=1, elem_id="rollouts-it-max")
+        diff_min = gr.Textbox("", label="difficulty ≥", placeholder="any", scale=1, elem_id="rollouts-diff-min")
+        diff_max = gr.Textbox("", label="difficulty ≤", placeholder="any", scale=1, elem_id="rollouts-diff-max")
     with gr.Row():
         text = gr.Textbox(label="prompt or response contains", placeholder="text, or a regular expression", scale=3, elem_id="rollouts-text")
         regex = gr.Checkbox(label="regex", value=False, scale=1)
@@ -236,8 +240,10 @@ def build(ctx) -> dict:
         len_max = gr.Textbox(label="length ≤", placeholder="any", scale=1)
         truncated = gr.Radio([ANY, YES, NO], value=ANY, label="truncated", scale=1)
         repeated = gr.Radio([ANY, YES, NO], value=ANY, label="repeated", scale=1)
+    filters = [run_box, it_min, it_max, text, regex, verdict, len_min, len_max, truncated, repeated, source, diff_min, diff_max]
     search_btn = gr.Button("Search", variant="primary", elem_id="rollouts-search")
     summary = gr.Markdown()
+    export.build(ctx, filters, make_filter, REGEX_TIME_LIMIT_S)  # every matching row to a file, not only the table's 200
     results = gr.Dataframe(headers=RESULT_COLUMNS, interactive=False, max_height=320, wrap=False, max_chars=80, elem_id="rollouts-results")
     with gr.Row():
         colour_by = gr.Radio(list(COLOUR_BY), value="log-prob", label="colour tokens by", info="hover a token for its values")
@@ -256,13 +262,13 @@ def build(ctx) -> dict:
         verdict_buttons = [(gr.Button(f"{name}", scale=1, elem_id=f"rollouts-verdict-{key}"), value)
                            for key, name, value in (("correct", "Correct", True), ("wrong", "Wrong", False), ("clear", "Take mine back", None))]
         verdict_said = gr.Markdown(elem_id="rollouts-verdict-said")
-    history = gr.Dataframe(headers=HISTORY_COLUMNS, label="this prompt across iterations (look down the column)", interactive=False, max_height=240)
+    history = gr.Dataframe(headers=HISTORY_COLUMNS, label="this prompt across iterations (look down the column; click a row to open that iteration's group)",
+                           interactive=False, max_height=240, elem_id="rollouts-history")
     current_prompt = gr.Textbox(visible=False)
+    compare.build(ctx, current_prompt, lambda: run_choices(ctx.store), token_pieces)
     with gr.Accordion("Suspicion queue: groups worth a look", open=False):
         queue_btn = gr.Button("Build the queue for this run", elem_id="rollouts-queue-build")
         queue = gr.Dataframe(interactive=False, max_height=300, elem_id="rollouts-queue")
-
-    filters = [run_box, it_min, it_max, text, regex, verdict, len_min, len_max, truncated, repeated, source]
 
     def do_search(*values):
         try:
@@ -285,6 +291,7 @@ def build(ctx) -> dict:
         return str(int(evt.row_value[-1])) if evt.row_value else gr.skip()
 
     queue.select(pick_queue, queue, open_id, api_visibility="private")
+    history.select(pick_queue, history, open_id, api_visibility="private")  # a history row opens that iteration's group (its first_id)
 
     def do_open(tid, colour, keep=None):
         """The group of sample `tid`; the verdict dropdown on `keep` if it is one of its samples (after a verdict), else on `tid`."""

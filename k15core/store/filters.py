@@ -43,6 +43,9 @@ class TrajectoryFilter:
     length_max: int | None = None
     truncated: bool | None = None
     repeated: bool | None = None
+    difficulty_min: int | None = None
+    difficulty_max: int | None = None
+    """The prompt's difficulty level when it was sampled (the `difficulty` column), both ends included."""
     tag: str | None = None
     """'rl' for training samples (those with an RL group), an evaluation style ('free', 'long', ...) or an exact tag."""
 
@@ -76,6 +79,10 @@ class TrajectoryFilter:
             out.append(T.c.truncated == self.truncated)
         if self.repeated is not None:
             out.append(T.c.repeated == self.repeated)
+        if self.difficulty_min is not None:
+            out.append(T.c.difficulty >= self.difficulty_min)
+        if self.difficulty_max is not None:
+            out.append(T.c.difficulty <= self.difficulty_max)
         if self.tag:
             out.append(T.c.group_id.is_not(None) if self.tag == "rl" else T.c.tag == self.tag)
         return out

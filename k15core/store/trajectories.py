@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 from sqlalchemy import Float, func, select
 from sqlalchemy.engine import Connection, RowMapping
@@ -111,6 +111,31 @@ class TrajectoriesMixin(StoreBase):
             T.c.truncated, T.c.repeated, T.c.difficulty, func.substr(T.c.response, 1, 160).label("preview"),
         ).where(*self.where(f)).order_by(T.c.id.desc()).limit(limit)
         return [dict(r) for r in self._read_filtered(f, lambda c: c.execute(q).mappings().all(), regex_timeout_s)]
+
+    def matching_pages(self, f: TrajectoryFilter, columns: list[str], page_size: int = 1000, *,
+                       regex_timeout_s: float | None = None) -> Iterator[list[dict]]:
+        """Every trajectory matching a filter, newest first, as pages of at most `page_size` rows of these columns
+        (`id` always among them): for an export of a whole filtered table without holding it in memory.
+
+        Keyset pages (`id < the last page's smallest id`), each its own short read: a page costs the same at the end
+        of 100k rows as at the start (OFFSET would rescan what was skipped), and the writer is never held off for
+        the whole export. Rows recorded while it runs are newer than the first page, so they are not in it.
+        `regex_timeout_s` is per page, as in `find_trajectories`."""
+        T = S.trajectories
+        unknown = [c for c in columns if c not in T.c]
+        if unknown:
+            raise ValueError(f"no trajectory column {unknown}; known: {list(T.c.keys())}")
+        cols = [T.c.id] + [T.c[c] for c in columns if c != "id"]
+        conditions = self.where(f)
+        last: int | None = None
+        while True:
+            q = select(*cols).where(*conditions, *([] if last is None else [T.c.id < last])).order_by(T.c.id.desc()).limit(page_size)
+            rows = [dict(r) for r in self._read_filtered(f, lambda c: c.execute(q).mappings().all(), regex_timeout_s)]
+            if rows:
+                yield [{c: r[c] for c in columns} for r in rows]
+            if len(rows) < page_size:
+                return
+            last = rows[-1]["id"]
 
     def count_matching(self, f: TrajectoryFilter, cap: int | None = None, *, regex_timeout_s: float | None = None) -> int:
         """How many trajectories match; with `cap`, counting stops at cap + 1 (a big store need not be scanned to the end).
