@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from k15core import dist, reporting
-from k15core.config import Config, config_from_dict
+from k15core.config import Config, config_from_dict, without_speed_only
 from k15core.errors import K15Error
 from k15core.evaluate import EvalRow, eval_metrics, evaluate
 from k15core.model_kinds import kind_of
@@ -68,17 +68,10 @@ def base_model(ws: Workspace, cfg: Config, progress: bool = True) -> Path:
     return target
 
 
-STAMP_IGNORES = {"sft": ("microbatch_tokens",)}
-"""Settings that change how fast the warm-up runs or how much memory it holds, not the model it makes (slices give the
-whole batch's gradient): a cached warm-up model stays current when they change."""
-
-
 def config_stamp(cfg: Config) -> str:
-    """A hash of everything that determines the warm-up model (model, task and SFT settings but `STAMP_IGNORES`)."""
-    relevant = {k: dataclasses.asdict(getattr(cfg, k)) for k in ("model", "task", "sft")}
-    for section, keys in STAMP_IGNORES.items():
-        for key in keys:
-            relevant[section].pop(key)
+    """A hash of everything that determines the warm-up model: the model, task and SFT settings, less the ones that
+    only change speed and memory (`config.SPEED_ONLY`), so a cached warm-up stays current when they change."""
+    relevant = without_speed_only({k: dataclasses.asdict(getattr(cfg, k)) for k in ("model", "task", "sft")})
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -58,6 +58,7 @@ def test_demo_learning_keeps_each_run_and_reads_it_back(tmp_path):
     first = bench.cached_run(tmp_path, "default-s0", {"rl": {"tau": 0.05}}, run)
     again = bench.cached_run(tmp_path, "default-s0", {"rl": {"tau": 0.05}}, run)
     other = bench.cached_run(tmp_path, "default-s0", {"rl": {"tau": 0.5}}, run)  # another config trains again
+    assert bench.cached_run(tmp_path, "default-s0", {"rl": {"tau": 0.5, "microbatch_tokens": 64}}, run)["reused"]  # speed only
     assert first == {"acc_rl": 0.25} and again == {"acc_rl": 0.25, "reused": True} and other == {"acc_rl": 0.5}
     assert len(calls) == 2 and len(list(tmp_path.glob("*.json"))) == 2 and not list(tmp_path.glob("*.tmp"))
 
