@@ -23,7 +23,7 @@ import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
 from k15core.errors import K15Error  # noqa: E402
-from studio import launch_tab, long2short_tab, prompts_refresh, prompts_tab, rollouts_tab, runs_tab  # noqa: E402
+from studio import launch_tab, long2short_tab, prompts_refresh, prompts_tab, rollouts_tab, runs_tab, view_links  # noqa: E402
 from studio.context import StudioContext  # noqa: E402
 from studio.host_check import HostCheck, allowed_hosts  # noqa: E402
 from studio.login_limit import LoginLimit, LoginLimiter  # noqa: E402
@@ -49,8 +49,9 @@ def build_app(workspace: str | Path | None = None, ctx: StudioContext | None = N
     ctx = ctx or StudioContext.open(workspace)
     with gr.Blocks(title="k15 studio") as app:
         gr.Markdown(f"## k15 studio · workspace `{ctx.workspace.root}`")
+        views = view_links.build(ctx)
         with gr.Tabs(selected="runs") as tabs:
-            with gr.Tab("Runs", id="runs"):
+            with gr.Tab("Runs", id="runs") as runs_page:
                 runs = runs_tab.build(ctx)
             with gr.Tab("Rollouts", id="rollouts") as rollouts_page:
                 rollouts = rollouts_tab.build(ctx)
@@ -59,7 +60,7 @@ def build_app(workspace: str | Path | None = None, ctx: StudioContext | None = N
                 prompts_refresh.wire(ctx, prompts["grid"], prompts["queue"], prompts["message"])
             with gr.Tab("Long2short", id="long2short") as l2s_page:
                 l2s = long2short_tab.build(ctx)
-            with gr.Tab("Launch", id="launch"):
+            with gr.Tab("Launch", id="launch") as launch_page:
                 launch_tab.build(ctx)
 
         def all_runs():
@@ -92,7 +93,9 @@ def build_app(workspace: str | Path | None = None, ctx: StudioContext | None = N
 
         l2s["runs"].select(open_evaluation, l2s["runs"], [tabs, rollouts["run"], rollouts["source"]], api_visibility="private").then(
             **rollouts["search"], api_visibility="private")
-        app.load(**runs["load"], api_visibility="private").then(**runs["recolor"])
+        # the view in the address bar and saved views; its load restores a link's view, then the Runs tab draws
+        pages = {"runs": runs_page, "rollouts": rollouts_page, "prompts": prompts_page, "long2short": l2s_page, "launch": launch_page}
+        view_links.wire(ctx, app, views, tabs, pages, runs, rollouts, prompts)
     app.k15_context = ctx  # for tests and serve()
     return app
 

@@ -336,4 +336,4 @@ def build(ctx) -> dict:
                      trigger_mode="once")
     export_btn.click(lambda fmt: str(export_curated(ctx.store, ctx.workspace.root / "exports", fmt)), export_fmt, export_file, api_name="export")
     return {"grid": grid, "queue": queue, "message": message, "load": load_grid_and_focus, "load_inputs": [*grid_inputs, current],
-            "load_outputs": [*grid_outputs, *focus_outputs]}
+            "load_outputs": [*grid_outputs, *focus_outputs], "filter_text": filter_text, "status": status, "level": level, "current": current}

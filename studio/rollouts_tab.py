@@ -227,7 +227,8 @@ def run_choices(store: Store) -> list[tuple[str, int]]:
 def build(ctx) -> dict:
     with gr.Row():
         run_box = gr.Dropdown(label="run", choices=run_choices(ctx.store), value=None, scale=2, elem_id="rollouts-run", allow_custom_value=True)
-        source = gr.Radio(["rl", "free", "all"], value="rl", label="samples", info="rl: training samples; free: held-out evaluation", scale=2)
+        source = gr.Radio(["rl", "free", "all"], value="rl", label="samples", info="rl: training samples; free: held-out evaluation", scale=2,
+                          elem_id="rollouts-samples")
         it_min = gr.Textbox(label="iteration from", placeholder="any", scale=1, elem_id="rollouts-it-min")
         it_max = gr.Textbox(label="to", placeholder="any", scale=1, elem_id="rollouts-it-max")
         diff_min = gr.Textbox("", label="difficulty ≥", placeholder="any", scale=1, elem_id="rollouts-diff-min")
@@ -235,7 +236,7 @@ def build(ctx) -> dict:
     with gr.Row():
         text = gr.Textbox(label="prompt or response contains", placeholder="text, or a regular expression", scale=3, elem_id="rollouts-text")
         regex = gr.Checkbox(label="regex", value=False, scale=1)
-        verdict = gr.Radio([ANY, "correct", "wrong"], value=ANY, label="verdict", scale=2)
+        verdict = gr.Radio([ANY, "correct", "wrong"], value=ANY, label="verdict", scale=2, elem_id="rollouts-verdict-filter")
         len_min = gr.Textbox(label="length ≥", placeholder="any", scale=1)
         len_max = gr.Textbox(label="length ≤", placeholder="any", scale=1)
         truncated = gr.Radio([ANY, YES, NO], value=ANY, label="truncated", scale=1)
@@ -246,7 +247,7 @@ def build(ctx) -> dict:
     export.build(ctx, filters, make_filter, REGEX_TIME_LIMIT_S)  # every matching row to a file, not only the table's 200
     results = gr.Dataframe(headers=RESULT_COLUMNS, interactive=False, max_height=320, wrap=False, max_chars=80, elem_id="rollouts-results")
     with gr.Row():
-        colour_by = gr.Radio(list(COLOUR_BY), value="log-prob", label="colour tokens by", info="hover a token for its values")
+        colour_by = gr.Radio(list(COLOUR_BY), value="log-prob", label="colour tokens by", info="hover a token for its values", elem_id="rollouts-colour")
         open_id = gr.Textbox(label="open sample id", placeholder="click a row, or type an id and press Enter", elem_id="rollouts-open-id")
     with gr.Row():  # DPO marks on the open group's samples (studio/pair_marks.py); the page's script sends the clicks as keys
         for action, label, variant in (("prev", "← Previous sample (k)", "secondary"), ("next", "Next sample (j) →", "secondary"),
@@ -334,5 +335,6 @@ def build(ctx) -> dict:
         return pair_marks.mark(ctx.store, trajectory_id, pair_marks.MARK_OF[mark], ctx.author(request))
 
     gr.api(mark_pair, api_name="mark_pair")
-    return {"run": run_box, "source": source, "it_min": it_min, "it_max": it_max, "search": search_event, "filters": filters, "results": results,
-            "summary": summary, "open_id": open_id}
+    return {"run": run_box, "source": source, "it_min": it_min, "it_max": it_max, "text": text, "regex": regex, "verdict": verdict, "len_min": len_min,
+            "len_max": len_max, "truncated": truncated, "repeated": repeated, "search": search_event, "filters": filters, "results": results,
+            "summary": summary, "open_id": open_id, "colour_by": colour_by}

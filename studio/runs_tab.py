@@ -81,6 +81,8 @@ class MetricCache:
     choices: list = field(default_factory=list)
     """The run picker's choices and selection as last sent to the page."""
     selected: list = field(default_factory=list)
+    follow: bool | None = None
+    """Whether the last draw followed the newest run (the "follow" box it left on the page)."""
     following: str = ""
     """The "following run X" line as last sent."""
     colors: list = field(default_factory=list)
@@ -210,7 +212,7 @@ def build(ctx) -> dict:
     cache = gr.State(None)
     timer = gr.Timer(2.0)
 
-    def tick(selected, follow_on, cache_value, smooth):
+    def draw(selected, follow_on, cache_value, smooth):
         rows = rl_runs(ctx.store)
         choices = [(f"{run_label(r)} ({r['status']}, {r['iterations']} it.)", r["id"]) for r in rows]
         followed = followed_run(rows)
@@ -233,12 +235,22 @@ def build(ctx) -> dict:
         bar = progress_bars(rows, new_cache, shown)
         said_bar = gr.skip() if bar == new_cache.progress else bar
         new_cache.choices, new_cache.selected, new_cache.following, new_cache.progress = choices, shown, line, bar
+        new_cache.follow = bool(follow_on)
         return [gr.skip() if same else gr.Dropdown(choices=choices, value=shown), said_following, table, new_cache, said, said_bar, *figs]
+
+    def tick(selected, follow_on, cache_value, smooth):
+        """The timer's draw, made only while the page's picker and "follow" box hold what the last draw left there.
+        Otherwise a person's pick is on its way (its own event draws): drawing from the page's half-updated values
+        (the runs picked, "follow" not yet off) put the followed run back over their choice and left the page
+        following nothing."""
+        if cache_value is not None and (list(selected or []), bool(follow_on)) != (cache_value.selected, cache_value.follow):
+            return [gr.skip()] * len(outputs)
+        return draw(selected, follow_on, cache_value, smooth)
 
     def pick(selected, cache_value, smooth):
         # a person who picks runs stops the following; clearing the picker starts it again
         follow_on = not selected
-        return [follow_on, *tick(selected, follow_on, cache_value, smooth)]
+        return [follow_on, *draw(selected, follow_on, cache_value, smooth)]
 
     def recolor(cache_value):
         due = (cache_value.recolor if cache_value else None) or [None] * len(PANELS)
@@ -249,8 +261,8 @@ def build(ctx) -> dict:
     then_recolor = dict(fn=recolor, inputs=cache, outputs=plots, api_visibility="private", show_progress="hidden")
     timer.tick(tick, inputs, outputs, api_visibility="private", show_progress="hidden").then(**then_recolor)
     runs_box.input(pick, [runs_box, cache, smoothing], [follow, *outputs], api_visibility="private").then(**then_recolor)
-    follow.input(tick, inputs, outputs, api_visibility="private").then(**then_recolor)
-    smoothing.change(tick, inputs, outputs, api_visibility="private", show_progress="hidden", trigger_mode="always_last").then(**then_recolor)
+    follow.input(draw, inputs, outputs, api_visibility="private").then(**then_recolor)
+    smoothing.change(draw, inputs, outputs, api_visibility="private", show_progress="hidden", trigger_mode="always_last").then(**then_recolor)
     live.change(lambda on: gr.Timer(active=on), live, timer, api_visibility="private")
 
     def brush(evt: gr.SelectData):
@@ -259,5 +271,5 @@ def build(ctx) -> dict:
 
     for plot in plots:
         plot.select(brush, None, [it_lo, it_hi], api_visibility="private")
-    return {"runs": runs_box, "open": open_btn, "it_lo": it_lo, "it_hi": it_hi, "load": dict(fn=tick, inputs=inputs, outputs=outputs),
-            "recolor": then_recolor}
+    return {"runs": runs_box, "follow": follow, "smoothing": smoothing, "open": open_btn, "it_lo": it_lo, "it_hi": it_hi,
+            "load": dict(fn=draw, inputs=inputs, outputs=outputs), "tick": tick, "recolor": then_recolor}

@@ -3,6 +3,7 @@ test_runs_browser.py)."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from k15core.runlock import RUNNING_OWNER_GONE
 from studio import runs_tab
@@ -58,3 +59,34 @@ def test_a_run_shown_before_its_first_metric_can_leave_the_plots(tmp_path):
     cache, changed = runs_tab.refresh(store, [old], cache)
     assert changed and list(cache.rows) == [old] and cache.last == {old: 0}
     store.close()
+
+
+@pytest.mark.filterwarnings("ignore:The value passed into gr.Dropdown")
+def test_a_timer_tick_between_a_pick_and_its_answer_leaves_the_pick_alone(ctx, studio_data):
+    """A timer tick reading the page after the person added a run but before `pick`'s answer (follow off) reached it
+    drew the followed run and put the picker back over the choice, leaving the page following nothing (seen in
+    Chromium, tests/studio/test_view_links_browser.py). The timer now draws only while the page holds what the last
+    draw left; a person's own events (the pick, the follow box) always draw."""
+    import gradio as gr
+
+    other = ctx.store.create_run("rl:other", "rl", {"rl": {"iterations": 2}})  # the newest: followed
+    with gr.Blocks() as app:
+        built = runs_tab.build(ctx)
+    draw, tick = built["load"]["fn"], built["tick"]
+    pick = next(f.fn for f in app.fns.values() if getattr(f.fn, "__name__", "") == "pick")
+    skipped = type(gr.skip())
+    picker, _, _, cache, *_ = draw([], True, None, 0.0)  # the page's first draw
+    assert picker.value == [other] and (cache.selected, cache.follow) == ([other], True)
+    assert not isinstance(tick([other], True, cache, 0.0)[3], skipped)  # the page as drawn: the timer draws
+    both = [other, studio_data.run_id]
+    assert all(isinstance(out, skipped) for out in tick(both, True, cache, 0.0))  # picked; the pick not yet drawn
+    follow, picker, _, _, cache, *_ = pick(both, cache, 0.0)
+    assert follow is False and picker.value == both and (cache.selected, cache.follow) == (both, False)
+    assert all(isinstance(out, skipped) for out in tick(both, True, cache, 0.0))  # drawn, "follow off" not yet on the page
+    out = tick(both, False, cache, 0.0)
+    assert isinstance(out[0], skipped) and out[3].selected == both  # the page caught up: drawn, the picker left alone
+    picker, _, _, cache, *_ = draw(both, True, cache, 0.0)  # the person ticks "follow" again: the followed run alone
+    assert picker.value == [other] and (cache.selected, cache.follow) == ([other], True)
+    _, _, _, _, cache, *_ = pick(both, cache, 0.0)
+    follow, picker, _, _, cache, *_ = pick([], cache, 0.0)  # or clears the picker: following again, drawn at once
+    assert follow is True and picker.value == [other] and (cache.selected, cache.follow) == ([other], True)
