@@ -122,3 +122,16 @@ def render_table(rows: list[EvalRow], title: str = "Held-out evaluation"):
             f"{r.len_mean:.1f}", f"{r.len_p50:.0f}", f"{r.len_p90:.0f}", end_section=r.difficulty == ALL,
         )
     return table
+
+
+def record_eval(store, run_id: int, run) -> list[EvalRow]:
+    """`run()` -> (rows, records), recorded in `store` (a k15core.store.Store) as the eval run's one iteration; the
+    run ends 'finished', or 'stopped' when `run` raises (the error goes on). Returns the rows."""
+    try:
+        rows, records = run()
+    except BaseException:
+        store.set_run_status(run_id, "stopped")
+        raise
+    store.record_iteration(run_id, 0, eval_metrics(rows), records)
+    store.set_run_status(run_id, "finished")
+    return rows

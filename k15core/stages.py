@@ -13,7 +13,7 @@ from pathlib import Path
 from k15core import dist, reporting
 from k15core.config import Config, config_from_dict, without_speed_only
 from k15core.errors import K15Error
-from k15core.evaluate import EvalRow, eval_metrics, evaluate
+from k15core.evaluate import EvalRow, evaluate, record_eval
 from k15core.model_kinds import kind_of
 from k15core.models import SMOLLM2, build_tiny_model, find_smollm2_gguf, import_gguf, load_model, pick_device
 from k15core.runlock import RUNNING_OWNER_GONE, RunLock, describe
@@ -143,14 +143,7 @@ def run_eval(
     model, tokenizer = load_model(model_dir, device=pick_device())
     run_id = store.create_run(f"eval:{name or model_dir.name}", "eval", {**cfg.to_dict(), "model_dir": str(model_dir)})
     with reporting.reporting(store, ws.root, cfg, run_id) as store:
-        try:
-            rows, records = evaluate(model, tokenizer, task, problems, cfg.eval, progress=progress)
-        except BaseException:
-            store.set_run_status(run_id, "stopped")
-            raise
-        store.record_iteration(run_id, 0, eval_metrics(rows), records)
-        store.set_run_status(run_id, "finished")
-    return rows
+        return record_eval(store, run_id, lambda: evaluate(model, tokenizer, task, problems, cfg.eval, progress=progress))
 
 
 def rl_checkpoint_dir(ws: Workspace, run_id: int) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from k15core.errors import K15Error
-from k15core.evaluate import EvalRow, eval_metrics, evaluate
+from k15core.evaluate import EvalRow, evaluate, record_eval
 from k15core.models import pick_device
 from k15core.sft import SFTResult
 from k15core.tasks import make_task
@@ -63,12 +63,5 @@ def run_visual_eval(ws, store, cfg, model_dir: Path, problems=None, name: str = 
     store_pictures(task, problems, ws.images)
     model, processor = load_vlm(model_dir, device=pick_device())
     run_id = store.create_run(f"eval:{name or model_dir.name}", "eval", {**cfg.to_dict(), "model_dir": str(model_dir)})
-    try:
-        rows, records = evaluate(model, processor.tokenizer, task, problems, cfg.eval, progress=progress,
-                                 encode=ImagePromptEncoder(processor, ws.images))
-    except BaseException:
-        store.set_run_status(run_id, "stopped")
-        raise
-    store.record_iteration(run_id, 0, eval_metrics(rows), records)
-    store.set_run_status(run_id, "finished")
-    return rows
+    encode = ImagePromptEncoder(processor, ws.images)
+    return record_eval(store, run_id, lambda: evaluate(model, processor.tokenizer, task, problems, cfg.eval, progress=progress, encode=encode))
