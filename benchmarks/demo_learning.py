@@ -47,7 +47,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 from k15core import stages  # noqa: E402
-from k15core.config import DEMO_CONFIG, load_config, without_speed_only  # noqa: E402
+from k15core.config import DEMO_CONFIG, load_config  # noqa: E402
+from k15core.configfile import without_speed_only  # noqa: E402
 from k15core.evaluate import ALL  # noqa: E402
 from k15core.sampling import easy_then_hard  # noqa: E402
 from k15core.workspace import Workspace  # noqa: E402
@@ -122,7 +123,7 @@ def rl_run(ws: Workspace, overrides: list[str], label: str) -> dict:
 def cached_run(folder: Path, label: str, cfg_dict: dict, run) -> dict:
     """`run()`'s result, kept in folder/<label>-<hash of the config>.json: a second call with the same label and
     config reads it back (marked "reused") instead of training again; another config is another file. Settings that
-    only change speed and memory (`config.SPEED_ONLY`) are left out of the hash."""
+    only change speed and memory (`configfile.SPEED_ONLY`) are left out of the hash."""
     key = hashlib.sha256(json.dumps(without_speed_only(cfg_dict), sort_keys=True).encode()).hexdigest()[:16]
     path = folder / f"{label}-{key}.json"
     if path.exists():

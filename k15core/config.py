@@ -375,21 +375,6 @@ class Config:
         return dataclasses.asdict(self)
 
 
-SPEED_ONLY = {"sft": ("microbatch_tokens",), "rl": ("microbatch_tokens", "microbatch_overhead")}
-"""Settings that change how fast a stage runs and how much memory it holds, not what it computes (slices of a batch
-give the whole batch's gradient): a cached warm-up model, or a benchmark's cached run, stays valid when they change."""
-
-
-def without_speed_only(config: dict[str, Any]) -> dict[str, Any]:
-    """A config dict (`Config.to_dict()` or some of its sections) without the `SPEED_ONLY` keys.
-
-    >>> without_speed_only({"rl": {"lr": 1e-4, "microbatch_tokens": 512}, "task": {"name": "recurrence"}})
-    {'rl': {'lr': 0.0001}, 'task': {'name': 'recurrence'}}
-    """
-    return {section: ({k: v for k, v in values.items() if k not in SPEED_ONLY.get(section, ())} if isinstance(values, dict) else values)
-            for section, values in config.items()}
-
-
 def load_config(path: str | Path | None = None, overrides: list[str] = (), layers: list[str | Path] = ()) -> Config:
     """Defaults, then the YAML file at `path` (if any), then each YAML file in `layers` (a preset on top of
     a config, e.g. long2short RL's), then `key=value` overrides (values parsed as YAML)."""

@@ -171,3 +171,18 @@ def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str]]:
         else:
             out.append((prefix + f.name, repr(value), docs.get(f.name, "")))
     return out
+
+
+SPEED_ONLY = {"sft": ("microbatch_tokens",), "rl": ("microbatch_tokens", "microbatch_overhead")}
+"""Settings that change how fast a stage runs and how much memory it holds, not what it computes (slices of a batch
+give the whole batch's gradient): a cached warm-up model, or a benchmark's cached run, stays valid when they change."""
+
+
+def without_speed_only(config: dict[str, Any]) -> dict[str, Any]:
+    """A config dict (`Config.to_dict()` or some of its sections) without the `SPEED_ONLY` keys.
+
+    >>> without_speed_only({"rl": {"lr": 1e-4, "microbatch_tokens": 512}, "task": {"name": "recurrence"}})
+    {'rl': {'lr': 0.0001}, 'task': {'name': 'recurrence'}}
+    """
+    return {section: ({k: v for k, v in values.items() if k not in SPEED_ONLY.get(section, ())} if isinstance(values, dict) else values)
+            for section, values in config.items()}

@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 
 from k15core import dist, reporting
-from k15core.config import Config, config_from_dict, without_speed_only
+from k15core.config import Config, config_from_dict
+from k15core.configfile import without_speed_only
 from k15core.errors import K15Error
 from k15core.evaluate import EvalRow, evaluate, record_eval
 from k15core.model_kinds import kind_of
@@ -70,7 +71,7 @@ def base_model(ws: Workspace, cfg: Config, progress: bool = True) -> Path:
 
 def config_stamp(cfg: Config) -> str:
     """A hash of everything that determines the warm-up model: the model, task and SFT settings, less the ones that
-    only change speed and memory (`config.SPEED_ONLY`), so a cached warm-up stays current when they change."""
+    only change speed and memory (`configfile.SPEED_ONLY`), so a cached warm-up stays current when they change."""
     relevant = without_speed_only({k: dataclasses.asdict(getattr(cfg, k)) for k in ("model", "task", "sft")})
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
