@@ -97,7 +97,9 @@ def test_dpo_on_human_pairs_of_image_prompts_is_refused(workspace, capsys):
     assert not workspace.has_model("l2s-dpo") and not workspace.store().runs(kind="long2short")
 
 
-def test_long2short_rl_runs_on_image_prompts(workspace, capsys):
+def test_long2short_rl_runs_on_image_prompts_and_compare_evaluates_on_them(workspace, capsys, tmp_path):
+    import json
+
     build_tiny_vlm(ModelConfig(**TINY), workspace.model_dir("long"))
     assert _k15(workspace, "long2short", "rl", "--long", "long", "--out", "l2s-rl") == 0
     run = workspace.store().runs(kind="rl")[-1]
@@ -105,6 +107,12 @@ def test_long2short_rl_runs_on_image_prompts(workspace, capsys):
     records = workspace.store().trajectories(run["id"])
     assert records and all(r.prompt.startswith("Seq <image>") for r in records)
     assert type(load_vlm(workspace.model_dir("l2s-rl"))[1]).__name__ == "LlavaProcessor"
+    rows_file = tmp_path / "rows.json"
+    assert _k15(workspace, "long2short", "compare", "long=long", "rl=l2s-rl", "--json", str(rows_file), "--set", "eval.max_new_tokens=8") == 0
+    rows = json.loads(rows_file.read_text())
+    assert {r["model"] for r in rows} == {"long", "rl"} and all(r["len_mean"] > 0 for r in rows)
+    evals = [r for r in workspace.store().runs(kind="eval") if r["name"] in ("eval:l2s:long", "eval:l2s:rl")]
+    assert len(evals) == 2 and all(t.prompt.startswith("Seq <image>") for r in evals for t in workspace.store().trajectories(r["id"]))
 
 
 def test_dpo_log_probs_see_each_rows_picture(tiny_vlm_dir):
