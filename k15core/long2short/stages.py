@@ -151,12 +151,14 @@ def run_long2short_rl(ws: Workspace, store: Store, cfg: Config, long_ref: str, o
     return stages.run_rl(ws, store, cfg, stages.resolve_model(ws, long_ref), out_name=out, progress=progress)
 
 
-def run_short_baseline(ws: Workspace, store: Store, cfg: Config, out: str = "short", progress: bool = True):
-    """A model warmed up only on short solutions: the 'short-CoT model' that merging averages with."""
+def run_short_baseline(ws: Workspace, store: Store, cfg: Config, out: str = "short", progress: bool = True, base: str | None = None):
+    """A model warmed up only on short solutions: the 'short-CoT model' that merging averages with. `base`: the model
+    to warm up (workspace name or folder; a VLM warms up on image prompts); default the base model, as `k15 sft`'s."""
     from dataclasses import replace
 
     short_cfg = replace(cfg, sft=replace(cfg.sft, style_mix=dict(SHORT_STYLES), style_mix_by_level={}))
-    return stages.run_sft(ws, store, short_cfg, stages.base_model(ws, cfg, progress=progress), out_name=out, progress=progress)
+    start = stages.resolve_model(ws, base) if base else stages.base_model(ws, cfg, progress=progress)
+    return stages.run_sft(ws, store, short_cfg, start, out_name=out, progress=progress)
 
 
 def free_rows(rows: list[EvalRow]) -> dict[int, EvalRow]:

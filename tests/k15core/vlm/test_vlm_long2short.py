@@ -45,6 +45,19 @@ def test_merge_averages_two_vlms_and_keeps_the_processor(workspace, capsys):
     assert type(processor).__name__ == "LlavaProcessor"
 
 
+def test_the_short_baseline_of_a_vlm_is_a_vlm_that_merges_with_the_long_one(workspace, capsys):
+    """`k15 long2short short --model tiny-vlm`: the short-CoT model merging needs, warmed up from the VLM on short
+    solutions to image prompts (without --model it is the tiny text model, as before)."""
+    build_tiny_vlm(ModelConfig(**TINY), workspace.model_dir("tiny-vlm"))
+    budget = ["--set", "sft.examples=16", "--set", "sft.batch_size=16", "--set", "sft.warmup_steps=1"]
+    assert _k15(workspace, "long2short", "short", "--model", "tiny-vlm", "--out", "short-vlm", *budget) == 0
+    assert "1 steps" in capsys.readouterr().out
+    assert type(load_vlm(workspace.model_dir("short-vlm"))[1]).__name__ == "LlavaProcessor"
+    sft = workspace.store().runs(kind="sft")[-1]
+    assert sft["config"]["sft"]["style_mix"] == {"short": 1.0} and sft["config"]["base_model"] == str(workspace.model_dir("tiny-vlm"))
+    assert _k15(workspace, "long2short", "merge", "--long", "tiny-vlm", "--short", "short-vlm") == 0
+
+
 def test_merge_refuses_a_vlm_with_a_text_model(workspace, capsys):
     from k15core.models import build_tiny_model
 
