@@ -140,4 +140,5 @@ def confirm(store: Store, run_id: int, item: QueueItem, action: str, author: str
         raise ValueError(f"{item.reason} is an alarm about the whole run: there is no prompt to {action}; mark it reviewed instead")
     written = sum(store.set_label(item.prompt_id, field, value, author=author, source=source).events for field, value in events)
     store.mark_reviewed(run_id, [item.key], author, outcome=action)
-    return f"{action}: prompt {item.prompt_id}" + (f" ({written} label event{'s' if written != 1 else ''})" if written else " (already so; nothing written)")
+    said = f" ({written} label event{'s' if written != 1 else ''})" if written else " (already so; nothing written)"
+    return f"{action}: prompt {item.prompt_id}{said}"

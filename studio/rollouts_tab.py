@@ -335,5 +335,5 @@ def build(ctx) -> dict:
 
     gr.api(mark_pair, api_name="mark_pair")
     return {"run": run_box, "source": source, "it_min": it_min, "it_max": it_max, "text": text, "regex": regex, "verdict": verdict, "len_min": len_min,
-            "len_max": len_max, "truncated": truncated, "repeated": repeated, "search": search_event, "filters": filters, "results": results,
+            "len_max": len_max, "diff_min": diff_min, "diff_max": diff_max, "truncated": truncated, "repeated": repeated, "search": search_event, "filters": filters, "results": results,
             "summary": summary, "open_id": open_id, "colour_by": colour_by}

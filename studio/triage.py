@@ -133,7 +133,7 @@ def build(ctx, run_box, open_id, flagged) -> dict:
             return (*fresh, html.escape(message), after)
 
         button.click(decide, [run_box, picked, reasons, show_reviewed], [*loaded, said, detail], trigger_mode="once",
-                     api_name=f"triage_{action}")
+                     api_name=f"triage_{'done' if action == 'reviewed' else action}")  # no "view" in an API name: those are the views bar's
     return {"build": build_btn, "grid": grid, "reasons": reasons, "show_reviewed": show_reviewed, "summary": summary}
 
 

@@ -25,7 +25,7 @@ from studio.runs_plots import literal_md
 from studio.view_state import DEFAULT, KEYS, TABS, SavedViews, ViewState, decode, encode
 
 PARTS = ("runs", "follow", "smoothing", "runs_from", "runs_to", "run", "samples", "it_min", "it_max", "text", "regex", "verdict", "len_min",
-         "len_max", "truncated", "repeated", "group", "colour", "prompt", "prompts_text", "prompts_status", "prompts_level")
+         "len_max", "diff_min", "diff_max", "truncated", "repeated", "group", "colour", "prompt", "prompts_text", "prompts_status", "prompts_level")
 """The components a view is read from and set on, by name (`follow` stands for "no runs picked")."""
 
 _WRITE = """
@@ -70,12 +70,13 @@ def build(ctx) -> Views:
                  name=name, save=save, delete=delete, said=said)
 
 
-def view_of(tab, runs, follow, smoothing, runs_from, runs_to, run, samples, it_min, it_max, text, regex, verdict, len_min, len_max, truncated,
-            repeated, group, colour, prompt, prompts_text, prompts_status, prompts_level) -> ViewState:
+def view_of(tab, runs, follow, smoothing, runs_from, runs_to, run, samples, it_min, it_max, text, regex, verdict, len_min, len_max, diff_min,
+            diff_max, truncated, repeated, group, colour, prompt, prompts_text, prompts_status, prompts_level) -> ViewState:
     """The view the components show (values in PARTS order, after the tab)."""
     return ViewState.of(
         tab=tab, runs=() if follow else runs, smoothing=smoothing, runs_from=runs_from, runs_to=runs_to, run=run, samples=samples, it_min=it_min,
-        it_max=it_max, text=text, regex=regex, verdict=verdict, len_min=len_min, len_max=len_max, truncated=truncated, repeated=repeated,
+        it_max=it_max, text=text, regex=regex, verdict=verdict, len_min=len_min, len_max=len_max, diff_min=diff_min,
+        diff_max=diff_max, truncated=truncated, repeated=repeated,
         group=group, colour=colour, prompt=prompt, prompts_text=prompts_text, prompts_status=prompts_status, prompts_level=prompts_level,
     )
 
@@ -97,7 +98,7 @@ def settings(ctx, view: ViewState, changes_only: bool = False) -> list:
         "follow": not picked, "smoothing": view.smoothing, "runs_from": view.runs_from, "runs_to": view.runs_to,
         "run": gr.Dropdown(choices=rollouts_tab.run_choices(ctx.store), value=view.run), "samples": view.samples, "it_min": box(view.it_min),
         "it_max": box(view.it_max), "text": view.text, "regex": view.regex, "verdict": view.verdict, "len_min": box(view.len_min),
-        "len_max": box(view.len_max), "truncated": view.truncated, "repeated": view.repeated, "group": box(view.group), "colour": view.colour,
+        "len_max": box(view.len_max), "diff_min": box(view.diff_min), "diff_max": box(view.diff_max), "truncated": view.truncated, "repeated": view.repeated, "group": box(view.group), "colour": view.colour,
         "prompt": view.prompt, "prompts_text": view.prompts_text, "prompts_status": view.prompts_status, "prompts_level": view.prompts_level,
     }
     if changes_only:
@@ -112,7 +113,7 @@ def wire(ctx, app: gr.Blocks, views: Views, tabs: gr.Tabs, pages: dict, runs: di
         "runs": runs["runs"], "follow": runs["follow"], "smoothing": runs["smoothing"], "runs_from": runs["it_lo"], "runs_to": runs["it_hi"],
         "run": rollouts["run"], "samples": rollouts["source"], "it_min": rollouts["it_min"], "it_max": rollouts["it_max"], "text": rollouts["text"],
         "regex": rollouts["regex"], "verdict": rollouts["verdict"], "len_min": rollouts["len_min"], "len_max": rollouts["len_max"],
-        "truncated": rollouts["truncated"], "repeated": rollouts["repeated"], "group": rollouts["open_id"], "colour": rollouts["colour_by"],
+        "diff_min": rollouts["diff_min"], "diff_max": rollouts["diff_max"], "truncated": rollouts["truncated"], "repeated": rollouts["repeated"], "group": rollouts["open_id"], "colour": rollouts["colour_by"],
         "prompt": prompts["current"], "prompts_text": prompts["filter_text"], "prompts_status": prompts["status"], "prompts_level": prompts["level"],
     }
     assert tuple(parts) == PARTS and set(pages) == set(TABS)

@@ -10,14 +10,14 @@ from studio.view_state import ViewState, decode, encode
 
 # The components' values as the page sends them: numbers as floats, blank boxes, a run typed into the Rollouts box.
 PAGE = dict(runs=[2, 1], follow=False, smoothing=0.3, runs_from=2.0, runs_to=5.0, run="1", samples="free", it_min=" 3 ", it_max="", text="Answer",
-            regex=False, verdict="wrong", len_min="abc", len_max="40", truncated="any", repeated="no", group="17", colour="none", prompt="evil",
+            regex=False, verdict="wrong", len_min="abc", len_max="40", diff_min=" 2", diff_max="", truncated="any", repeated="no", group="17", colour="none", prompt="evil",
             prompts_text="", prompts_status="kept", prompts_level=2.0)
 
 
 def test_the_view_the_components_show():
     view = view_links.view_of("rollouts", *PAGE.values())
     assert view == ViewState(tab="rollouts", runs=(2, 1), smoothing=0.3, runs_from=2, runs_to=5, run=1, samples="free", it_min=3, text="Answer",
-                             verdict="wrong", len_max=40, repeated="no", group=17, colour="none", prompt="evil", prompts_status="kept",
+                             verdict="wrong", len_max=40, diff_min=2, repeated="no", group=17, colour="none", prompt="evil", prompts_status="kept",
                              prompts_level=2)  # "abc" typed as a length: left out
     assert view_links.view_of("runs", *{**PAGE, "follow": True}.values()).runs == ()  # following: the picker's run is not a pick
     assert decode(encode(view)) == view

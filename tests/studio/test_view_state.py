@@ -18,7 +18,7 @@ from studio.view_state import DEFAULT, KEYS, SavedViews, ViewState, decode, enco
 
 FULL = ViewState(
     tab="rollouts", runs=(3, 1), smoothing=0.35, runs_from=2, runs_to=7, run=1, samples="free", it_min=0, it_max=9,
-    text="Answer: (\\d+) & <b>", regex=True, verdict="wrong", len_min=None, len_max=40, truncated="yes", repeated="no", group=1234,
+    text="Answer: (\\d+) & <b>", regex=True, verdict="wrong", len_min=None, len_max=40, diff_min=2, diff_max=4, truncated="yes", repeated="no", group=1234,
     colour="entropy", prompt="recurrence:378|1", prompts_text="évite ça", prompts_status="not reviewed", prompts_level=5,
 )
 
@@ -26,7 +26,7 @@ FULL = ViewState(
 def test_every_field_round_trips_through_the_query():
     query = encode(FULL)
     assert query == ("tab=rollouts&runs=3,1&smooth=0.35&runs_it=2-7&run=1&samples=free&it=0-9&q=Answer%3A%20%28%5Cd%2B%29%20%26%20%3Cb%3E"
-                     "&regex=1&verdict=wrong&len=-40&truncated=yes&repeated=no&group=1234&colour=entropy&prompt=recurrence%3A378%7C1"
+                     "&regex=1&verdict=wrong&len=-40&diff=2-4&truncated=yes&repeated=no&group=1234&colour=entropy&prompt=recurrence%3A378%7C1"
                      "&prompts_q=%C3%A9vite%20%C3%A7a&prompts_status=not%20reviewed&prompts_level=5")
     assert decode(query) == FULL and decode("?" + query) == FULL
     assert {f.name for f in fields(ViewState)} == {n for names in V._KEYS.values() for n in names}  # every field has a key
