@@ -270,7 +270,7 @@ def build(ctx) -> dict:
     history = gr.Dataframe(headers=HISTORY_COLUMNS, label="this prompt across iterations (look down the column; click a row to open that iteration's group)",
                            interactive=False, max_height=240, elem_id="rollouts-history")
     current_prompt = gr.Textbox(visible=False)
-    compare.build(ctx, current_prompt, lambda: run_choices(ctx.store), token_pieces)
+    compared = compare.build(ctx, current_prompt, lambda: run_choices(ctx.store), token_pieces)
 
     def do_search(*values):
         try:
@@ -336,4 +336,4 @@ def build(ctx) -> dict:
     gr.api(mark_pair, api_name="mark_pair")
     return {"run": run_box, "source": source, "it_min": it_min, "it_max": it_max, "text": text, "regex": regex, "verdict": verdict, "len_min": len_min,
             "len_max": len_max, "diff_min": diff_min, "diff_max": diff_max, "truncated": truncated, "repeated": repeated, "search": search_event, "filters": filters, "results": results,
-            "summary": summary, "open_id": open_id, "colour_by": colour_by}
+            "summary": summary, "open_id": open_id, "colour_by": colour_by, "compare": compared}

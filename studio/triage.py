@@ -19,6 +19,7 @@ import gradio as gr
 import pandas as pd
 
 from k15core import triage as T
+from studio.runs_plots import literal_md
 
 COLUMNS = ["severity", "reason", "iteration", "prompt_id", "detail", "reviewed by", "open id", "key"]
 
@@ -57,12 +58,12 @@ def reason_choices(queue: T.Queue) -> list[tuple[str, str]]:
 
 
 def item_detail(item: T.QueueItem | None, queue: T.Queue) -> str:
-    """What the page says of the selected item (Markdown; every piece of stored text escaped)."""
+    """What the page says of the selected item (Markdown; every piece of stored text shown as itself: literal_md)."""
     if item is None:
         return "Pick an item in the queue."
-    e = html.escape
+    e = literal_md
     who = "; ".join(f"{e(r.author)} ({e(r.outcome)})" for r in queue.reviews.get(item.key, [])) or "not yet"
-    where = "the whole run" if item.prompt_id is None else f"prompt `{e(item.prompt_id)}`, sample id {item.open_id}"
+    where = "the whole run" if item.prompt_id is None else f"prompt {e(item.prompt_id)}, sample id {item.open_id}"
     return f"**{e(item.severity)} · {e(item.reason)}** · iteration {item.iteration} · {where}  \n{e(item.detail)}  \nreviewed: {who}"
 
 
@@ -130,7 +131,7 @@ def build(ctx, run_box, open_id, flagged) -> dict:
                     message = str(err)
             fresh = load(rid, chosen, show, True)
             after = item_detail(fresh[0].find(key), fresh[0]) if item is not None else gr.skip()
-            return (*fresh, html.escape(message), after)
+            return (*fresh, literal_md(message), after)
 
         button.click(decide, [run_box, picked, reasons, show_reviewed], [*loaded, said, detail], trigger_mode="once",
                      api_name=f"triage_{'done' if action == 'reviewed' else action}")  # no "view" in an API name: those are the views bar's

@@ -27,7 +27,7 @@ def test_the_table_filters_by_reason_and_hides_reviewed_items():
                                         ("same reward (1 of 2 to review)", "same reward")]
     assert "reviewed: ann (flag)" in triage.item_detail(q.items[2], q) and "p&lt;1&gt;" in triage.item_detail(q.items[2], q)
     alarm = triage.item_detail(q.items[0], q)  # an alarm: what the doctor says, about the whole run
-    assert "**fatal · no_signal** · iteration 4 · the whole run" in alarm and "no learning signal; fix: easier levels" in alarm and "reviewed: not yet" in alarm
+    assert "**fatal · no\\_signal** · iteration 4 · the whole run" in alarm and "no learning signal; fix: easier levels" in alarm and "reviewed: not yet" in alarm
 
 
 def test_the_flagged_sample_is_outlined_with_the_queues_words_escaped(ctx, studio_data):
