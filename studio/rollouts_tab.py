@@ -18,7 +18,6 @@ import pandas as pd
 
 from k15core import labels as L
 from k15core import tasks as task_registry
-from k15core.inspection import suspicious_groups
 from k15core.prompting import render_prompt, uses_chat_template
 from k15core.store import Store
 from k15core.store.db import TrajectoryFilter
@@ -210,15 +209,6 @@ def open_group(ctx, trajectory_id: int | None, colour_by: str, flagged: dict | N
     marks = pair_marks.group_marks(ctx.store, group[0]["prompt_id"])
     pictures = images_html(ctx.workspace.images, prompt["images"] if prompt else [], group[0]["prompt_id"])
     return group_html(group, tokenizer, colour_by, reference, human, marks, pictures, flagged), history, group[0]["prompt_id"]
-
-
-def suspicion_queue(store: Store, run_id: int | None, limit: int = 100) -> pd.DataFrame:
-    """The run's suspicious groups (k15core.inspection.suspicious_groups) as the queue's table."""
-    columns = ["reason", "iteration", "prompt_id", "difficulty", "detail", "open id"]
-    if run_id is None:
-        return pd.DataFrame(columns=columns)
-    items = suspicious_groups(store, int(run_id), limit)
-    return pd.DataFrame([[x["reason"], x["iteration"], x["prompt_id"], x["difficulty"], x["detail"], x["open_id"]] for x in items], columns=columns)
 
 
 def run_choices(store: Store) -> list[tuple[str, int]]:
