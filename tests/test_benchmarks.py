@@ -280,14 +280,3 @@ def test_labelling_rate_benchmark_smoke():
     assert (idle["prompts"], idle["events_meant"], idle["events_stored"], idle["events_lost"], idle["events_extra"]) == (3, 6, 6, 0, 0)
     assert idle["in_order"] and idle["seconds_per_prompt"] > 0
 
-
-@pytest.mark.slow
-def test_malloc_tuning_benchmark_smoke():
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "malloc_tuning.py"), "--smoke"], capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["smoke"] is True
-    assert result["applied"] == {"MALLOC_MMAP_THRESHOLD_": 131072, "MALLOC_ARENA_MAX": 2}  # the tuned child tuned, on glibc
-    for key in ("sft_tokens_per_s", "rollout_tokens_per_s", "peak_rss_mib"):
-        assert result["tuned"][key] > 0 and result["untuned"][key] > 0
-    assert result["peak_rss_ratio"] == pytest.approx(result["tuned"]["peak_rss_mib"] / result["untuned"]["peak_rss_mib"], rel=0.01)
