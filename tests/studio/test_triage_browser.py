@@ -51,9 +51,10 @@ def test_filter_open_and_exclude_an_item_of_the_queue(studio_data, monkeypatch):
             for reason in queue.counts():  # keep only "identical samples"
                 if reason != "identical samples":
                     reasons.locator("label", has_text=f"{reason} (").locator("input").uncheck()
-            expect(grid).not_to_contain_text("chat_template", timeout=30_000)
-            expect(grid).not_to_contain_text("same reward")
-            expect(grid.get_by_test_id("cell-2-1")).to_contain_text("identical samples")
+            # each uncheck is its own change event, and the table is drawn again after each: wait for the last one's
+            for gone in ("chat_template", "same reward", "odd length"):
+                expect(grid).not_to_contain_text(gone, timeout=30_000)
+            expect(grid.get_by_test_id("cell-2-1")).to_contain_text("identical samples", timeout=30_000)
 
             grid.get_by_test_id("cell-0-1").click()  # the first item: the newest iteration's identical group
             flagged = page.locator(f'#rollouts-group .k15-card.k15-flagged[data-trajectory="{first.open_id}"]')
@@ -64,11 +65,11 @@ def test_filter_open_and_exclude_an_item_of_the_queue(studio_data, monkeypatch):
 
             page.locator("#triage-exclude").click()
             expect(page.locator("#triage-said")).to_contain_text(f"exclude: prompt {first.prompt_id} (1 label event)", timeout=30_000)
-            expect(summary).to_contain_text(f"1 of {len(queue.items)} reviewed")
-            expect(grid.get_by_test_id("cell-1-1")).to_contain_text("identical samples")  # the other two are left, still filtered
-            expect(grid.get_by_test_id("cell-2-1")).to_have_count(0)
-            expect(grid).not_to_contain_text(first.key)
-            expect(reasons).to_contain_text("identical samples (2 of 3 to review)")
+            expect(summary).to_contain_text(f"1 of {len(queue.items)} reviewed", timeout=30_000)
+            expect(grid.get_by_test_id("cell-1-1")).to_contain_text("identical samples", timeout=30_000)  # the other two are left, still filtered
+            expect(grid.get_by_test_id("cell-2-1")).to_have_count(0, timeout=30_000)
+            expect(grid).not_to_contain_text(first.key, timeout=30_000)
+            expect(reasons).to_contain_text("identical samples (2 of 3 to review)", timeout=30_000)
 
         assert store.prompt_labels([first.prompt_id])[first.prompt_id].status == "excluded"
         assert [(e["field"], e["value"], e["author"]) for e in store.label_events()] == [("status", "excluded", "browser-user")]
