@@ -96,7 +96,8 @@ class RLRun:
         self.optimizer: torch.optim.Optimizer | None = None
         self.length_schedule = LengthPenaltySchedule(cfg.length_penalty_warmup, cfg.length_penalty)
         self.repeat_rule = RepeatRule(max_ngram=cfg.repeat_ngram, min_repeats=cfg.repeat_min_repeats)
-        self.engine = make_engine(cfg, model, rollout_model or dist.unwrap(model), tokenizer, model_path, self.repeat_rule)
+        self.engine = make_engine(cfg, model, rollout_model or dist.unwrap(model), tokenizer, model_path, self.repeat_rule,
+                                  images if processor is not None else None)
         self.lock: RunLock | None = None  # rank 0's ownership of the run (set by stages.prepare_rl), let go by `train`
 
 

@@ -40,6 +40,7 @@ CSS = """
 .k15-verdict { margin-top: 4px; } .k15-human { color: #8a4b00; }
 .k15-reasoning pre { white-space: pre-wrap; background: #f6f6f6; padding: 4px; max-height: 220px; overflow: auto; }
 .k15-focus { outline: 3px solid #2f6fde; outline-offset: 1px; } .k15-pairs { margin: 4px 0; }
+.k15-flagged { box-shadow: 0 0 0 4px #f0b400; }  /* not an outline: the key focus (.k15-focus) is one, and both show */ .k15-flag { color: #8a5a00; font-weight: 600; margin-bottom: 4px; }
 .k15-mark { margin-top: 4px; } .k15-mark-chosen { color: #1d7a3a; } .k15-mark-rejected { color: #b03030; }
 """
 

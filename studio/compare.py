@@ -3,6 +3,8 @@
 The defaults, when a group opens in the Rollouts tab: the same run, the first and the last iteration the prompt was
 sampled in, sample 0 on each side. A side's samples are the group its history row opens (the smallest id at that
 iteration and its group), so a sample number means the same here as in the group view. Model text is escaped.
+Once Compare is pressed the inputs are part of the view in the address (studio/view_links.py); a link that sets them
+also opens its group, whose defaults then leave them alone (they are on that prompt already) and the link draws them.
 """
 from __future__ import annotations
 
@@ -121,12 +123,15 @@ def build(ctx, current_prompt: gr.Textbox, runs: Callable[[], list[tuple[str, in
         go = gr.Button("Compare", variant="primary", elem_id="compare-go")
         view = gr.HTML(elem_id="compare-view", head=f"<style>{CSS}</style>")
 
-    def fill(pid: str):
-        d = default_sides(ctx.store, pid) if pid else None
+    compared = gr.State(False)  # whether the inputs were compared (Compare pressed, or a link's view): only then are they in the address
+
+    def fill(pid: str, shown: str):
+        """The defaults for the group just opened; none when the inputs are on its prompt already (a link set them)."""
+        d = default_sides(ctx.store, pid) if pid and pid != (shown or "").strip() else None
         if d is None:
-            return [gr.skip()] * 7
+            return [gr.skip()] * 8
         run_list = runs()
-        return [d.prompt_id, gr.Dropdown(choices=run_list, value=d.a.run_id), gr.Dropdown(choices=d.iterations, value=d.a.iteration), 0,
+        return [False, d.prompt_id, gr.Dropdown(choices=run_list, value=d.a.run_id), gr.Dropdown(choices=d.iterations, value=d.a.iteration), 0,
                 gr.Dropdown(choices=run_list, value=d.b.run_id), gr.Dropdown(choices=d.iterations, value=d.b.iteration), 0]
 
     def draw(pid, run_a, it_a, s_a, run_b, it_b, s_b) -> str:
@@ -137,6 +142,6 @@ def build(ctx, current_prompt: gr.Textbox, runs: Callable[[], list[tuple[str, in
         except ValueError as err:
             return f"<p>{html.escape(str(err))}</p>"
 
-    current_prompt.change(fill, current_prompt, [prompt, *fields], api_visibility="private")
-    go.click(draw, [prompt, *fields], view, api_name="compare_samples")
-    return {"prompt": prompt, "view": view, "go": go}
+    current_prompt.change(fill, [current_prompt, prompt], [compared, prompt, *fields], api_visibility="private")
+    go.click(draw, [prompt, *fields], view, api_name="compare_samples").then(lambda: True, None, compared, api_visibility="private")
+    return {"prompt": prompt, "view": view, "go": go, "inputs": [prompt, *fields], "compared": compared, "draw": draw}

@@ -1,7 +1,7 @@
 """Rollouts tab: find samples, see a prompt's k samples side by side down to the token with each one's verdict (the
 rule's or the CoT judge's, with its reasoning; studio/verdicts.py) and overrule it, mark samples chosen or rejected
-for DPO by keyboard (studio/pair_marks.py), follow a prompt across iterations, and a queue of suspicious groups
-(possible reward hacking) one click from their tokens.
+for DPO by keyboard (studio/pair_marks.py), follow a prompt across iterations, and triage a run (studio/triage.py): its
+suspicious groups (possible reward hacking) and the doctor's alarms in one queue, one click from their tokens.
 
 Model text is untrusted: every piece of it goes through `html.escape` before it reaches the page.
 """
@@ -18,12 +18,11 @@ import pandas as pd
 
 from k15core import labels as L
 from k15core import tasks as task_registry
-from k15core.inspection import suspicious_groups
 from k15core.prompting import render_prompt, uses_chat_template
 from k15core.store import Store
 from k15core.store.db import TrajectoryFilter
 from k15core.store.filters import RegexTimeout
-from studio import compare, export, key_queue, pair_marks, verdicts
+from studio import compare, export, key_queue, pair_marks, triage, verdicts
 from studio.images import images_html
 
 RESULT_COLUMNS = ["id", "run", "iteration", "prompt_id", "sample", "reward", "correct", "length", "truncated", "repeated", "difficulty", "response"]
@@ -135,10 +134,11 @@ def tokens_html(pieces: list[str], token_ids: list[int], logprobs: list[float], 
 
 
 def group_html(group: list[dict], tokenizer, colour_by: str = "log-prob", reference: str | None = None, human: dict | None = None,
-               marks: dict | None = None, pictures: str = "") -> str:
+               marks: dict | None = None, pictures: str = "", flagged: dict | None = None) -> str:
     """The k samples of one prompt side by side: verdict (who decided, the judge's reasoning, a person's verdict from
     `human`: trajectory id -> HumanVerdict), DPO mark (`marks`: trajectory id -> HumanMark), reward and its parts,
-    answer vs reference, flags, tokens. `pictures`: the prompt's images, as studio/images.py draws them."""
+    answer vs reference, flags, tokens. `pictures`: the prompt's images, as studio/images.py draws them. `flagged`: trajectory
+    id -> what the triage queue says of it; those samples are outlined (`k15-flagged`) with the queue's words."""
     if not group:
         return "<p>No sample selected.</p>"
     first = group[0]
@@ -159,7 +159,8 @@ def group_html(group: list[dict], tokenizer, colour_by: str = "log-prob", refere
         ref = f' vs reference <code>{html.escape(reference)}</code>' if reference else ""
         pieces = token_pieces(tokenizer, t["token_ids"])
         cards.append(
-            f'<div class="k15-card {"k15-ok" if t["correct"] > 0 else "k15-bad"}" data-trajectory="{int(t["id"])}">'
+            f'<div class="k15-card {"k15-ok" if t["correct"] > 0 else "k15-bad"}{" k15-flagged" if int(t["id"]) in (flagged or {}) else ""}" '
+            f'data-trajectory="{int(t["id"])}">{triage.flag_note(flagged, t["id"])}'
             f'<div class="k15-card-head"><b>sample {t["sample_index"]}</b> <small>id {int(t["id"])}</small> {verdict} · reward {t["reward"]:.3f} '
             f'(advantage {advantage:+.3f}) · {t["length"]} tokens{" · " + html.escape(", ".join(flags)) if flags else ""}</div>'
             f'{verdicts.verdict_html(t.get("verdict"), (human or {}).get(int(t["id"])))}{pair_marks.mark_html((marks or {}).get(int(t["id"])))}'
@@ -188,8 +189,8 @@ def _task_for(traj: dict):
     return None
 
 
-def open_group(ctx, trajectory_id: int | None, colour_by: str) -> tuple[str, pd.DataFrame, str]:
-    """Group HTML, the prompt's history over iterations, and the prompt id, for one trajectory id."""
+def open_group(ctx, trajectory_id: int | None, colour_by: str, flagged: dict | None = None) -> tuple[str, pd.DataFrame, str]:
+    """Group HTML, the prompt's history over iterations, and the prompt id, for one trajectory id (`flagged`: group_html's)."""
     empty = pd.DataFrame(columns=HISTORY_COLUMNS)
     if trajectory_id is None:
         return "<p>No sample selected.</p>", empty, ""
@@ -207,16 +208,7 @@ def open_group(ctx, trajectory_id: int | None, colour_by: str) -> tuple[str, pd.
     human = verdicts.human_verdicts(ctx.store, group[0]["prompt_id"])
     marks = pair_marks.group_marks(ctx.store, group[0]["prompt_id"])
     pictures = images_html(ctx.workspace.images, prompt["images"] if prompt else [], group[0]["prompt_id"])
-    return group_html(group, tokenizer, colour_by, reference, human, marks, pictures), history, group[0]["prompt_id"]
-
-
-def suspicion_queue(store: Store, run_id: int | None, limit: int = 100) -> pd.DataFrame:
-    """The run's suspicious groups (k15core.inspection.suspicious_groups) as the queue's table."""
-    columns = ["reason", "iteration", "prompt_id", "difficulty", "detail", "open id"]
-    if run_id is None:
-        return pd.DataFrame(columns=columns)
-    items = suspicious_groups(store, int(run_id), limit)
-    return pd.DataFrame([[x["reason"], x["iteration"], x["prompt_id"], x["difficulty"], x["detail"], x["open_id"]] for x in items], columns=columns)
+    return group_html(group, tokenizer, colour_by, reference, human, marks, pictures, flagged), history, group[0]["prompt_id"]
 
 
 def run_choices(store: Store) -> list[tuple[str, int]]:
@@ -246,6 +238,7 @@ def build(ctx) -> dict:
     summary = gr.Markdown()
     export.build(ctx, filters, make_filter, REGEX_TIME_LIMIT_S)  # every matching row to a file, not only the table's 200
     results = gr.Dataframe(headers=RESULT_COLUMNS, interactive=False, max_height=320, wrap=False, max_chars=80, elem_id="rollouts-results")
+    flagged = gr.State({})  # trajectory id -> what the triage queue says of it: outlined in the group view
     with gr.Row():
         colour_by = gr.Radio(list(COLOUR_BY), value="log-prob", label="colour tokens by", info="hover a token for its values", elem_id="rollouts-colour")
         open_id = gr.Textbox(label="open sample id", placeholder="click a row, or type an id and press Enter", elem_id="rollouts-open-id")
@@ -257,6 +250,7 @@ def build(ctx) -> dict:
     pair_panel = gr.HTML(key_queue.panel_value([]), html_template=key_queue.PANEL_TEMPLATE, js_on_load=pair_marks.keys_js(), elem_id="rollouts-keys")
     pairs_applied = gr.State(0)  # the highest key seq this page's queue has had applied (key_queue.apply_in_order)
     gr.Markdown(pair_marks.HELP, elem_id="rollouts-keys-help")
+    triage.build(ctx, run_box, open_id, flagged)  # above the group view its clicks open
     group_view = gr.HTML(elem_id="rollouts-group")
     with gr.Row():  # a person's verdict on one sample of the open group: a label event, with its author and time
         verdict_sample = gr.Dropdown(label="your verdict on sample", choices=[], value=None, scale=2, elem_id="rollouts-verdict-sample")
@@ -266,10 +260,7 @@ def build(ctx) -> dict:
     history = gr.Dataframe(headers=HISTORY_COLUMNS, label="this prompt across iterations (look down the column; click a row to open that iteration's group)",
                            interactive=False, max_height=240, elem_id="rollouts-history")
     current_prompt = gr.Textbox(visible=False)
-    compare.build(ctx, current_prompt, lambda: run_choices(ctx.store), token_pieces)
-    with gr.Accordion("Suspicion queue: groups worth a look", open=False):
-        queue_btn = gr.Button("Build the queue for this run", elem_id="rollouts-queue-build")
-        queue = gr.Dataframe(interactive=False, max_height=300, elem_id="rollouts-queue")
+    compared = compare.build(ctx, current_prompt, lambda: run_choices(ctx.store), token_pieces)
 
     def do_search(*values):
         try:
@@ -291,14 +282,13 @@ def build(ctx) -> dict:
     def pick_queue(frame, evt: gr.SelectData):
         return str(int(evt.row_value[-1])) if evt.row_value else gr.skip()
 
-    queue.select(pick_queue, queue, open_id, api_visibility="private")
     history.select(pick_queue, history, open_id, api_visibility="private")  # a history row opens that iteration's group (its first_id)
 
-    def do_open(tid, colour, keep=None):
+    def do_open(tid, colour, flags=None, keep=None):
         """The group of sample `tid`; the verdict dropdown on `keep` if it is one of its samples (after a verdict), else on `tid`."""
         try:
             tid = _int_or_none(tid)
-            page, past, pid = open_group(ctx, tid, colour)
+            page, past, pid = open_group(ctx, tid, colour, flags)
         except ValueError as err:
             return f"<p>{html.escape(str(err))}</p>", gr.skip(), gr.skip(), gr.skip()
         choices = verdicts.sample_choices(ctx.store.trajectory_group(tid)) if pid else []
@@ -306,15 +296,14 @@ def build(ctx) -> dict:
         return page, past, pid, gr.Dropdown(choices=choices, value=value)
 
     opened = [group_view, history, current_prompt, verdict_sample]
-    open_id.change(do_open, [open_id, colour_by], opened, api_name="open_group")
-    colour_by.change(do_open, [open_id, colour_by], opened, api_visibility="private")
+    open_id.change(do_open, [open_id, colour_by, flagged], opened, api_name="open_group")
+    colour_by.change(do_open, [open_id, colour_by, flagged], opened, api_visibility="private")
     for button, value in verdict_buttons:
         def give(sample, request: gr.Request, value=value):
             return verdicts.overrule(ctx.store, sample, value, ctx.author(request))
 
         button.click(give, verdict_sample, verdict_said, api_name=f"verdict_{'clear' if value is None else str(value).lower()}",
-                     trigger_mode="once").then(do_open, [open_id, colour_by, verdict_sample], opened, api_visibility="private")
-    queue_btn.click(lambda rid: suspicion_queue(ctx.store, _int_or_none(rid)), run_box, queue, api_name="suspicion_queue")
+                     trigger_mode="once").then(do_open, [open_id, colour_by, flagged, verdict_sample], opened, api_visibility="private")
 
     # The page's key queue over the open group (studio/key_queue.py): one batch at a time, in order, each key on the
     # sample id it carries; then the group is drawn again with its marks. The buttons' clicks take the same path.
@@ -325,7 +314,7 @@ def build(ctx) -> dict:
 
     pair_panel.apply_keys(on_pair_keys, pairs_applied, [pair_panel, pairs_applied], trigger_mode="multiple", concurrency_limit=1,
                           show_progress="hidden", api_visibility="private")
-    pair_panel.show_focus(lambda tid, colour: do_open(tid, colour)[0], [open_id, colour_by], group_view, trigger_mode="always_last",
+    pair_panel.show_focus(lambda tid, colour, flags: do_open(tid, colour, flags)[0], [open_id, colour_by, flagged], group_view, trigger_mode="always_last",
                           show_progress="hidden", api_visibility="private")
 
     def mark_pair(trajectory_id: int, mark: str, request: gr.Request) -> str:
@@ -336,5 +325,5 @@ def build(ctx) -> dict:
 
     gr.api(mark_pair, api_name="mark_pair")
     return {"run": run_box, "source": source, "it_min": it_min, "it_max": it_max, "text": text, "regex": regex, "verdict": verdict, "len_min": len_min,
-            "len_max": len_max, "truncated": truncated, "repeated": repeated, "search": search_event, "filters": filters, "results": results,
-            "summary": summary, "open_id": open_id, "colour_by": colour_by}
+            "len_max": len_max, "diff_min": diff_min, "diff_max": diff_max, "truncated": truncated, "repeated": repeated, "search": search_event, "filters": filters, "results": results,
+            "summary": summary, "open_id": open_id, "colour_by": colour_by, "compare": compared}

@@ -25,8 +25,11 @@ from studio.runs_plots import literal_md
 from studio.view_state import DEFAULT, KEYS, TABS, SavedViews, ViewState, decode, encode
 
 PARTS = ("runs", "follow", "smoothing", "runs_from", "runs_to", "run", "samples", "it_min", "it_max", "text", "regex", "verdict", "len_min",
-         "len_max", "truncated", "repeated", "group", "colour", "prompt", "prompts_text", "prompts_status", "prompts_level")
-"""The components a view is read from and set on, by name (`follow` stands for "no runs picked")."""
+         "len_max", "diff_min", "diff_max", "truncated", "repeated", "group", "colour", "cmp", "cmp_a_run", "cmp_a_it", "cmp_a_sample", "cmp_b_run", "cmp_b_it", "cmp_b_sample", "compared", "prompt",
+         "prompts_text", "prompts_status", "prompts_level")
+"""The components a view is read from and set on, by name (`follow` stands for "no runs picked"; `compared`: whether the
+compare inputs were compared, not only filled in with a group's defaults: only then are they part of the view)."""
+CMP = ("cmp", "cmp_a_run", "cmp_a_it", "cmp_a_sample", "cmp_b_run", "cmp_b_it", "cmp_b_sample")
 
 _WRITE = """
   if (!window.__k15ViewReady) return;
@@ -70,12 +73,15 @@ def build(ctx) -> Views:
                  name=name, save=save, delete=delete, said=said)
 
 
-def view_of(tab, runs, follow, smoothing, runs_from, runs_to, run, samples, it_min, it_max, text, regex, verdict, len_min, len_max, truncated,
-            repeated, group, colour, prompt, prompts_text, prompts_status, prompts_level) -> ViewState:
+def view_of(tab, runs, follow, smoothing, runs_from, runs_to, run, samples, it_min, it_max, text, regex, verdict, len_min, len_max, diff_min,
+            diff_max, truncated, repeated, group, colour, cmp, cmp_a_run, cmp_a_it, cmp_a_sample, cmp_b_run, cmp_b_it, cmp_b_sample, compared,
+            prompt, prompts_text, prompts_status, prompts_level) -> ViewState:
     """The view the components show (values in PARTS order, after the tab)."""
-    return ViewState.of(
+    sides = dict(zip(CMP, (cmp, cmp_a_run, cmp_a_it, cmp_a_sample, cmp_b_run, cmp_b_it, cmp_b_sample))) if compared else {}
+    return ViewState.of(**sides,
         tab=tab, runs=() if follow else runs, smoothing=smoothing, runs_from=runs_from, runs_to=runs_to, run=run, samples=samples, it_min=it_min,
-        it_max=it_max, text=text, regex=regex, verdict=verdict, len_min=len_min, len_max=len_max, truncated=truncated, repeated=repeated,
+        it_max=it_max, text=text, regex=regex, verdict=verdict, len_min=len_min, len_max=len_max, diff_min=diff_min,
+        diff_max=diff_max, truncated=truncated, repeated=repeated,
         group=group, colour=colour, prompt=prompt, prompts_text=prompts_text, prompts_status=prompts_status, prompts_level=prompts_level,
     )
 
@@ -97,11 +103,13 @@ def settings(ctx, view: ViewState, changes_only: bool = False) -> list:
         "follow": not picked, "smoothing": view.smoothing, "runs_from": view.runs_from, "runs_to": view.runs_to,
         "run": gr.Dropdown(choices=rollouts_tab.run_choices(ctx.store), value=view.run), "samples": view.samples, "it_min": box(view.it_min),
         "it_max": box(view.it_max), "text": view.text, "regex": view.regex, "verdict": view.verdict, "len_min": box(view.len_min),
-        "len_max": box(view.len_max), "truncated": view.truncated, "repeated": view.repeated, "group": box(view.group), "colour": view.colour,
+        "len_max": box(view.len_max), "diff_min": box(view.diff_min), "diff_max": box(view.diff_max), "truncated": view.truncated, "repeated": view.repeated, "group": box(view.group), "colour": view.colour,
+        **{k: getattr(view, k) for k in CMP}, "compared": bool(view.cmp),
         "prompt": view.prompt, "prompts_text": view.prompts_text, "prompts_status": view.prompts_status, "prompts_level": view.prompts_level,
     }
     if changes_only:
-        default = {f: getattr(DEFAULT, f) == getattr(view, f) for f in PARTS if f != "follow"} | {"tab": view.tab == DEFAULT.tab, "follow": not picked}
+        default = {f: getattr(DEFAULT, f) == getattr(view, f) for f in PARTS if f not in ("follow", "compared")}
+        default |= {"tab": view.tab == DEFAULT.tab, "follow": not picked, "compared": not view.cmp}
         out = {k: gr.skip() if default[k] else v for k, v in out.items()}
     return [out["tab"], *(out[k] for k in PARTS)]
 
@@ -112,8 +120,8 @@ def wire(ctx, app: gr.Blocks, views: Views, tabs: gr.Tabs, pages: dict, runs: di
         "runs": runs["runs"], "follow": runs["follow"], "smoothing": runs["smoothing"], "runs_from": runs["it_lo"], "runs_to": runs["it_hi"],
         "run": rollouts["run"], "samples": rollouts["source"], "it_min": rollouts["it_min"], "it_max": rollouts["it_max"], "text": rollouts["text"],
         "regex": rollouts["regex"], "verdict": rollouts["verdict"], "len_min": rollouts["len_min"], "len_max": rollouts["len_max"],
-        "truncated": rollouts["truncated"], "repeated": rollouts["repeated"], "group": rollouts["open_id"], "colour": rollouts["colour_by"],
-        "prompt": prompts["current"], "prompts_text": prompts["filter_text"], "prompts_status": prompts["status"], "prompts_level": prompts["level"],
+        "diff_min": rollouts["diff_min"], "diff_max": rollouts["diff_max"], "truncated": rollouts["truncated"], "repeated": rollouts["repeated"], "group": rollouts["open_id"], "colour": rollouts["colour_by"],
+        **dict(zip(CMP, rollouts["compare"]["inputs"])), "compared": rollouts["compare"]["compared"], "prompt": prompts["current"], "prompts_text": prompts["filter_text"], "prompts_status": prompts["status"], "prompts_level": prompts["level"],
     }
     assert tuple(parts) == PARTS and set(pages) == set(TABS)
     shown = [views.tab, *parts.values()]
@@ -141,10 +149,14 @@ def wire(ctx, app: gr.Blocks, views: Views, tabs: gr.Tabs, pages: dict, runs: di
             return gr.skip(), gr.skip()
         return rollouts["search"]["fn"](*filters)
 
+    def compare_if_needed(view, *inputs):
+        return rollouts["compare"]["draw"](*inputs) if view is not None and view.cmp else gr.skip()
+
     def then_show(event):
         """The steps after the components are set: the Runs tab draws, Rollouts searches, the address is written."""
         return (event.then(**runs["load"], **private).then(**runs["recolor"])
                 .then(search_if_needed, [state, *rollouts["search"]["inputs"]], rollouts["search"]["outputs"], **private)
+                .then(compare_if_needed, [state, *rollouts["compare"]["inputs"]], rollouts["compare"]["view"], **private)
                 .then(query_of, shown, views.query, **private))
 
     def on_load(request: gr.Request):

@@ -2,7 +2,7 @@
 is studio/view_links.py).
 
 A view is what a person set up to look at: the tab, the Runs tab's picked runs, smoothing and iteration range,
-the Rollouts filters, the open group and its token colouring, the Prompts filter and the prompt in focus. It is
+the Rollouts filters (difficulty range included), the open group and its token colouring, the Prompts filter and the prompt in focus. It is
 one `ViewState`; `encode` writes it as a query string (only what differs from the default, keys in a fixed
 order), `decode` reads one back:
 
@@ -79,11 +79,21 @@ class ViewState:
     verdict: str = "any"
     len_min: int | None = None
     len_max: int | None = None
+    diff_min: int | None = None
+    diff_max: int | None = None
     truncated: str = "any"
     repeated: str = "any"
     group: int | None = None
     """Rollouts: the open group, as the id of one of its samples."""
     colour: str = "log-prob"
+    cmp: str = ""
+    """Rollouts' compare panel, once Compare was pressed: the prompt, and each side's run, iteration and sample."""
+    cmp_a_run: int | None = None
+    cmp_a_it: int | None = None
+    cmp_a_sample: int | None = None
+    cmp_b_run: int | None = None
+    cmp_b_it: int | None = None
+    cmp_b_sample: int | None = None
     prompt: str = ""
     """Prompts: the prompt in focus."""
     prompts_text: str = ""
@@ -185,8 +195,10 @@ def _zero_default(x, hi: int = MAX_NUMBER):
 _READERS = {
     "tab": _choice(TABS), "runs": _runs, "smoothing": _smoothing, "runs_from": _zero_default, "runs_to": _zero_default,
     "run": lambda x: _whole(x, lo=1), "samples": _choice(SAMPLES), "it_min": _whole, "it_max": _whole, "text": _text(MAX_TEXT),
-    "regex": _flag, "verdict": _choice(VERDICTS), "len_min": _whole, "len_max": _whole, "truncated": _choice(TRISTATE),
+    "regex": _flag, "verdict": _choice(VERDICTS), "len_min": _whole, "len_max": _whole, "diff_min": _whole, "diff_max": _whole,
+    "truncated": _choice(TRISTATE),
     "repeated": _choice(TRISTATE), "group": lambda x: _whole(x, lo=1), "colour": _choice(COLOURS), "prompt": _text(MAX_PROMPT_ID),
+    "cmp": _text(MAX_PROMPT_ID), **{f"cmp_{s}_{p}": (lambda x: _whole(x, lo=1)) if p == "run" else _whole for s in "ab" for p in ("run", "it", "sample")},
     "prompts_text": _text(MAX_TEXT), "prompts_status": _choice(PROMPT_STATUSES), "prompts_level": lambda x: _zero_default(x, hi=5),
 }
 
@@ -199,13 +211,16 @@ def _read(name: str, value):
 
 
 DEFAULT = ViewState()
-_ROLLOUTS_FIELDS = ("run", "samples", "it_min", "it_max", "text", "regex", "verdict", "len_min", "len_max", "truncated", "repeated", "group")
+_ROLLOUTS_FIELDS = ("run", "samples", "it_min", "it_max", "text", "regex", "verdict", "len_min", "len_max", "diff_min", "diff_max", "truncated",
+                    "repeated", "group")
 
-# Query key -> the fields it holds. A range "a-b" holds two (either side may be blank: "3-" is from 3 on).
+# Query key -> the fields it holds. A range "a-b" holds two (either side may be blank: "3-" is from 3 on); a compare
+# side "run-iteration-sample" three.
 _KEYS: dict[str, tuple[str, ...]] = {
     "tab": ("tab",), "runs": ("runs",), "smooth": ("smoothing",), "runs_it": ("runs_from", "runs_to"), "run": ("run",),
     "samples": ("samples",), "it": ("it_min", "it_max"), "q": ("text",), "regex": ("regex",), "verdict": ("verdict",),
-    "len": ("len_min", "len_max"), "truncated": ("truncated",), "repeated": ("repeated",), "group": ("group",), "colour": ("colour",),
+    "len": ("len_min", "len_max"), "diff": ("diff_min", "diff_max"), "truncated": ("truncated",), "repeated": ("repeated",), "group": ("group",),
+    "colour": ("colour",), "cmp": ("cmp",), "cmp_a": ("cmp_a_run", "cmp_a_it", "cmp_a_sample"), "cmp_b": ("cmp_b_run", "cmp_b_it", "cmp_b_sample"),
     "prompt": ("prompt",), "prompts_q": ("prompts_text",), "prompts_status": ("prompts_status",), "prompts_level": ("prompts_level",),
 }
 KEYS = tuple(_KEYS)
@@ -259,12 +274,9 @@ def decode(query: str | None) -> ViewState:
         names = _KEYS.get(key)
         if names is None or names[0] in raw:
             continue
-        if len(names) == 1:
-            raw[names[0]] = value
-        else:
-            lo, sep, hi = value.partition("-")
-            if sep and "-" not in hi:
-                raw[names[0]], raw[names[1]] = lo, hi
+        parts = [value] if len(names) == 1 else value.split("-")
+        if len(parts) == len(names):
+            raw.update(zip(names, parts))
     return ViewState.of(**raw)
 
 

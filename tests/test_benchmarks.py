@@ -279,3 +279,4 @@ def test_labelling_rate_benchmark_smoke():
     idle = json.loads(out.stdout.strip().splitlines()[-1])["idle"]
     assert (idle["prompts"], idle["events_meant"], idle["events_stored"], idle["events_lost"], idle["events_extra"]) == (3, 6, 6, 0, 0)
     assert idle["in_order"] and idle["seconds_per_prompt"] > 0
+

@@ -11,6 +11,7 @@ import os
 import sys
 from typing import Callable
 
+from k15core import malloc_tuning
 from k15core.errors import K15Error
 
 
@@ -60,9 +61,11 @@ def console():
 
 
 def set_environment() -> None:
-    """Offline model hub and quiet transformers unless the user set them: a command never downloads by surprise."""
+    """Offline model hub and quiet transformers unless the user set them: a command never downloads by surprise.
+    And glibc's malloc set to give freed memory back (k15core.malloc_tuning), before the first tensor."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    malloc_tuning.tune()
 
 
 def run_guarded(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:

@@ -43,6 +43,8 @@ def register(sub) -> None:
     pl = lsub.add_parser("short", help="the short baseline: warm up the base model on short solutions only")
     add_common(pl)
     pl.add_argument("--out", default="short", help="name of the model (default: short)")
+    pl.add_argument("--model", default=None, help="the model to warm up: folder or workspace name (default: the tiny text model; "
+                                                  "tiny-vlm for a short vision-language model to merge with a long one)")
     pl.set_defaults(func=_command(_short))
     pl = lsub.add_parser("compare", help="accuracy and mean tokens of each model on the held-out set, with the Pareto frontier")
     add_common(pl)
@@ -99,7 +101,7 @@ def _rl(args, l2s, ws, store, cfg, progress) -> None:
 
 
 def _short(args, l2s, ws, store, cfg, progress) -> None:
-    result = l2s.run_short_baseline(ws, store, cfg, args.out, progress)
+    result = l2s.run_short_baseline(ws, store, cfg, args.out, progress, base=args.model)
     print(f"short baseline {ws.model_dir(args.out)}: {result.steps} steps, final loss {result.final_loss:.3f}")
 
 

@@ -59,13 +59,30 @@ def tokenizer_differences(tok_a, tok_b) -> list[str]:
 
 
 def _load_full(path: Path):
-    """(model, tokenizer) with any LoRA adapter merged into its base, so weights are comparable."""
+    """(model, tokenizer, what is saved beside the weights) with any LoRA adapter merged into its base, so weights are
+    comparable. A vision-language model comes with its processor (saved with the merged weights)."""
+    from k15core.model_kinds import kind_of
     from k15core.models import load_model
 
+    if kind_of(path) == "vlm":
+        from k15core.vlm.model import load_vlm
+
+        model, processor = load_vlm(path)
+        return model, processor.tokenizer, processor
     model, tokenizer = load_model(path)
     if hasattr(model, "merge_and_unload"):  # a peft model: fold the adapter in first
         model = model.merge_and_unload()
-    return model, tokenizer
+    return model, tokenizer, tokenizer
+
+
+def image_processor_differences(saver_a, saver_b) -> list[str]:
+    """Settings on which two models' image processors differ (size, normalisation, ...): merged weights would read
+    pictures one of the two ways only. [] for text models (their tokenizers have no image processor)."""
+    a, b = (getattr(s, "image_processor", None) for s in (saver_a, saver_b))
+    if a is None or b is None:
+        return []
+    da, db = a.to_dict(), b.to_dict()
+    return sorted(k for k in da.keys() | db.keys() if da.get(k) != db.get(k))
 
 
 def merge_models(long_dir: str | Path, short_dir: str | Path, out_dir: str | Path, alpha: float = 0.5) -> Path:
@@ -73,8 +90,13 @@ def merge_models(long_dir: str | Path, short_dir: str | Path, out_dir: str | Pat
     cannot be merged."""
     from k15core.models import save_model
 
-    long_model, long_tok = _load_full(Path(long_dir))
-    short_model, short_tok = _load_full(Path(short_dir))
+    from k15core.model_kinds import kind_of
+
+    kinds = {kind_of(long_dir), kind_of(short_dir)}
+    if kinds == {"vlm", "text"}:
+        raise K15Error("cannot merge a vision-language model and a text model", "merge two fine-tunes of the same base model")
+    long_model, long_tok, long_saver = _load_full(Path(long_dir))
+    short_model, short_tok, short_saver = _load_full(Path(short_dir))
     config_diff = architecture_differences(long_model.config.to_dict(), short_model.config.to_dict())
     if config_diff:
         shown = ", ".join(f"{k}: {long_model.config.to_dict().get(k)!r} vs {short_model.config.to_dict().get(k)!r}" for k in config_diff[:4])
@@ -82,9 +104,12 @@ def merge_models(long_dir: str | Path, short_dir: str | Path, out_dir: str | Pat
     tok_diff = tokenizer_differences(long_tok, short_tok)
     if tok_diff:
         raise K15Error(f"cannot merge models with different tokenizers: {'; '.join(tok_diff)}", "merge two fine-tunes of the same base model")
+    image_diff = image_processor_differences(long_saver, short_saver)
+    if image_diff:
+        raise K15Error(f"cannot merge models whose image processors differ ({', '.join(image_diff[:4])})", "merge two fine-tunes of the same base model")
     try:
         merged = merge_state_dicts(long_model.state_dict(), short_model.state_dict(), alpha)
     except ValueError as err:
         raise K15Error(f"cannot merge: {err}", "merge two fine-tunes of the same base model") from None
     long_model.load_state_dict(merged)
-    return save_model(long_model, long_tok, out_dir)
+    return save_model(long_model, long_saver, out_dir)

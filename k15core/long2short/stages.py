@@ -15,7 +15,8 @@ from k15core.evaluate import ALL, EvalRow
 from k15core.long2short.merge import merge_models
 from k15core.long2short.selection import HumanPair, Sample, choose_pairs, human_pairs, shortest_correct
 from k15core.long2short.train import build_pairs, sample_groups, train_dpo, train_rejection
-from k15core.models import load_model, pick_device
+from k15core.long2short.vision import LongModel, load_long, refuse_human_pairs, train_visual_rejection, visual_pairs
+from k15core.models import save_model
 from k15core.store import Store
 from k15core.tasks import make_task
 from k15core.workspace import Workspace
@@ -41,14 +42,14 @@ def run_merge(ws: Workspace, store: Store, cfg: Config, long_ref: str, short_ref
 _SAMPLES: dict[tuple, list] = {}  # (long model folder, its mtime, config) -> sampled groups; rejection and DPO share one draw
 
 
-def _sampled_groups(long_dir: Path, model, tokenizer, task, problems, cfg: Config, progress: bool):
-    """The long model's samples for these prompts, drawn once per process: rejection sampling and DPO
-    called with the same long model and settings (the benchmark does) learn from the same draw."""
+def _sampled_groups(long_dir: Path, long: LongModel, task, problems, cfg: Config, progress: bool, encoded=None):
+    """The long model's samples for these prompts (a VLM's with their `encoded` pictures), drawn once per process:
+    rejection sampling and DPO called with the same long model and settings (the benchmark does) learn from the same draw."""
     weights = max((f.stat().st_mtime_ns for f in long_dir.glob("*.safetensors")), default=0)
     key = (str(long_dir.resolve()), weights, repr(cfg.task), repr(cfg.long2short))
     if key not in _SAMPLES:
         _SAMPLES.clear()  # one entry is all any caller reuses; don't hold on to old draws
-        _SAMPLES[key] = sample_groups(model, tokenizer, task, problems, cfg.long2short, progress=progress)
+        _SAMPLES[key] = sample_groups(long.model, long.tokenizer, task, problems, cfg.long2short, progress=progress, encoded=encoded)
     return _SAMPLES[key]
 
 
@@ -62,10 +63,13 @@ def run_rejection(ws: Workspace, store: Store, cfg: Config, long_ref: str, out: 
     """Shortest rejection sampling: sample the long model, fine-tune it on its shortest correct answers."""
     long_dir = stages.resolve_model(ws, long_ref)
     task, problems = _train_prompts(cfg)
-    model, tokenizer = load_model(long_dir, device=pick_device())
-    groups = _sampled_groups(long_dir, model, tokenizer, task, problems, cfg, progress)
-    result, examples = train_rejection(model, tokenizer, problems, groups, cfg.long2short, ws.model_dir(out), progress=progress,
-                                       instruction=task.instruction)
+    long = load_long(ws, long_dir, task, problems)
+    groups = _sampled_groups(long_dir, long, task, problems, cfg, progress, long.encoded(problems))
+    if long.is_vision:
+        result, examples = train_visual_rejection(long, problems, groups, cfg.long2short, ws.model_dir(out))
+    else:
+        result, examples = train_rejection(long.model, long.tokenizer, problems, groups, cfg.long2short, ws.model_dir(out), progress=progress,
+                                           instruction=task.instruction)
     sampled = [s for g in groups for s in g]
     kept = [best for best in map(shortest_correct, groups) if best is not None]  # what the examples were made from
     metrics = {
@@ -120,16 +124,20 @@ def run_dpo(ws: Workspace, store: Store, cfg: Config, long_ref: str, out: str, p
                        "open a group in the studio's Rollouts tab and mark answers chosen (c) and rejected (r), or use --pairs auto")
     long_dir = stages.resolve_model(ws, long_ref)
     task, problems = _train_prompts(cfg)
-    model, tokenizer = load_model(long_dir, device=pick_device())
-    human, missing = human_training_pairs(store, marked, tokenizer, cfg.task.name) if marked else ([], 0)
+    long = load_long(ws, long_dir, task, problems)
+    refuse_human_pairs(long, pairs)
+    human, missing = human_training_pairs(store, marked, long.tokenizer, cfg.task.name) if marked else ([], 0)
     if pairs == "human" and not human:
         raise K15Error(f"the {len(marked)} human pairs all name responses the store no longer holds (their iterations were rolled back)",
                        "mark answers of stored groups in the studio's Rollouts tab, or use --pairs auto")
-    auto = []
+    auto, encoded = [], None
     if pairs != "human":
-        auto = build_pairs(problems, _sampled_groups(long_dir, model, tokenizer, task, problems, cfg, progress), cfg.long2short)
+        prompts = long.encoded(problems)
+        groups = _sampled_groups(long_dir, long, task, problems, cfg, progress, prompts)
+        auto, encoded = visual_pairs(problems, prompts, groups, cfg.long2short) if long.is_vision else (build_pairs(problems, groups, cfg.long2short), None)
     chosen = choose_pairs(pairs, auto, human)
-    result = train_dpo(model, tokenizer, chosen, cfg.long2short, ws.model_dir(out), progress=progress, instruction=task.instruction)
+    result = train_dpo(long.model, long.tokenizer, chosen, cfg.long2short, progress=progress, instruction=task.instruction, encoded=encoded)
+    save_model(long.model, long.saver, ws.model_dir(out))  # with a VLM's processor
     metrics = {"l2s/prompts": len(problems) if pairs != "human" else len({p for p, _, _ in human}), "l2s/pairs": result.pairs,
                "l2s/pairs_auto": len(auto), "l2s/pairs_human": len(human), "l2s/pairs_duplicate": len(auto) + len(human) - len(chosen),
                "l2s/pairs_missing": missing, "l2s/dpo_steps": result.steps, "l2s/dpo_loss": result.final_loss,
@@ -143,12 +151,14 @@ def run_long2short_rl(ws: Workspace, store: Store, cfg: Config, long_ref: str, o
     return stages.run_rl(ws, store, cfg, stages.resolve_model(ws, long_ref), out_name=out, progress=progress)
 
 
-def run_short_baseline(ws: Workspace, store: Store, cfg: Config, out: str = "short", progress: bool = True):
-    """A model warmed up only on short solutions: the 'short-CoT model' that merging averages with."""
+def run_short_baseline(ws: Workspace, store: Store, cfg: Config, out: str = "short", progress: bool = True, base: str | None = None):
+    """A model warmed up only on short solutions: the 'short-CoT model' that merging averages with. `base`: the model
+    to warm up (workspace name or folder; a VLM warms up on image prompts); default the base model, as `k15 sft`'s."""
     from dataclasses import replace
 
     short_cfg = replace(cfg, sft=replace(cfg.sft, style_mix=dict(SHORT_STYLES), style_mix_by_level={}))
-    return stages.run_sft(ws, store, short_cfg, stages.base_model(ws, cfg, progress=progress), out_name=out, progress=progress)
+    start = stages.resolve_model(ws, base) if base else stages.base_model(ws, cfg, progress=progress)
+    return stages.run_sft(ws, store, short_cfg, start, out_name=out, progress=progress)
 
 
 def free_rows(rows: list[EvalRow]) -> dict[int, EvalRow]:

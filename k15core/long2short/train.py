@@ -28,10 +28,13 @@ from k15core.sft import SFTExample, train_sft
 from k15core.tasks.base import Task
 from k15core.tasks.problem import Problem
 from k15core.tokens import next_token_mask, right_pad, token_logprobs
+from k15core.vlm.inputs import pixel_inputs
 
 
-def sample_groups(model, tokenizer, task: Task, problems: list[Problem], cfg: Long2ShortConfig, progress: bool = True) -> list[list[Sample]]:
-    """`cfg.samples` responses per problem from `model`, each verified; token ids kept for DPO."""
+def sample_groups(model, tokenizer, task: Task, problems: list[Problem], cfg: Long2ShortConfig, progress: bool = True,
+                  encoded: list | None = None) -> list[list[Sample]]:
+    """`cfg.samples` responses per problem from `model`, each verified; token ids kept for DPO. `encoded[i]`: problem
+    i's prompt encoded with its pictures (`vlm.inputs.EncodedPrompt`, a VLM's image prompts), sampled with them."""
     from tqdm.auto import tqdm
 
     from k15core.prompting import render_prompt
@@ -39,7 +42,7 @@ def sample_groups(model, tokenizer, task: Task, problems: list[Problem], cfg: Lo
 
     bar = tqdm(total=len(problems) * cfg.samples, desc="sampling the long model", unit="answer", disable=not progress)
     gens = generate(model, tokenizer, [render_prompt(tokenizer, p.prompt, task.instruction) for p in problems], k=cfg.samples, max_new_tokens=cfg.max_new_tokens,
-                    temperature=cfg.temperature, seed=cfg.seed, progress=bar.update)
+                    temperature=cfg.temperature, seed=cfg.seed, progress=bar.update, encoded=encoded)
     bar.close()
     groups: list[list[Sample]] = [[] for _ in problems]
     for g in gens:
@@ -61,14 +64,18 @@ def rejection_examples(problems: list[Problem], groups: list[list[Sample]], inst
     return out
 
 
+def rejection_sft_config(cfg: Long2ShortConfig) -> SFTConfig:
+    """The fine-tune's settings, for a text model and a VLM alike."""
+    return SFTConfig(lr=cfg.rs_lr, epochs=cfg.rs_epochs, batch_size=cfg.rs_batch_size, warmup_steps=5, seed=cfg.seed)
+
+
 def train_rejection(model, tokenizer, problems, groups, cfg: Long2ShortConfig, out_dir: Path | None, progress: bool = True,
                     instruction: str = ""):
     examples = rejection_examples(problems, groups, instruction)
     if not examples:
         raise K15Error("no prompt had a correct sample, so there is nothing to fine-tune on",
                        "sample more (long2short.samples) or use a stronger long model")
-    sft_cfg = SFTConfig(lr=cfg.rs_lr, epochs=cfg.rs_epochs, batch_size=cfg.rs_batch_size, warmup_steps=5, seed=cfg.seed)
-    return train_sft(model, tokenizer, examples, sft_cfg, out_dir=out_dir, progress=progress), examples
+    return train_sft(model, tokenizer, examples, rejection_sft_config(cfg), out_dir=out_dir, progress=progress), examples
 
 
 def _pair_sequences(tokenizer, prompt: str, chosen: Sample, rejected: Sample, instruction: str = ""):
@@ -76,11 +83,13 @@ def _pair_sequences(tokenizer, prompt: str, chosen: Sample, rejected: Sample, in
     return [(ids, list(chosen.token_ids)), (ids, list(rejected.token_ids))]
 
 
-def sequence_logprobs(model, sequences: list[tuple[list[int], list[int]]], pad_id: int, device) -> torch.Tensor:
-    """Sum of log π(response token | prefix) over each (prompt ids, response ids) pair -> (N,)."""
+def sequence_logprobs(model, sequences: list[tuple[list[int], list[int]]], pad_id: int, device, pixels: list | None = None) -> torch.Tensor:
+    """Sum of log π(response token | prefix) over each (prompt ids, response ids) pair -> (N,). `pixels[i]`: the pixel
+    values of row i's pictures (a VLM's image prompt; its ids hold their image tokens), None for a text row."""
     ids, attention = right_pad([p + r for p, r in sequences], pad_id)
     mask = next_token_mask([(len(p), len(p) + len(r)) for p, r in sequences], ids.shape[1])
-    token_logp, _ = token_logprobs(model, ids.to(device), attention.to(device))
+    extra = {k: v.to(device) for k, v in pixel_inputs(pixels).items()} if pixels is not None else None
+    token_logp, _ = token_logprobs(model, ids.to(device), attention.to(device), extra=extra)
     return (token_logp * mask.to(device)).sum(1)
 
 
@@ -103,9 +112,11 @@ def build_pairs(problems: list[Problem], groups: list[list[Sample]], cfg: Long2S
 
 
 def train_dpo(model, tokenizer, pairs: list[tuple[str, Sample, Sample]], cfg: Long2ShortConfig, out_dir: Path | None = None,
-              progress: bool = True, on_step=None, instruction: str = "") -> DPOResult:
+              progress: bool = True, on_step=None, instruction: str = "", encoded: list | None = None) -> DPOResult:
     """DPO on (prompt, chosen, rejected) triples; the reference is `model` as it is at the start. `instruction`:
-    the task's, for a chat model's prompts (`k15core.prompting`)."""
+    the task's, for a chat model's prompts (`k15core.prompting`). `encoded[i]`: pair i's prompt encoded with its
+    pictures (`vlm.inputs.EncodedPrompt`, a VLM's image prompt): its ids replace the prompt text's, and both rows
+    of the pair are scored with its pixel values."""
     from tqdm.auto import tqdm
 
     from k15core.models import save_model
@@ -115,13 +126,18 @@ def train_dpo(model, tokenizer, pairs: list[tuple[str, Sample, Sample]], cfg: Lo
                        "sample more responses (long2short.samples) or lower long2short.ratio")
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id
-    seqs = [_pair_sequences(tokenizer, prompt, c, r, instruction) for prompt, c, r in pairs]
+    seqs = [_pair_sequences(tokenizer, prompt, c, r, instruction) for prompt, c, r in pairs] if encoded is None else \
+        [[(e.ids, list(c.token_ids)), (e.ids, list(r.token_ids))] for e, (_, c, r) in zip(encoded, pairs, strict=True)]
+
+    def logprobs(idx: list[int]) -> torch.Tensor:  # (len(idx), 2): chosen, rejected
+        pixels = [encoded[j].pixel_values for j in idx for _ in (0, 1)] if encoded is not None else None
+        return sequence_logprobs(model, [s for j in idx for s in seqs[j]], pad, device, pixels).view(-1, 2)
+
     bs = cfg.dpo_batch_size
     chosen_len = torch.tensor([max(1, len(c.token_ids)) for _, c, _ in pairs], dtype=torch.float32, device=device)
     model.eval()
     with torch.no_grad():  # the reference: computed once, before any step
-        ref = torch.cat([sequence_logprobs(model, [s for pair in seqs[i: i + bs] for s in pair], pad, device).view(-1, 2)
-                         for i in range(0, len(seqs), bs)])
+        ref = torch.cat([logprobs(list(range(i, min(i + bs, len(seqs))))) for i in range(0, len(seqs), bs)])
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.dpo_lr, betas=(0.9, 0.95), weight_decay=0.0)
     rng = random.Random(cfg.seed)
     total = cfg.dpo_epochs * math.ceil(len(seqs) / bs)
@@ -134,7 +150,7 @@ def train_dpo(model, tokenizer, pairs: list[tuple[str, Sample, Sample]], cfg: Lo
         right = []
         for i in range(0, len(order), bs):
             idx = order[i: i + bs]
-            logp = sequence_logprobs(model, [s for j in idx for s in seqs[j]], pad, device).view(-1, 2)
+            logp = logprobs(idx)
             loss, margins = dpo_loss(logp[:, 0], logp[:, 1], ref[idx, 0], ref[idx, 1], cfg.beta)
             if cfg.dpo_nll:
                 loss = loss + cfg.dpo_nll * (-logp[:, 0] / chosen_len[idx]).mean()

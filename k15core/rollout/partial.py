@@ -65,14 +65,16 @@ def rollout_step(
 
     `generate_fn(contexts, allowances, response_starts)` returns one `Continuation` per context
     (a `RolloutEngine.continue_ids`, see `k15core.rollout.engine`); when members carry images it also gets
-    `pixel_values=` (one entry per context), so a response continued in a later iteration is prefilled with its
+    `pixel_values=` and `images=` (the pictures' addresses; one entry each per context), so a response continued in a later iteration is prefilled with its
     picture again. Returns the number of tokens generated.
     """
     todo = [t for g in groups for t in g.members if not t.done]
     allowances = [segment_allowance(t, segment_tokens, max_response_tokens) for t in todo]
     contexts = [t.prompt_ids + t.token_ids for t in todo]
-    # image prompts: each context's pixel values go with it (a text batch calls generate_fn exactly as before)
-    images = {"pixel_values": [t.pixel_values for t in todo]} if any(t.pixel_values is not None for t in todo) else {}
+    # image prompts: each context's pixel values go with it, and its pictures' addresses (what the vLLM engine sends);
+    # a text batch calls generate_fn exactly as before
+    images = {"pixel_values": [t.pixel_values for t in todo], "images": [tuple(t.problem.images) for t in todo]} \
+        if any(t.pixel_values is not None for t in todo) else {}
     results = generate_fn(contexts, allowances, [len(t.prompt_ids) for t in todo], **images)
     generated = 0
     for t, allowance, res in zip(todo, allowances, results):

@@ -29,6 +29,12 @@ Choices (spec §13 leaves the engine to us):
   it stops on exactly the EOS id the HF engine stops on (a folder may list more).
 - GPU memory: `torch.cuda.empty_cache()` before each wake and after each weight push, so the memory training
   freed is really free when vLLM asks for its KV cache (and the other way round).
+- Image prompts (a vision-language policy): each request is `vllm_inputs.vllm_prompt`'s, one `<image>` marker per
+  picture and the picture read from the workspace's image store by the address its trajectory carries; vLLM's own
+  processor turns it into pixels and image tokens. The pixel values the HF path uses are not sent (vLLM's
+  multimodal data is raw pictures). vLLM cannot init a multimodal model without its tokenizer
+  (`skip_tokenizer_init` is refused for them), so a VLM's engine loads the folder's tokenizer; token ids still go
+  in and out as they are (`detokenize=False`).
 - `max_model_len` and `max_num_batched_tokens` come from the config (`rl.vllm_max_model_len`,
   `rl.vllm_max_batched_tokens`; 0 leaves vLLM's default, the model's full context).
 """
@@ -40,6 +46,7 @@ from pathlib import Path
 from k15core import dist
 from k15core.errors import K15Error
 from k15core.rollout.repeat import RepeatRule, detect_repeat
+from k15core.rollout.vllm_inputs import vllm_prompt
 from k15core.types import Continuation
 
 INSTALL_HINT = "install the GPU extra on a CUDA machine: pip install -e '.[gpu]' (see README, Going big)"
@@ -89,7 +96,10 @@ class VLLMEngine:
 
     def __init__(self, model_path: str | Path, eos_token_id: int, temperature: float = 1.0, top_p: float = 1.0,
                  repeat_rule: RepeatRule | None = None, seed: int = 0, gpu_memory_utilization: float = 0.3,
-                 dtype: str = "bfloat16", max_model_len: int = 0, max_num_batched_tokens: int = 0, enforce_eager: bool = False):
+                 dtype: str = "bfloat16", max_model_len: int = 0, max_num_batched_tokens: int = 0, enforce_eager: bool = False,
+                 images=None, image_token_id: int | None = None, tokens_per_image: int | None = None):
+        """`images` (the workspace's image store), `image_token_id` and `tokens_per_image` (its config's
+        `image_token_id`, `image_seq_length`): set for a vision-language policy, whose prompts carry pictures."""
         if not vllm_available():
             raise K15Error("rl.engine is 'vllm' but vLLM or a CUDA GPU is missing", INSTALL_HINT)
         if not dist.active():
@@ -99,10 +109,11 @@ class VLLMEngine:
 
         self.eos, self.temperature, self.top_p, self.repeat_rule = eos_token_id, temperature, top_p, repeat_rule
         self.seed, self.calls = seed, 0
+        self.images, self.image_token_id, self.tokens_per_image = images, image_token_id, tokens_per_image
         cpu_rng, cuda_rng = torch.get_rng_state(), torch.cuda.get_rng_state_all()
         try:
             self.llm = LLM(
-                model=str(model_path), skip_tokenizer_init=True, dtype=dtype, seed=dist.rank_seed(seed),
+                model=str(model_path), skip_tokenizer_init=image_token_id is None, dtype=dtype, seed=dist.rank_seed(seed),
                 gpu_memory_utilization=gpu_memory_utilization, enable_sleep_mode=True, generation_config="vllm",
                 max_model_len=max_model_len or None, max_num_batched_tokens=max_num_batched_tokens or None, enforce_eager=enforce_eager,
                 distributed_executor_backend="external_launcher" if dist.active() else None, tensor_parallel_size=1,
@@ -112,17 +123,23 @@ class VLLMEngine:
             torch.cuda.set_rng_state_all(cuda_rng)
         self.sleeping: set[str] = set()  # what vLLM has put to sleep: "weights", "kv_cache"
 
+    def requests(self, contexts: list[list[int]], images: list | None, todo: list[int]) -> list[dict]:
+        """The token prompts of the contexts `todo` names (`vllm_inputs.vllm_prompt`: with their pictures, `images[i]`
+        the addresses context i's prompt carries)."""
+        return [vllm_prompt(contexts[i], images[i] if images else (), self.images, self.image_token_id, self.tokens_per_image) for i in todo]
+
     def continue_ids(self, contexts: list[list[int]], max_new_tokens: list[int], response_starts: list[int],
-                     pixel_values: list | None = None) -> list[Continuation]:
-        if pixel_values is not None:
-            raise K15Error("the vLLM engine samples text prompts only (its multimodal path is not built yet, issue 23)",
-                           "sample image prompts with --set rl.engine=hf")
+                     pixel_values: list | None = None, images: list | None = None) -> list[Continuation]:
+        """`images[i]`: the picture addresses of context i's prompt (image prompts; `pixel_values`, the HF path's
+        pixels of the same pictures, are then not needed: vLLM reads the pictures itself)."""
+        if pixel_values is not None and images is None:
+            raise K15Error("the vLLM engine got image prompts without their pictures' addresses", "pass images= (rollout_step does)")
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
-        self._wake()
         todo = [i for i, n in enumerate(max_new_tokens) if n > 0]
-        prompts = [TokensPrompt(prompt_token_ids=contexts[i]) for i in todo]
+        prompts = [TokensPrompt(**r) for r in self.requests(contexts, images, todo)]  # pictures read before the GPU is woken
+        self._wake()
         params = [SamplingParams(max_tokens=max_new_tokens[i], temperature=self.temperature, top_p=self.top_p, logprobs=0,
                                  stop_token_ids=[self.eos], detokenize=False, seed=request_seed(self.seed, dist.rank(), self.calls, i))
                   for i in todo]

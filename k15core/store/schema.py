@@ -37,7 +37,7 @@ class Txt(TypeDecorator):
 RowId = Integer().with_variant(BigInteger(), "postgresql")
 """The id of a table that grows by the row per sample: SQLite's INTEGER is 64-bit already, PostgreSQL's is not."""
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # How to bring an older store up to SCHEMA_VERSION: version -> statements (portable SQL). The store runs
 # them in one transaction when it opens an older file, so a workspace never has to be thrown away.
@@ -73,6 +73,10 @@ MIGRATIONS: dict[int, list[str]] = {
     # 6 -> 7: the images an image prompt shows, as a JSON list of image-store addresses (k15core.vlm.images); NULL for
     # a text prompt and for every older row. TEXT is a type both databases know: the first migration run on both.
     6: ["ALTER TABLE prompts ADD COLUMN images TEXT"],
+    # 7 -> 8: the triage_reviews table (who marked which item of a run's triage queue reviewed, k15core.triage). A new
+    # table, which create_all, run before the migrations, has made on both databases: nothing to alter. The version
+    # still moves, so an older k15 refuses the store rather than silently ignoring its reviews.
+    7: [],
 }
 
 metadata = MetaData()
@@ -173,4 +177,16 @@ label_events = Table(
     Column("action", Txt(64)),  # the user action (one key press, one bulk action) that wrote this event
     Column("undoes", Txt(64)),  # on an undo event: the action it undoes
     Index("ix_label_events_author_seq", "author", "seq"),
+)
+
+# Who marked which item of a run's triage queue (k15core.triage) reviewed, and what they did about it. One row per
+# (run, item, author): a second click by the same person writes nothing, a second person's review is kept beside
+# the first. An item is reviewed when it has any row. `item` is the queue item's stable key (QueueItem.key).
+triage_reviews = Table(
+    "triage_reviews", metadata,
+    Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True),
+    Column("item", Txt(400), primary_key=True),
+    Column("author", Txt(200), primary_key=True),
+    Column("outcome", Txt(32), nullable=False),  # reviewed | exclude | flag | penalise (k15core.triage.OUTCOMES)
+    Column("created_at", Float, nullable=False),
 )

@@ -99,7 +99,7 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path):
     assert store.label_events()[0]["action"] == "v1-1"
     assert store.undo("ann").events == 1 and not store.prompt_labels()["p1"].excluded
     version = sqlite3.connect(path).execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
-    assert version == str(SCHEMA_VERSION) == "7"
+    assert version == str(SCHEMA_VERSION) == "8"
     columns = [row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(trajectories)")]
     assert "entropies" in columns  # 2 -> 3 ran after 1 -> 2
     assert "group_id" in columns  # and 3 -> 4 after that

@@ -1,8 +1,11 @@
 """Compare, history rows and export in a real browser (Debian's Chromium, Playwright), on the studio test workspace:
 open a group, click a row of the prompt's history and see that iteration's group, compare the prompt's sample 0 at its
 first iteration with sample 2 (another solution) at its last and see both sides with marked tokens, then export the
-filtered table as CSV and count the downloaded file's rows against the store's count for the filter."""
+filtered table as CSV and count the downloaded file's rows against the store's count for the filter; then open the
+address in another page and see the same comparison and difficulty filter."""
 from __future__ import annotations
+
+import re
 
 import pandas as pd
 import pytest
@@ -77,6 +80,19 @@ def test_compare_history_rows_and_csv_export(studio_data, tmp_path):
             frame = pd.read_csv(saved)
             assert saved.suffix == ".csv" and len(frame) == want
             assert set(frame["iteration"]) == {1, 2} and frame["difficulty"].min() >= 2
+
+            # the address holds the comparison and the difficulty range: opened in another page, it shows them again
+            expect(page).to_have_url(re.compile(rf"diff=2-&group={first}&.*cmp_a={run}-0-0&cmp_b={run}-2-2"), timeout=30_000)
+            other = page.context.browser.new_page()
+            other.goto(page.url)
+            expect(_box(other, "rollouts-diff-min")).to_have_value("2", timeout=30_000)
+            other.locator("#compare").get_by_text("Compare this prompt").click()
+            again = other.locator("#compare-view .k15-compare-side")
+            expect(again).to_have_count(2, timeout=30_000)
+            expect(again.nth(1)).to_contain_text(f"B: run #{run}, iteration 2, sample 2")
+            expect(_box(other, "compare-b-sample")).to_have_value("2")
+            expect(other.locator("#rollouts-group .k15-card")).to_have_count(4)  # the group, whose defaults did not replace the link's sides
+            assert "cmp_b=" in other.url
     finally:
         app.close()
         store.close()

@@ -8,6 +8,7 @@ import pytest
 
 from k15core.store.db import TrajectoryFilter
 from studio import prompts_tab, rollouts_tab, runs_tab
+from studio import triage as triage_panel
 from studio_fixtures import INJECTION
 
 
@@ -103,8 +104,10 @@ def test_group_view_shows_k_samples_escaped_with_token_values(ctx, studio_data):
     assert "<script>" not in html and "<img" not in html and "&lt;script&gt;" in html
 
 
-def test_suspicion_queue_finds_identical_same_reward_and_odd_length(ctx, studio_data):
-    queue = rollouts_tab.suspicion_queue(ctx.store, studio_data.run_id)
+def test_triage_queue_finds_identical_same_reward_and_odd_length(ctx, studio_data):
+    from k15core.triage import run_queue
+
+    queue = triage_panel.table(run_queue(ctx.store, studio_data.run_id), None, show_reviewed=False)
     reasons = set(queue["reason"])
     assert {"identical samples", "same reward"} <= reasons
     identical = queue[queue["reason"] == "identical samples"]

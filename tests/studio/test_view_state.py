@@ -18,15 +18,16 @@ from studio.view_state import DEFAULT, KEYS, SavedViews, ViewState, decode, enco
 
 FULL = ViewState(
     tab="rollouts", runs=(3, 1), smoothing=0.35, runs_from=2, runs_to=7, run=1, samples="free", it_min=0, it_max=9,
-    text="Answer: (\\d+) & <b>", regex=True, verdict="wrong", len_min=None, len_max=40, truncated="yes", repeated="no", group=1234,
-    colour="entropy", prompt="recurrence:378|1", prompts_text="évite ça", prompts_status="not reviewed", prompts_level=5,
+    text="Answer: (\\d+) & <b>", regex=True, verdict="wrong", len_min=None, len_max=40, diff_min=2, diff_max=4, truncated="yes", repeated="no", group=1234,
+    colour="entropy", cmp="recurrence:1", cmp_a_run=1, cmp_a_it=0, cmp_a_sample=2, cmp_b_run=3, cmp_b_it=7, cmp_b_sample=0, prompt="recurrence:378|1", prompts_text="évite ça", prompts_status="not reviewed", prompts_level=5,
 )
 
 
 def test_every_field_round_trips_through_the_query():
     query = encode(FULL)
     assert query == ("tab=rollouts&runs=3,1&smooth=0.35&runs_it=2-7&run=1&samples=free&it=0-9&q=Answer%3A%20%28%5Cd%2B%29%20%26%20%3Cb%3E"
-                     "&regex=1&verdict=wrong&len=-40&truncated=yes&repeated=no&group=1234&colour=entropy&prompt=recurrence%3A378%7C1"
+                     "&regex=1&verdict=wrong&len=-40&diff=2-4&truncated=yes&repeated=no&group=1234&colour=entropy"
+                     "&cmp=recurrence%3A1&cmp_a=1-0-2&cmp_b=3-7-0&prompt=recurrence%3A378%7C1"
                      "&prompts_q=%C3%A9vite%20%C3%A7a&prompts_status=not%20reviewed&prompts_level=5")
     assert decode(query) == FULL and decode("?" + query) == FULL
     assert {f.name for f in fields(ViewState)} == {n for names in V._KEYS.values() for n in names}  # every field has a key
@@ -152,3 +153,10 @@ def test_saves_at_once_all_land(tmp_path):
         t.join()
     views = SavedViews(tmp_path)
     assert len(views.names()) == 16 and all(views.get(f"view {i}") == ViewState(group=i + 1) for i in range(16))
+
+
+def test_the_compare_sides_travel_as_run_iteration_sample():
+    assert encode(ViewState(cmp="p", cmp_a_run=2, cmp_a_it=5)) == "cmp=p&cmp_a=2-5-"
+    assert decode("cmp=p&cmp_a=2-5-1&cmp_b=2-9-0") == ViewState(cmp="p", cmp_a_run=2, cmp_a_it=5, cmp_a_sample=1, cmp_b_run=2, cmp_b_it=9,
+                                                                  cmp_b_sample=0)
+    assert decode("cmp_a=2-5&cmp_b=0-1-1") == ViewState(cmp_b_it=1, cmp_b_sample=1)  # a side is three parts; run 0 is none (dropped alone)

@@ -115,5 +115,5 @@ def test_a_version_4_store_gets_the_owner_table_and_its_running_runs_read_as_gon
     raw.close()
     store = Store(path)
     with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION) == "7"
+        assert raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION) == "8"
     assert [r["status"] for r in store.runs()] == [RUNNING_OWNER_GONE, "finished"]  # an older trainer's run: nobody owns it now

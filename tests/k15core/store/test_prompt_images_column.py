@@ -21,7 +21,7 @@ def test_a_version_6_store_gets_the_images_column_on_both_databases(store_at):
     store.close()
 
     store = Store(store_at)  # the migration runs here
-    assert _version(store) == str(SCHEMA_VERSION) == "7"
+    assert _version(store) == str(SCHEMA_VERSION) == "8"
     assert store.prompt("old")["images"] == []  # an older row is a text prompt
     assert store.add_prompts([Problem("pic", "Seq <image>, steps: 1", "5", images=(ADDRESS, ADDRESS))], source="test") == 1
     assert store.prompt("pic")["images"] == [ADDRESS, ADDRESS]
@@ -29,5 +29,5 @@ def test_a_version_6_store_gets_the_images_column_on_both_databases(store_at):
     raw = store._read(lambda c: c.exec_driver_sql("SELECT images FROM prompts WHERE id = 'pic'").scalar())
     assert raw == f'["{ADDRESS}", "{ADDRESS}"]'  # addresses only, as JSON text
     store.close()
-    assert _version(reopened := Store(store_at)) == "7"  # opening again migrates nothing twice
+    assert _version(reopened := Store(store_at)) == "8"  # opening again migrates nothing twice
     reopened.close()

@@ -49,7 +49,7 @@ def test_a_version_3_store_gets_group_id_from_its_tags(tmp_path):
                                 "groupie:4": None, "long": None}
     assert [t.group for t in store.trajectories(run)][:3] == [0, 12, None]
     with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION) == "7"
+        assert raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION) == "8"
     assert store.prompt_stats().keys() == {"p0", "p1"}  # the migrated rows count as RL samples at once
 
 

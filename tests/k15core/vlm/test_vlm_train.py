@@ -36,3 +36,45 @@ def test_k15_train_runs_rl_on_image_prompts(workspace, capsys):
     # the run's prompt rows carry their pictures' addresses, so the studio shows each group's picture
     shown = {r.prompt_id: store.prompt(r.prompt_id)["images"] for r in records}
     assert all(len(a) == 1 and a[0] in workspace.images for a in shown.values())
+
+
+def test_a_stopped_vlm_run_resumes_to_the_same_weights_with_its_processor(tmp_path, tiny_vlm_dir, monkeypatch):
+    """Stop a VLM run after its first iteration, `--resume` it: it ends where an uninterrupted run ends (weights
+    equal, the vision tower's included), in the same store run, and its final policy has the processor."""
+    import pytest
+    import torch
+
+    from k15core import stages
+    from k15core.config import load_config
+    from k15core.trainer import StopTraining, train
+    from k15core.workspace import Workspace
+
+    monkeypatch.delenv("K15_WORKSPACE", raising=False)
+    cfg = load_config(overrides=[*TINY, *RL, "rl.iterations=2", "rl.segment_tokens=0", "rl.doctor=false", "rl.checkpoint_every=10"])
+    straight_ws = Workspace.resolve(str(tmp_path / "a"))
+    straight, _ = stages.run_rl(straight_ws, straight_ws.store(), cfg, tiny_vlm_dir, out_name="rl-vlm", progress=False)
+    expected = {k: v.detach().clone() for k, v in straight.model.state_dict().items()}
+
+    ws = Workspace.resolve(str(tmp_path / "b"))
+    store = ws.store()
+    first, _ = stages.prepare_rl(ws, store, cfg, tiny_vlm_dir, name="rl-vlm")
+
+    def stop_after_the_first(it, metrics):
+        if it == 0:
+            raise StopTraining()  # what SIGTERM raises: checkpoint, status 'stopped'
+
+    with pytest.raises(StopTraining):
+        train(first, stages.rl_checkpoint_dir(ws, first.state.run_id), on_iteration=stop_after_the_first, progress=False)
+    assert store.run(first.state.run_id)["status"] == "stopped" and store.last_iteration(first.state.run_id) == 0
+    resumed, _ = stages.run_rl(ws, store, cfg, None, resume=True, out_name="rl-vlm", progress=False)
+    assert resumed.state.run_id == first.state.run_id and resumed.state.iteration == 2
+    assert resumed.processor is not None  # the resumed run reads its prompts' pictures
+    got = resumed.model.state_dict()
+    assert any("vision_tower" in k for k in got)
+    for k, v in expected.items():
+        assert torch.equal(v, got[k]), k
+    assert store.run(first.state.run_id)["status"] == "finished" and store.last_iteration(first.state.run_id) == 1
+    records = store.trajectories(first.state.run_id, iteration=1)
+    assert records and all(r.prompt.startswith("Seq <image>") for r in records)
+    _, processor = load_vlm(ws.model_dir("rl-vlm"))
+    assert type(processor).__name__ == "LlavaProcessor"
