@@ -4,7 +4,7 @@
     python benchmarks/malloc_tuning.py --smoke    # a tiny model and budget: checks the script runs (CI)
 
 The settings are process-wide and cannot be undone in a process, so each side runs in fresh children: tuned
-(what `k15` does) and untuned (K15_MALLOC_TUNING=0), alternating, so machine noise hits each alike. A child loads
+(K15_MALLOC_TUNING=1, what `k15` does when asked) and untuned (the default), alternating, so machine noise hits each alike. A child loads
 the demo's tiny model and does what the demo does most: warm-up SFT steps at the demo's token budget (real
 `accumulate_gradients` and AdamW), then rollouts of one RL iteration's batch with the trainer's engine
 (`compact_continue`). It reports both rates (real tokens/s) and its own peak RSS (`ru_maxrss`). Ratios are tuned

@@ -2,13 +2,13 @@
 
     python benchmarks/memory.py                  # the full demo (warm-up, RL, evaluations; ~10 min on 2 cores)
     python benchmarks/memory.py --smoke          # a tiny model and budget: checks the script runs (CI)
-    python benchmarks/memory.py --untuned        # also the demo with glibc's malloc defaults (K15_MALLOC_TUNING=0)
+    python benchmarks/memory.py --tuned          # also the demo with glibc's malloc tuned (K15_MALLOC_TUNING=1)
 
 Each side runs in its own child process (the demo with --no-studio, in a fresh temporary workspace) and its
 peak RSS is read from the kernel's accounting of that child (`resource.getrusage(RUSAGE_CHILDREN)`, Linux:
 kilobytes). The baseline is a child that only imports torch, transformers and k15core: the ratio says how
-much the demo itself adds. `k15` tunes glibc's malloc (k15core.malloc_tuning); with --untuned a second demo runs
-without it, so the two peaks sit side by side. The last line is the JSON.
+much the demo itself adds. With --tuned a second demo runs with glibc's malloc
+tuned (K15_MALLOC_TUNING=1, k15core.malloc_tuning; off by default), so the two peaks sit side by side. The last line is the JSON.
 """
 from __future__ import annotations
 
@@ -45,9 +45,9 @@ def child_peak_mib(cmd: list[str], env: dict) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smoke", action="store_true", help="tiny model and budget (a check that the script runs, not a measurement)")
-    ap.add_argument("--untuned", action="store_true", help="also run the demo with glibc's malloc defaults (K15_MALLOC_TUNING=0)")
+    ap.add_argument("--tuned", action="store_true", help="also run the demo with glibc's malloc tuned (K15_MALLOC_TUNING=1)")
     args = ap.parse_args()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}, "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "K15_MALLOC_TUNING"}, "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     baseline_mib, _ = child_peak_mib([sys.executable, "-c", "import torch, transformers, k15core.trainer, k15core.stages"], env)
     with tempfile.TemporaryDirectory() as ws:
         sets = [a for s in (SMOKE if args.smoke else []) for a in ("--set", s)]
@@ -55,17 +55,17 @@ def main() -> None:
         t0 = time.perf_counter()
         print(f"running k15 demo{' (smoke)' if args.smoke else ' (about 10 minutes on 2 cores)'} ...", file=sys.stderr, flush=True)
         demo_mib, demo_s = child_peak_mib(demo, env)
-    untuned = {}
-    if args.untuned:
+    tuned = {}
+    if args.tuned:
         with tempfile.TemporaryDirectory() as ws:
             demo = [sys.executable, "-m", "k15core.cli", "demo", "--no-studio", "--quiet", "--workspace", ws, *sets]
-            mib, s = child_peak_mib(demo, {**env, "K15_MALLOC_TUNING": "0"})
-        untuned = {"untuned_demo_peak_rss_mib": round(mib, 1), "untuned_demo_minutes": round(s / 60, 2), "tuned_over_untuned": round(demo_mib / mib, 3)}
+            mib, s = child_peak_mib(demo, {**env, "K15_MALLOC_TUNING": "1"})
+        tuned = {"tuned_demo_peak_rss_mib": round(mib, 1), "tuned_demo_minutes": round(s / 60, 2), "tuned_over_default": round(mib / demo_mib, 3)}
     print(json.dumps({
         "benchmark": "memory", "smoke": args.smoke, "demo_peak_rss_mib": round(demo_mib, 1), "demo_minutes": round(demo_s / 60, 2),
         "imports_peak_rss_mib": round(baseline_mib, 1), "demo_over_imports": round(demo_mib / baseline_mib, 3),
         "demo_minus_imports_mib": round(demo_mib - baseline_mib, 1), "wall_s": round(time.perf_counter() - t0, 1),
-        "demo_peak_rss_mb": round(demo_mib * 1.048576, 1), **untuned, "load_average_1m": round(os.getloadavg()[0], 2),
+        "demo_peak_rss_mb": round(demo_mib * 1.048576, 1), **tuned, "load_average_1m": round(os.getloadavg()[0], 2),
     }))
 
 

@@ -1,4 +1,4 @@
-"""glibc's malloc, told to give freed memory back: what keeps `k15 demo`'s peak resident memory down.
+"""glibc's malloc, told to give freed memory back: less peak memory, at half the speed, so off unless asked for.
 
 A training step frees and re-allocates tensors of many sizes (activations, gradients, padded batches whose
 length changes every step). glibc serves requests under its mmap threshold from heaps (arenas) and keeps the
@@ -11,12 +11,17 @@ model built to 900 MiB, although one step's tensors need far less.
 before the process starts and so cannot come from a command):
 - M_MMAP_THRESHOLD 128 KiB, fixed: blocks from 128 KiB up are their own mappings and go back to the kernel
   when freed; fixing the value also stops glibc from raising it;
-- M_ARENA_MAX 2: one arena per core here; more arenas (8 per core by default) each keep their own free pages.
+- M_ARENA_MAX 2: more arenas (8 per core by default) each keep their own free pages.
 
 The trim threshold is left at glibc's default: a trim at every free (MALLOC_TRIM_THRESHOLD_=0) measured the same
-peak. A value already given in the environment wins (a person measuring other settings), and K15_MALLOC_TUNING=0
-turns all of it off. Not glibc (macOS, musl): nothing is done. The cost is more page faults for large tensors, measured by benchmarks/memory.py beside the
-memory it saves.
+peak. A value already given in the environment wins (a person measuring other settings). Not glibc (macOS, musl):
+nothing is done.
+
+Off by default (choice, measured): it is on only with K15_MALLOC_TUNING=1. Every block from 128 KiB up then
+costs an mmap, page faults and an munmap, and on the 2-core development machine that halved the warm-up's and the
+rollouts' tokens/s (benchmarks/malloc_tuning.py: 0.51x and 0.52x) for a peak 10-15 % lower (the whole demo,
+benchmarks/memory.py: 642 against 758 MiB). A fixed threshold of 1 or 4 MiB keeps the speed and saves nothing.
+For a machine where memory, not time, is short.
 """
 from __future__ import annotations
 
@@ -47,10 +52,11 @@ def _libc():
 
 
 def tune(environ: dict[str, str] | None = None) -> dict[str, int]:
-    """Apply SETTINGS where the environment does not set them; returns the ones applied ({} where not glibc)."""
+    """With K15_MALLOC_TUNING=1, apply SETTINGS where the environment does not set them; returns the ones applied
+    ({} when off or not glibc)."""
     environ = os.environ if environ is None else environ
     libc = _libc()
-    if libc is None or environ.get("K15_MALLOC_TUNING", "1") == "0":
+    if libc is None or environ.get("K15_MALLOC_TUNING", "0") != "1":
         return {}
     applied = {}
     for param, (variable, value) in SETTINGS.items():

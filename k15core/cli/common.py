@@ -62,7 +62,8 @@ def console():
 
 def set_environment() -> None:
     """Offline model hub and quiet transformers unless the user set them: a command never downloads by surprise.
-    And glibc's malloc set to give freed memory back (k15core.malloc_tuning), before the first tensor."""
+    With K15_MALLOC_TUNING=1, glibc's malloc set to give freed memory back (k15core.malloc_tuning), before the
+    first tensor."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     malloc_tuning.tune()

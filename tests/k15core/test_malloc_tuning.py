@@ -35,24 +35,26 @@ glibc_only = pytest.mark.skipif(malloc_tuning._libc() is None, reason="glibc's m
 
 
 def run_child(**env) -> dict:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")} | {"PYTHONPATH": str(ROOT)} | env
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "K15_MALLOC_TUNING"} | {"PYTHONPATH": str(ROOT)} | env
     out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, env=environ, check=True)
     return json.loads(out.stdout)
 
 
 @glibc_only
-def test_freed_blocks_are_returned_with_tuning_and_kept_without():
-    untuned = run_child(K15_MALLOC_TUNING="0")
-    tuned = run_child()
-    assert untuned["applied"] == {} and untuned["kept_mib"] >= 100  # 150 MiB freed, most of it kept by the heap
+def test_freed_blocks_are_returned_with_tuning():
+    # Without tuning, how much the heap keeps depends on the process's history: a child started from a shell kept
+    # 135 of the 150 MiB, one started from a Python parent none. So only the tuned side's bound is asserted.
+    untuned = run_child()  # off by default
+    tuned = run_child(K15_MALLOC_TUNING="1")
+    assert untuned["applied"] == {}
     assert tuned["applied"] == {"MALLOC_MMAP_THRESHOLD_": 128 * 1024, "MALLOC_ARENA_MAX": 2}
     assert tuned["kept_mib"] <= 10
 
 
 @glibc_only
 def test_a_setting_from_the_environment_wins():
-    assert malloc_tuning.tune({"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_ARENA_MAX": "4"}) == {}
-    assert run_child(MALLOC_ARENA_MAX="4")["applied"] == {"MALLOC_MMAP_THRESHOLD_": 128 * 1024}
+    assert malloc_tuning.tune({"K15_MALLOC_TUNING": "1", "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_ARENA_MAX": "4"}) == {}
+    assert run_child(K15_MALLOC_TUNING="1", MALLOC_ARENA_MAX="4")["applied"] == {"MALLOC_MMAP_THRESHOLD_": 128 * 1024}
 
 
 def test_the_k15_command_tunes_malloc(monkeypatch):
