@@ -55,6 +55,20 @@ def chromium_page(chromium: str, width: int = 1400, height: int = 1000):
             browser.close()
 
 
+@contextmanager
+def served_studio(root):
+    """(app, url) of the studio on workspace `root`, served in this process; closed with its store on the way out."""
+    from studio.app import build_app, serve
+
+    app = build_app(root)
+    url = serve(app, block=False, quiet=True)
+    try:
+        yield app, url
+    finally:
+        app.close()
+        app.k15_context.store.close()
+
+
 @dataclass
 class StudioData:
     root: Path

@@ -17,7 +17,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-from studio_fixtures import chromium_or_skip, chromium_page  # noqa: E402
+from studio_fixtures import chromium_or_skip, chromium_page, served_studio  # noqa: E402
 
 CHROMIUM = chromium_or_skip()
 
@@ -88,13 +88,9 @@ def _check_visible_png(img, shot: Path) -> None:
 
 def test_image_prompts_in_rollouts_and_prompts(tmp_path, monkeypatch):
     monkeypatch.setenv("K15_USER", "browser-user")
-    from studio.app import build_app, serve
-
     tid, upload = _workspace(tmp_path / "ws")
-    app = build_app(tmp_path / "ws")
-    url = serve(app, block=False, quiet=True)
-    store = app.k15_context.store
-    try:
+    with served_studio(tmp_path / "ws") as (app, url):
+        store = app.k15_context.store
         with chromium_page(CHROMIUM) as page:
             page.goto(url)
 
@@ -134,6 +130,3 @@ def test_image_prompts_in_rollouts_and_prompts(tmp_path, monkeypatch):
             # nothing the file carried ran or was drawn as markup
             assert page.evaluate("window.__pwned") is None
             assert page.locator('img[src="x"], script:has-text("__pwned")').count() == 0
-    finally:
-        app.close()
-        store.close()

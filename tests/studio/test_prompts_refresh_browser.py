@@ -8,7 +8,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-from studio_fixtures import chromium_or_skip, chromium_page  # noqa: E402
+from studio_fixtures import chromium_or_skip, chromium_page, served_studio  # noqa: E402
 
 CHROMIUM = chromium_or_skip()
 
@@ -19,14 +19,11 @@ STATUS = 11  # the grid's status column (prompts_tab.GRID_COLUMNS)
 
 def test_the_grid_follows_labels_without_apply_filter(studio_data, monkeypatch):
     monkeypatch.setenv("K15_USER", "browser-user")
-    from studio.app import build_app, serve
     from studio.prompts_tab import GRID_COLUMNS
 
     assert GRID_COLUMNS[STATUS] == "status"
-    app = build_app(studio_data.root)
-    url = serve(app, block=False, quiet=True)
-    store = app.k15_context.store
-    try:
+    with served_studio(studio_data.root) as (app, url):
+        store = app.k15_context.store
         with chromium_page(CHROMIUM) as page:
             page.goto(url)
             page.get_by_role("tab", name="Prompts").click()
@@ -49,6 +46,3 @@ def test_the_grid_follows_labels_without_apply_filter(studio_data, monkeypatch):
             history = page.locator("#prompt-history")
             expect(history).to_contain_text('undid status = "excluded"', timeout=15_000)
             expect(history).not_to_contain_text("null")
-    finally:
-        app.close()
-        store.close()

@@ -18,7 +18,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-from studio_fixtures import INJECTION, chromium_or_skip, chromium_page  # noqa: E402
+from studio_fixtures import INJECTION, chromium_or_skip, chromium_page, served_studio  # noqa: E402
 
 CHROMIUM = chromium_or_skip()
 
@@ -42,12 +42,8 @@ def _write_iteration_from_another_process(db: Path, run_id: int, iteration: int)
 
 def test_every_tab_in_chromium(studio_data, tmp_path, monkeypatch):
     monkeypatch.setenv("K15_USER", "browser-user")
-    from studio.app import build_app, serve
-
-    app = build_app(studio_data.root)
-    url = serve(app, block=False, quiet=True)
-    store = app.k15_context.store
-    try:
+    with served_studio(studio_data.root) as (app, url):
+        store = app.k15_context.store
         with chromium_page(CHROMIUM) as page:
             page.goto(url)
 
@@ -121,8 +117,5 @@ def test_every_tab_in_chromium(studio_data, tmp_path, monkeypatch):
             expect(page.get_by_text("Groups (prompts) per iteration", exact=False).first).to_be_visible()
             _shot(page, "launch", tmp_path)
             assert page.evaluate("window.__pwned") is None
-    finally:
-        app.close()
-        store.close()
     for name in ("runs", "prompts", "rollouts", "launch"):
         assert (tmp_path / f"studio-{name}.png").stat().st_size > 10_000

@@ -9,7 +9,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-from studio_fixtures import chromium_or_skip, chromium_page  # noqa: E402
+from studio_fixtures import chromium_or_skip, chromium_page, served_studio  # noqa: E402
 
 CHROMIUM = chromium_or_skip()
 
@@ -29,12 +29,8 @@ def test_filter_open_and_exclude_an_item_of_the_queue(studio_data, monkeypatch):
     assert len(identical) == 3 and queue.items[0].reason == "chat_template"
     first = identical[0]
 
-    from studio.app import build_app, serve
-
-    app = build_app(studio_data.root)
-    url = serve(app, block=False, quiet=True)
-    store = app.k15_context.store
-    try:
+    with served_studio(studio_data.root) as (app, url):
+        store = app.k15_context.store
         with chromium_page(CHROMIUM) as page:
             page.goto(url)
             page.get_by_role("tab", name="Rollouts").click()
@@ -75,6 +71,3 @@ def test_filter_open_and_exclude_an_item_of_the_queue(studio_data, monkeypatch):
         assert [(e["field"], e["value"], e["author"]) for e in store.label_events()] == [("status", "excluded", "browser-user")]
         assert [(r.author, r.outcome) for r in store.reviews(studio_data.run_id)[first.key]] == [("browser-user", "exclude")]
         assert first.key not in [x.key for x in triage.run_queue(store, studio_data.run_id).visible()]
-    finally:
-        app.close()
-        store.close()
