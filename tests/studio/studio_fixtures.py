@@ -56,12 +56,13 @@ def chromium_page(chromium: str, width: int = 1400, height: int = 1000):
 
 
 @contextmanager
-def served_studio(root):
-    """(app, url) of the studio on workspace `root`, served in this process; closed with its store on the way out."""
+def served_studio(root, **serve_options):
+    """(app, url) of the studio on workspace `root`, served in this process (`serve_options`: e.g. auth); closed with
+    its store on the way out."""
     from studio.app import build_app, serve
 
     app = build_app(root)
-    url = serve(app, block=False, quiet=True)
+    url = serve(app, block=False, quiet=True, **serve_options)
     try:
         yield app, url
     finally:

@@ -12,7 +12,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-from studio_fixtures import chromium_or_skip, chromium_page  # noqa: E402
+from studio_fixtures import chromium_or_skip, chromium_page, served_studio  # noqa: E402
 
 CHROMIUM = chromium_or_skip()
 
@@ -26,15 +26,11 @@ def _box(page, elem_id: str):
 
 
 def test_compare_history_rows_and_csv_export(studio_data, tmp_path):
-    from studio.app import build_app, serve
-
-    app = build_app(studio_data.root)
-    url = serve(app, block=False, quiet=True)
-    store = app.k15_context.store
-    run, pid = studio_data.run_id, studio_data.prompt_ids[0]
-    last = min(r["id"] for r in store.find_trajectories(TrajectoryFilter(run_id=run, iteration_min=2, iteration_max=2, prompt_id=pid)))
-    first = min(r["id"] for r in store.find_trajectories(TrajectoryFilter(run_id=run, iteration_min=0, iteration_max=0, prompt_id=pid)))
-    try:
+    with served_studio(studio_data.root) as (app, url):
+        store = app.k15_context.store
+        run, pid = studio_data.run_id, studio_data.prompt_ids[0]
+        last = min(r["id"] for r in store.find_trajectories(TrajectoryFilter(run_id=run, iteration_min=2, iteration_max=2, prompt_id=pid)))
+        first = min(r["id"] for r in store.find_trajectories(TrajectoryFilter(run_id=run, iteration_min=0, iteration_max=0, prompt_id=pid)))
         with chromium_page(CHROMIUM) as page:
             page.goto(url)
             page.get_by_role("tab", name="Rollouts").click()
@@ -93,6 +89,3 @@ def test_compare_history_rows_and_csv_export(studio_data, tmp_path):
             expect(_box(other, "compare-b-sample")).to_have_value("2")
             expect(other.locator("#rollouts-group .k15-card")).to_have_count(4)  # the group, whose defaults did not replace the link's sides
             assert "cmp_b=" in other.url
-    finally:
-        app.close()
-        store.close()

@@ -10,7 +10,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-from studio_fixtures import chromium_or_skip, chromium_page  # noqa: E402
+from studio_fixtures import chromium_or_skip, chromium_page, served_studio  # noqa: E402
 
 CHROMIUM = chromium_or_skip()
 
@@ -35,14 +35,10 @@ def _settled(store, want: int, timeout: float = 60) -> list[dict]:
 
 def test_keys_mark_the_samples_they_were_typed_on_and_the_cards_show_it(studio_data, monkeypatch):
     monkeypatch.setenv("K15_USER", "browser-user")
-    from studio.app import build_app, serve
-
-    app = build_app(studio_data.root)
-    url = serve(app, block=False, quiet=True)
-    store = app.k15_context.store
-    rows = store.find_trajectories(TrajectoryFilter(run_id=studio_data.run_id, iteration_min=2), limit=100)
-    ids = [t["id"] for t in store.trajectory_group(min(r["id"] for r in rows if r["prompt_id"] == studio_data.prompt_ids[0]))]
-    try:
+    with served_studio(studio_data.root) as (app, url):
+        store = app.k15_context.store
+        rows = store.find_trajectories(TrajectoryFilter(run_id=studio_data.run_id, iteration_min=2), limit=100)
+        ids = [t["id"] for t in store.trajectory_group(min(r["id"] for r in rows if r["prompt_id"] == studio_data.prompt_ids[0]))]
         with chromium_page(CHROMIUM) as page:
             page.goto(url)
             page.get_by_role("tab", name="Rollouts").click()
@@ -93,7 +89,4 @@ def test_keys_mark_the_samples_they_were_typed_on_and_the_cards_show_it(studio_d
         assert client.predict(ids[3], "best", api_name="/mark_pair") == "mark must be one of chosen, rejected, clear"
         assert [(e["value"], e["author"]) for e in store.label_events()[-1:]] == [
             ({"trajectory": ids[3], "run": studio_data.run_id, "group": ids[0], "mark": "chosen"}, "browser-user")]
-    finally:
-        app.close()
-        store.close()
 

@@ -19,7 +19,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-from studio_fixtures import chromium_or_skip, chromium_page  # noqa: E402
+from studio_fixtures import chromium_or_skip, chromium_page, served_studio  # noqa: E402
 
 CHROMIUM = chromium_or_skip()
 
@@ -85,55 +85,50 @@ WATCH_WAITING = """() => {  // the most keys the panel ever said were waiting to
 
 def _type_keys_and_check(studio_data, monkeypatch, timeout: float, slow_store: bool = False) -> None:
     monkeypatch.setenv("K15_USER", "browser-user")
-    from studio.app import build_app, serve
-
-    app = build_app(studio_data.root)
-    url = serve(app, block=False, quiet=True)
-    store = app.k15_context.store
-    ids = [p["id"] for p in store.prompts()]  # the grid's order with no filter
-    want, end = intended(ids, KEYS)
-    holder = None
-    try:
-        with chromium_page(CHROMIUM) as page:
-            page.goto(url)
-            page.get_by_role("tab", name="Prompts").click()
-            focus_id = page.locator("#prompt-id textarea, #prompt-id input").first
-            expect(focus_id).to_have_value(ids[0], timeout=30_000)
-            page.locator("body").click(position={"x": 5, "y": 5})  # focus outside any text box
-            if slow_store:
-                holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(studio_data.root / "k15.db")], stdout=subprocess.PIPE, text=True)
-                assert holder.stdout.readline().strip() == "locked"
-            page.evaluate(WATCH_WAITING)
-            t0 = time.time()
-            for key in KEYS:
-                page.keyboard.press(key)
-                page.wait_for_timeout(50)
-            typed = time.time() - t0
-            events = _settled(store, len(want), timeout)
-            print(f"typed {len(KEYS)} keys in {typed:.1f} s; the store settled {time.time() - t0:.1f} s after the first key")
-            got = [(e["prompt_id"], e["field"], e["value"]) for e in events]
-            assert got == want, f"typed in {typed:.1f} s; {len(got)} events, {len(want)} meant\n" + _diff(got, want)
-            assert {e["author"] for e in events} == {"browser-user"}
-            expect(focus_id).to_have_value(end, timeout=10_000)  # the focus stayed where the keys left it: no jump back
-            expect(page.locator("#prompt-keys")).to_contain_text("all saved", timeout=10_000)
-            expect(page.locator(f'#prompt-card [data-prompt-id="{end}"]')).to_contain_text("labelled difficulty 5", timeout=10_000)  # the card followed, labels included
-            most_waiting = page.evaluate("window.__mostWaiting")
-            if slow_store:  # the keys really were typed while label writes were pending, and queued
-                assert most_waiting >= 5, most_waiting
-            else:  # a click on a button takes the keys' path: it labels the prompt on screen and moves on
-                page.locator("#prompt-keep").click()
-                expect(focus_id).to_have_value(ids[ids.index(end) + 1], timeout=10_000)
-                expect(page.locator("#prompt-keys")).to_contain_text(f"{end}: status = kept", timeout=10_000)  # answered in the queue's panel
-                deadline = time.time() + 30
-                while time.time() < deadline and len(store.label_events()) == len(want):
-                    time.sleep(0.1)
-                assert [(e["prompt_id"], e["field"], e["value"]) for e in store.label_events()][len(want):] == [(end, "status", "kept")]
-    finally:
-        if holder is not None:
-            holder.kill()
-            holder.wait(timeout=30)
-        app.close()
-        store.close()
+    with served_studio(studio_data.root) as (app, url):
+        store = app.k15_context.store
+        ids = [p["id"] for p in store.prompts()]  # the grid's order with no filter
+        want, end = intended(ids, KEYS)
+        holder = None
+        try:
+            with chromium_page(CHROMIUM) as page:
+                page.goto(url)
+                page.get_by_role("tab", name="Prompts").click()
+                focus_id = page.locator("#prompt-id textarea, #prompt-id input").first
+                expect(focus_id).to_have_value(ids[0], timeout=30_000)
+                page.locator("body").click(position={"x": 5, "y": 5})  # focus outside any text box
+                if slow_store:
+                    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(studio_data.root / "k15.db")], stdout=subprocess.PIPE, text=True)
+                    assert holder.stdout.readline().strip() == "locked"
+                page.evaluate(WATCH_WAITING)
+                t0 = time.time()
+                for key in KEYS:
+                    page.keyboard.press(key)
+                    page.wait_for_timeout(50)
+                typed = time.time() - t0
+                events = _settled(store, len(want), timeout)
+                print(f"typed {len(KEYS)} keys in {typed:.1f} s; the store settled {time.time() - t0:.1f} s after the first key")
+                got = [(e["prompt_id"], e["field"], e["value"]) for e in events]
+                assert got == want, f"typed in {typed:.1f} s; {len(got)} events, {len(want)} meant\n" + _diff(got, want)
+                assert {e["author"] for e in events} == {"browser-user"}
+                expect(focus_id).to_have_value(end, timeout=10_000)  # the focus stayed where the keys left it: no jump back
+                expect(page.locator("#prompt-keys")).to_contain_text("all saved", timeout=10_000)
+                expect(page.locator(f'#prompt-card [data-prompt-id="{end}"]')).to_contain_text("labelled difficulty 5", timeout=10_000)  # the card followed, labels included
+                most_waiting = page.evaluate("window.__mostWaiting")
+                if slow_store:  # the keys really were typed while label writes were pending, and queued
+                    assert most_waiting >= 5, most_waiting
+                else:  # a click on a button takes the keys' path: it labels the prompt on screen and moves on
+                    page.locator("#prompt-keep").click()
+                    expect(focus_id).to_have_value(ids[ids.index(end) + 1], timeout=10_000)
+                    expect(page.locator("#prompt-keys")).to_contain_text(f"{end}: status = kept", timeout=10_000)  # answered in the queue's panel
+                    deadline = time.time() + 30
+                    while time.time() < deadline and len(store.label_events()) == len(want):
+                        time.sleep(0.1)
+                    assert [(e["prompt_id"], e["field"], e["value"]) for e in store.label_events()][len(want):] == [(end, "status", "kept")]
+        finally:
+            if holder is not None:
+                holder.kill()
+                holder.wait(timeout=30)
 
 
 def _diff(got: list, want: list) -> str:

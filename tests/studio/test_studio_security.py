@@ -17,7 +17,7 @@ from k15core.store import Store
 from k15core.store.db import TrajectoryFilter
 from k15core.types import TrajectoryRecord
 from studio import prompts_tab, rollouts_tab
-from studio.app import build_app, serve
+from studio_fixtures import served_studio
 
 STUCK = r"(.|.)*[#~]"
 """Exponential backtracking in `re` and in `regex` alike on a text with neither character: it never finishes."""
@@ -45,11 +45,8 @@ def _filter(studio_data, pattern: str):
 @pytest.fixture
 def loopback(studio_data):
     """The studio on a free loopback port without --auth: (app, url, port)."""
-    app = build_app(studio_data.root)
-    url = serve(app, block=False, quiet=True)
-    yield app, url, urllib.parse.urlsplit(url).port
-    app.close()
-    app.k15_context.store.close()
+    with served_studio(studio_data.root) as (app, url):
+        yield app, url, urllib.parse.urlsplit(url).port
 
 
 # -- 1. a regex with catastrophic backtracking -----------------------------------------------------
@@ -141,11 +138,8 @@ def _login(base: str, user: str, password: str):
 
 @pytest.fixture
 def with_auth(studio_data):
-    app = build_app(studio_data.root)
-    url = serve(app, auth=[("ann", "secret"), ("bob", "hunter2")], block=False, quiet=True)
-    yield url
-    app.close()
-    app.k15_context.store.close()
+    with served_studio(studio_data.root, auth=[("ann", "secret"), ("bob", "hunter2")]) as (_, url):
+        yield url
 
 
 def test_rapid_wrong_passwords_are_refused_and_the_right_user_gets_back_in(with_auth):

@@ -13,7 +13,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-from studio_fixtures import INJECTION, chromium_or_skip, chromium_page  # noqa: E402
+from studio_fixtures import INJECTION, chromium_or_skip, chromium_page, served_studio  # noqa: E402
 
 CHROMIUM = chromium_or_skip()
 
@@ -74,15 +74,13 @@ def _follows_the_picked_runs(page) -> None:
 def test_a_view_is_in_the_address_and_comes_back_from_a_link_and_from_a_saved_view(studio_data, monkeypatch):
     monkeypatch.setenv("K15_USER", "browser-user")
     from k15core.store import Store
-    from studio.app import build_app, serve
 
     store = Store(studio_data.root / "k15.db")
     second = store.create_run("rl:second", "rl", {"rl": {"iterations": 5}})  # the newest: what the Runs tab follows
     store.record_iteration(second, 0, {"rl/reward": 0.2})
     store.close()
-    app = build_app(studio_data.root)
-    url = serve(app, block=False, quiet=True).rstrip("/") + "/"
-    try:
+    with served_studio(studio_data.root) as (app, url):
+        url = url.rstrip("/") + "/"
         with chromium_page(CHROMIUM) as page:
             page.goto(url + "?__theme=light")  # a key of Gradio's own: kept as the page writes its view
             expect(page.locator("#runs-following")).to_contain_text("rl:second", timeout=30_000)
@@ -153,6 +151,3 @@ def test_a_view_is_in_the_address_and_comes_back_from_a_link_and_from_a_saved_vi
             expect(_box(third, "rollouts-text")).to_have_value(INJECTION, timeout=30_000)
             expect(_box(third, "rollouts-open-id")).to_have_value("")
             assert all(p.evaluate("window.__pwned") is None for p in (page, other, third))
-    finally:
-        app.close()
-        app.k15_context.store.close()
