@@ -258,11 +258,9 @@ def load_policy(path: Path, model_cfg, cfg: Config):
     vision-language model's (its tokenizer is `tokenizer`), None for a text model."""
     processor = None
     if kind_of(path) == "vlm":
-        if model_cfg is not None and model_cfg.lora:
-            raise K15Error("LoRA on a vision-language model is not built yet", "train all weights: --set model.lora=false")
         from k15core.vlm.model import load_vlm
 
-        model, processor = load_vlm(path, device=dist.device())
+        model, processor = load_vlm(path, device=dist.device(), lora=model_cfg)
         tokenizer = processor.tokenizer
     else:
         model, tokenizer = load_model(path, model_cfg, device=dist.device())

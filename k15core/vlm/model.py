@@ -92,30 +92,46 @@ def build_tiny_vlm(cfg: ModelConfig, out_dir: str | Path, vision: VisionTowerCon
 
 
 def is_vision_model(path: str | Path) -> bool:
-    """Whether the Hugging Face folder holds a vision-language model: its config has a vision tower."""
+    """Whether the Hugging Face folder holds a vision-language model: its config has a vision tower (a folder of
+    LoRA adapters: its base model's)."""
+    from k15core.vlm.lora import adapter_base
+
     config = Path(path) / "config.json"
+    if not config.exists() and (base := adapter_base(Path(path))) is not None:
+        config = base / "config.json"
     return config.exists() and "vision_config" in json.loads(config.read_text())
 
 
-def load_vlm(path: str | Path, device: str | torch.device = "cpu"):
+def load_vlm(path: str | Path, device: str | torch.device = "cpu", lora: ModelConfig | None = None):
     """(model, processor) from a local VLM folder, with `AutoModelForImageTextToText` and `AutoProcessor`.
 
-    The processor's tokenizer pads on the left (generation appends on the right), as `models.load_model` sets it.
+    A folder of LoRA adapters (k15core.vlm.lora) is loaded onto its base VLM, trainable; otherwise `lora.lora` puts
+    new adapters on the language model. The processor's tokenizer pads on the left (generation appends on the
+    right), as `models.load_model` sets it.
     """
     from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from k15core.vlm.lora import adapter_base, add_lora
 
     path = Path(path)
     if not is_vision_model(path):
         raise K15Error(f"{str(path)!r} is not a vision-language model folder (no config.json with a vision_config)",
                        "point to a folder a VLM's save_pretrained wrote (k15 build-model --kind vlm builds the tiny one)")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local path never needs the hub
+    base = adapter_base(path)
     try:
-        model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
-        processor = AutoProcessor.from_pretrained(path)
+        model = AutoModelForImageTextToText.from_pretrained(base or path, dtype=torch.float32)
+        processor = AutoProcessor.from_pretrained(path if (path / "processor_config.json").exists() else base or path)
     except (OSError, ValueError) as err:
         raise K15Error(f"could not load the model in {str(path)!r}: {err}", "check that the directory is complete") from err
     tokenizer = processor.tokenizer
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
+    if base is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, path, is_trainable=True)
+    elif lora is not None and lora.lora:
+        model = add_lora(model, lora)
     return model.to(device), processor
