@@ -83,7 +83,7 @@ class RLRun:
         image store `images`: each drawn prompt is then encoded with its pictures, and saved policies keep the processor."""
         self.cfg, self.task, self.model, self.tokenizer, self.store = cfg, task, model, tokenizer, store
         self.processor = processor
-        self.encode = ImagePromptEncoder(processor, images) if processor is not None else None
+        self.encode = ImagePromptEncoder(processor, images, task.instruction) if processor is not None else None
         self.verifier = verifier or RuleVerifier(task)
         self.device = next(model.parameters()).device
         self.bf16 = use_bf16(cfg.bf16, self.device)

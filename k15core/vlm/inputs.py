@@ -4,8 +4,10 @@ One prompt is encoded once, by the model's own processor (`EncodedPrompt`): its 
 image's run of image tokens and its images become pixel values. A batch of rows then carries the rows' pixel
 values concatenated in row order (`pixel_inputs`), which is the order LLaVA-style models fill the image tokens
 of a (padded) batch in: row by row, left to right. Rows without images add nothing, so text rows and image
-rows mix. Choice: the prompt text is given as it is (no chat template), as the tiny model was trained to read
-it; a chat VLM's template is a later step (issue 23).
+rows mix. A chat VLM (its processor has a chat template: SmolVLM, Qwen2.5-VL, LLaVA-1.5 ...) gets the prompt as one
+user turn of its template with the assistant turn opened, as a text chat model does (`k15core.prompting`): the
+prompt's text around each `<image>` marker becomes the turn's text parts and each marker an image part, in order, so
+the template places the image where the prompt had it. The tiny VLM has no template and reads the prompt as it is.
 """
 from __future__ import annotations
 
@@ -23,11 +25,42 @@ class EncodedPrompt:
     """(images, C, H, W) float, in the order of the prompt's markers; None for a prompt without images."""
 
 
-def encode_prompt(processor, prompt: str, images: list[Image.Image]) -> EncodedPrompt:
-    """The processor's ids and pixel values of one prompt (its markers and `images` must agree in number)."""
+IMAGE_MARKER = "<image>"
+"""Where a prompt's image goes, in prompt files and in the visual task's prompts (README: image prompts in files)."""
+
+
+def chat_turn(prompt: str, instruction: str = "") -> list[dict]:
+    """The prompt as one user message of content parts: its text around each image marker, and an image part for
+    each marker, in order (`instruction`, the task's, ends the last text part).
+
+    >>> chat_turn("Seq <image>, steps: 2", " Answer.")[0]["content"]
+    [{'type': 'text', 'text': 'Seq '}, {'type': 'image'}, {'type': 'text', 'text': ', steps: 2 Answer.'}]
+    """
+    pieces = (prompt + instruction).split(IMAGE_MARKER)
+    content = [{"type": "text", "text": pieces[0]}] if pieces[0] else []
+    for text in pieces[1:]:
+        content.append({"type": "image"})
+        if text:
+            content.append({"type": "text", "text": text})
+    return [{"role": "user", "content": content}]
+
+
+def rendered(processor, prompt: str, instruction: str = "") -> str:
+    """The text the processor encodes: the chat template's user turn with the assistant turn opened (a chat VLM,
+    whose template writes its own image placeholders), or the prompt as it is (a VLM without a template)."""
+    if not getattr(processor, "chat_template", None):
+        return prompt
+    return processor.apply_chat_template(chat_turn(prompt, instruction), add_generation_prompt=True, tokenize=False)
+
+
+def encode_prompt(processor, prompt: str, images: list[Image.Image], instruction: str = "") -> EncodedPrompt:
+    """The processor's ids and pixel values of one prompt (its markers and `images` must agree in number); a chat
+    VLM's prompt through its chat template (`rendered`), whose special tokens it carries (none are added)."""
+    text = rendered(processor, prompt, instruction)
     if not images:
-        return EncodedPrompt(processor.tokenizer(prompt, add_special_tokens=False)["input_ids"], None)
-    out = processor(text=[prompt], images=list(images), return_tensors="pt")
+        return EncodedPrompt(processor.tokenizer(text, add_special_tokens=False)["input_ids"], None)
+    templated = {"add_special_tokens": False} if text is not prompt else {}  # the template wrote them
+    out = processor(text=[text], images=list(images), return_tensors="pt", **templated)
     return EncodedPrompt(out["input_ids"][0].tolist(), out["pixel_values"])
 
 
@@ -44,11 +77,11 @@ def pixel_inputs(rows: list[torch.Tensor | None], device=None) -> dict[str, torc
 class ImagePromptEncoder:
     """problem -> `EncodedPrompt`, its images read from the workspace's image store by the addresses it carries."""
 
-    def __init__(self, processor, store):
-        self.processor, self.store = processor, store
+    def __init__(self, processor, store, instruction: str = ""):
+        self.processor, self.store, self.instruction = processor, store, instruction
 
     def __call__(self, problem) -> EncodedPrompt:
-        return encode_prompt(self.processor, problem.prompt, [self.store.load(a) for a in problem.images])
+        return encode_prompt(self.processor, problem.prompt, [self.store.load(a) for a in problem.images], self.instruction)
 
 
 def store_pictures(task, problems, store) -> int:

@@ -63,5 +63,5 @@ def run_visual_eval(ws, store, cfg, model_dir: Path, problems=None, name: str = 
     store_pictures(task, problems, ws.images)
     model, processor = load_vlm(model_dir, device=pick_device())
     run_id = store.create_run(f"eval:{name or model_dir.name}", "eval", {**cfg.to_dict(), "model_dir": str(model_dir)})
-    encode = ImagePromptEncoder(processor, ws.images)
+    encode = ImagePromptEncoder(processor, ws.images, task.instruction)
     return record_eval(store, run_id, lambda: evaluate(model, processor.tokenizer, task, problems, cfg.eval, progress=progress, encode=encode))
