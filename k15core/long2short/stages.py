@@ -15,7 +15,7 @@ from k15core.evaluate import ALL, EvalRow
 from k15core.long2short.merge import merge_models
 from k15core.long2short.selection import HumanPair, Sample, choose_pairs, human_pairs, shortest_correct
 from k15core.long2short.train import build_pairs, sample_groups, train_dpo, train_rejection
-from k15core.long2short.vision import LongModel, load_long, refuse_human_pairs, train_visual_rejection, visual_pairs
+from k15core.long2short.vision import LongModel, choose_visual_pairs, load_long, train_visual_rejection, visual_human_pairs, visual_pairs
 from k15core.models import save_model
 from k15core.store import Store
 from k15core.tasks import make_task
@@ -125,8 +125,11 @@ def run_dpo(ws: Workspace, store: Store, cfg: Config, long_ref: str, out: str, p
     long_dir = stages.resolve_model(ws, long_ref)
     task, problems = _train_prompts(cfg)
     long = load_long(ws, long_dir, task, problems)
-    refuse_human_pairs(long, pairs)
-    human, missing = human_training_pairs(store, marked, long.tokenizer, cfg.task.name) if marked else ([], 0)
+    human, human_encoded, missing = [], [], 0
+    if marked and long.is_vision:  # each pair with its prompt's pictures, from the store
+        human, human_encoded, missing = visual_human_pairs(store, marked, long, lambda st, one: human_training_pairs(st, one, long.tokenizer, cfg.task.name))
+    elif marked:
+        human, missing = human_training_pairs(store, marked, long.tokenizer, cfg.task.name)
     if pairs == "human" and not human:
         raise K15Error(f"the {len(marked)} human pairs all name responses the store no longer holds (their iterations were rolled back)",
                        "mark answers of stored groups in the studio's Rollouts tab, or use --pairs auto")
@@ -135,10 +138,15 @@ def run_dpo(ws: Workspace, store: Store, cfg: Config, long_ref: str, out: str, p
         prompts = long.encoded(problems)
         groups = _sampled_groups(long_dir, long, task, problems, cfg, progress, prompts)
         auto, encoded = visual_pairs(problems, prompts, groups, cfg.long2short) if long.is_vision else (build_pairs(problems, groups, cfg.long2short), None)
-    chosen = choose_pairs(pairs, auto, human)
+    if long.is_vision:
+        chosen, encoded = choose_visual_pairs(pairs, auto, encoded or [], human, human_encoded)
+    else:
+        chosen = choose_pairs(pairs, auto, human)
     result = train_dpo(long.model, long.tokenizer, chosen, cfg.long2short, progress=progress, instruction=task.instruction, encoded=encoded)
     save_model(long.model, long.saver, ws.model_dir(out))  # with a VLM's processor
-    metrics = {"l2s/prompts": len(problems) if pairs != "human" else len({p for p, _, _ in human}), "l2s/pairs": result.pairs,
+    # prompts people marked: by text, and for image prompts by pictures too (one level's prompts share one text)
+    marked_prompts = len({(p, *e.images) for (p, _, _), e in zip(human, human_encoded)} if long.is_vision else {p for p, _, _ in human})
+    metrics = {"l2s/prompts": len(problems) if pairs != "human" else marked_prompts, "l2s/pairs": result.pairs,
                "l2s/pairs_auto": len(auto), "l2s/pairs_human": len(human), "l2s/pairs_duplicate": len(auto) + len(human) - len(chosen),
                "l2s/pairs_missing": missing, "l2s/dpo_steps": result.steps, "l2s/dpo_loss": result.final_loss,
                "l2s/dpo_ranked": result.final_accuracy, "l2s/seconds": result.seconds}

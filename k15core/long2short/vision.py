@@ -10,9 +10,10 @@ processor and the workspace's image store, from which each training prompt is en
   prompt's pictures;
 - DPO: every pair's two rows are scored with the prompt's pictures, by the reference and by the policy;
 - long2short RL: the RL run, which takes image prompts already.
-DPO on the pairs people marked in the studio is refused for a VLM for now (`refuse_human_pairs`): those pairs are
-read back from stored rows whose prompts are text with an `<image>` marker, and re-attaching each prompt's pictures
-from the store's prompt rows is not built.
+DPO on the pairs people marked in the studio (`visual_human_pairs`): each pair is read back from its stored rows (text
+with an `<image>` marker) and its prompt's pictures from the store's prompt row, by their addresses, so it is scored
+with the picture its answers were written for. The visual task's prompts of one level share one text, so two pairs
+are the same only when their pictures are too (`choose_visual_pairs`).
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from typing import Any
 
 from k15core.config import Long2ShortConfig
 from k15core.errors import K15Error
-from k15core.long2short.selection import Sample, dpo_pairs
+from k15core.long2short.selection import Sample, choose_pairs, dpo_pairs
+from k15core.tasks.problem import Problem
 from k15core.model_kinds import kind_of
 from k15core.models import load_model, pick_device
 from k15core.vlm.images import ImageStore
@@ -71,10 +73,40 @@ def load_long(ws, long_dir: Path, task, problems) -> LongModel:
     return LongModel(model, processor.tokenizer, processor, ws.images)
 
 
-def refuse_human_pairs(long: LongModel, pairs: str) -> None:
-    if long.is_vision and pairs != "auto":
-        raise K15Error(f"--pairs {pairs}: DPO on pairs people marked is not built for image prompts yet (the stored answers' prompts "
-                       "would need their pictures re-attached from the store)", "use --pairs auto with a vision-language model")
+def visual_human_pairs(store, marked, long: LongModel, read_pairs) -> tuple[list, list[EncodedPrompt], int]:
+    """(pairs, encoded prompt of each pair, pairs skipped) of the human pairs `marked`: `read_pairs(store, [pair])`
+    (`stages.human_training_pairs` with the run's tokenizer and task) reads each one's rows back, and its prompt is
+    encoded with the pictures its store row names. K15Error when a pair's prompt has no stored picture."""
+    pairs, encoded, missing = [], [], 0
+    encode = ImagePromptEncoder(long.processor, long.images)
+    for mark in marked:
+        got, gone = read_pairs(store, [mark])
+        missing += gone
+        if not got:
+            continue
+        addresses = tuple((store.prompt(mark.prompt) or {}).get("images") or ())
+        if not addresses or any(a not in long.images for a in addresses):
+            raise K15Error(f"prompt {mark.prompt!r} of a marked pair has no picture in this workspace's image store",
+                           "train on pairs of the workspace whose run sampled them (its images/ folder holds the pictures)")
+        pairs.append(got[0])
+        encoded.append(encode(Problem(mark.prompt, got[0][0], "", images=addresses)))
+    return pairs, encoded, missing
+
+
+def choose_visual_pairs(source: str, auto, auto_encoded, human, human_encoded) -> tuple[list, list[EncodedPrompt]]:
+    """`selection.choose_pairs` for image prompts, each pair with its encoded prompt: two pairs are the same when
+    their prompt text, tokens and pictures are."""
+    of = {}
+    tagged = []
+    for pairs, encoded in ((auto, auto_encoded), (human, human_encoded)):
+        rows = []
+        for pair, enc in zip(pairs, encoded, strict=True):
+            row = ("\x00".join((pair[0], *enc.images)), *pair[1:])  # the pictures join the prompt in the comparison
+            of[id(row)] = (pair, enc)
+            rows.append(row)
+        tagged.append(rows)
+    chosen = [of[id(row)] for row in choose_pairs(source, *tagged)]
+    return [pair for pair, _ in chosen], [enc for _, enc in chosen]
 
 
 def visual_pairs(problems, encoded: list[EncodedPrompt], groups: list[list[Sample]], cfg: Long2ShortConfig):

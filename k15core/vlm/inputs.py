@@ -23,6 +23,8 @@ class EncodedPrompt:
     """Prompt token ids, each image marker expanded to the image's tokens."""
     pixel_values: torch.Tensor | None
     """(images, C, H, W) float, in the order of the prompt's markers; None for a prompt without images."""
+    images: tuple[str, ...] = ()
+    """The pictures' addresses in the image store, when they came from it (`ImagePromptEncoder`): which pictures."""
 
 
 IMAGE_MARKER = "<image>"
@@ -81,7 +83,8 @@ class ImagePromptEncoder:
         self.processor, self.store, self.instruction = processor, store, instruction
 
     def __call__(self, problem) -> EncodedPrompt:
-        return encode_prompt(self.processor, problem.prompt, [self.store.load(a) for a in problem.images], self.instruction)
+        encoded = encode_prompt(self.processor, problem.prompt, [self.store.load(a) for a in problem.images], self.instruction)
+        return EncodedPrompt(encoded.ids, encoded.pixel_values, tuple(problem.images))
 
 
 def store_pictures(task, problems, store) -> int:

@@ -103,11 +103,67 @@ def test_rejection_and_dpo_sample_and_train_with_the_pictures(workspace, capsys,
     assert {"long2short:rejection:rs", "long2short:dpo:dpo"} <= runs
 
 
-def test_dpo_on_human_pairs_of_image_prompts_is_refused(workspace, capsys):
+def _marked_image_groups(workspace, tokenizer, prompts: int = 2) -> list[list[int]]:
+    """`prompts` stored groups of image prompts (one picture each, in the image store; 3 answers written by the task's
+    own solutions; the prompts share one text), each marked in the studio's way: sample 0 chosen, the others rejected. Their trajectory ids."""
+    from k15core.types import TrajectoryRecord
+    from k15core.vlm.inputs import store_pictures
+
+    pool = TASK.train_problems(20, seed=5)
+    problems = [p for p in pool if p.prompt == pool[0].prompt][:prompts]  # one level's prompts: one text, other pictures
+    store = workspace.store()
+    store_pictures(TASK, problems, workspace.images)
+    store.add_prompts(problems, source="test")
+    run = store.create_run("rl:test", "rl", {})
+    records = []
+    for g, p in enumerate(problems):
+        for s, style in enumerate(("short", "medium", "long")):
+            ids = tokenizer(TASK.solution(p, style), add_special_tokens=False)["input_ids"]
+            records.append(TrajectoryRecord(prompt_id=p.id, sample_index=s, prompt=p.prompt, response=tokenizer.decode(ids), token_ids=ids,
+                                            logprobs=[-1.0] * len(ids), reward=1.0, correct=1.0, length=len(ids), reward_parts={},
+                                            difficulty=p.difficulty, tag=f"group:{g}", group=g))
+    store.record_iteration(run, 0, {}, records)
+    groups = [[t["id"] for t in store.trajectory_group(first)] for first in range(1, 3 * prompts + 1, 3)]
+    for ids in groups:
+        for i, tid in enumerate(ids):
+            store.set_label(problems[groups.index(ids)].id, "preference", {"trajectory": tid, "run": run, "group": ids[0],
+                            "mark": "rejected" if i else "chosen"}, author="ann", source="studio")
+    return groups
+
+
+def test_dpo_on_human_pairs_of_image_prompts_scores_each_pair_with_its_own_picture(workspace, capsys, monkeypatch):
+    """`--pairs human` and `both` on a VLM: every pair people marked is trained on, each with the picture of the
+    prompt its answers were written for (the two prompts share one text and differ only by picture)."""
+    import k15core.long2short.stages as l2s_stages
+
     build_tiny_vlm(ModelConfig(**TINY), workspace.model_dir("long"))
-    assert _k15(workspace, "long2short", "dpo", "--long", "long", "--pairs", "both") == 2
-    assert "not built for image prompts yet" in capsys.readouterr().err
-    assert not workspace.has_model("l2s-dpo") and not workspace.store().runs(kind="long2short")
+    _, processor = load_vlm(workspace.model_dir("long"))
+    groups = _marked_image_groups(workspace, processor.tokenizer)
+    store = workspace.store()
+    seen = []
+    real = l2s_stages.train_dpo
+
+    def spy(model, tokenizer, pairs, cfg, **kwargs):
+        seen.append((pairs, kwargs["encoded"]))
+        return real(model, tokenizer, pairs, cfg, **kwargs)
+
+    monkeypatch.setattr(l2s_stages, "train_dpo", spy)
+    assert _k15(workspace, "long2short", "dpo", "--long", "long", "--pairs", "human", "--out", "dpo-h") == 0
+    pairs, encoded = seen[-1]
+    assert len(pairs) == len(encoded) == 4  # two groups, one chosen and two rejected each
+    for ids, enc_pair in zip(groups, (encoded[:2], encoded[2:])):
+        row = store.trajectory_group(ids[0])[0]
+        want = encode_prompt(processor, row["prompt"], [workspace.images.load(a) for a in store.prompt(row["prompt_id"])["images"]])
+        assert all(e.ids == want.ids and torch.equal(e.pixel_values, want.pixel_values) for e in enc_pair)
+    assert not torch.equal(encoded[0].pixel_values, encoded[2].pixel_values) and encoded[0].ids == encoded[2].ids  # same text, other picture
+    assert type(load_vlm(workspace.model_dir("dpo-h"))[1]).__name__ == "LlavaProcessor"
+    assert "4 pairs marked by people on 2 prompts" in capsys.readouterr().out
+    assert _k15(workspace, "long2short", "dpo", "--long", "long", "--pairs", "both", "--out", "dpo-b") == 0
+    pairs, encoded = seen[-1]
+    assert len(pairs) == len(encoded) and len(pairs) >= 4  # the model's own pairs (the untrained model may have none), then people's
+    assert [(e.ids, e.images) for e in encoded[-4:]] == [(e.ids, e.images) for e in seen[0][1]]
+    runs = {r["name"]: r for r in store.runs(kind="long2short")}
+    assert {"long2short:dpo:dpo-h", "long2short:dpo:dpo-b"} <= set(runs)
 
 
 def test_long2short_rl_runs_on_image_prompts_and_compare_evaluates_on_them(workspace, capsys, tmp_path):
