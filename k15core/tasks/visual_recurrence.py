@@ -101,6 +101,11 @@ class VisualRecurrenceTask(RecurrenceTask):
         digits, steps = seed_digits(problem)
         return super().solution(make_problem([int(c) for c in digits], steps, problem.difficulty), style)
 
+    def reading(self, problem: Problem) -> str:
+        """What the picture shows, written as the long style's answer starts: 'x=3 y=7 z=2' (the target of the
+        VLM's read stage, `k15core.vlm.read`)."""
+        return " ".join(f"{name}={digit}" for name, digit in zip("xyz", seed_digits(problem)[0]))
+
     def images(self, problem: Problem) -> list[Image.Image]:
         """The pictures the problem's prompt shows, in the order of its markers (one here)."""
         return [picture(problem.id)]
