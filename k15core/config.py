@@ -66,7 +66,7 @@ class TaskConfig:
     """Where prompts come from."""
 
     name: str = "recurrence"
-    """Task family: 'recurrence' (digit recurrence; the default, learnable by the tiny model in minutes), 'chains', 'arithmetic', 'math', 'code', 'gym' (reasoning-gym), 'mental' (arithmetic in words, for a pretrained chat model such as SmolLM2) or 'visual-recurrence' (the digit recurrence with its seed drawn in an image, for a vision-language model)."""
+    """Task family: 'recurrence' (digit recurrence; the default, learnable by the tiny model in minutes), 'chains', 'arithmetic', 'math', 'code', 'gym' (reasoning-gym), 'mental' (arithmetic in words, for a pretrained chat model such as SmolLM2) or 'visual-recurrence' (the digit recurrence with its seed drawn in an image, for a vision-language model; 'visual-recurrence-grid': the same, each digit larger in its own third of the picture)."""
     levels: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5])
     """Difficulty levels to draw problems from."""
     eval_per_level: int = 40

@@ -139,6 +139,6 @@ class VisualRecurrenceTask(RecurrenceTask):
 
 
 class VisualRecurrenceGridTask(VisualRecurrenceTask):
-    """The visual recurrence drawn in the grid look (`render_grid`): the tiny VLM's demo task (issue 23)."""
+    """The visual recurrence drawn in the grid look (`render_grid`): easier pictures for the tiny VLM (issue 23)."""
 
     name = GRID_NAME
