@@ -8,7 +8,9 @@ Per seed, with the project's own stages (k15core.stages, as `k15 build-model --k
 and `k15 train` run them): build the tiny VLM (`model.init_seed` = the seed), warm it up on image prompts
 (`sft.seed` = the seed), evaluate it on the held-out set, train it with k1.5 RL (`rl.seed` = the seed), evaluate
 again. Accuracy is Pass@1 over `--samples` answers per held-out problem sampled at temperature 1 (the policy RL
-trains), free style (the prompt as it is), by level; the response length is in tokens.
+trains), free style (the prompt as it is), by level; the response length is in tokens. `read_warmup` and `read_rl`: the
+share of the held-out pictures' digits the model reads (`vlm.read.read_accuracy`: after 'x=', ' y=', ' z=', is the
+greedy token the pictured digit?), 0.1 is chance.
 
 Every seed prints one JSON line; the last line is the summary: each number's mean over the seeds and its population
 sd (`_std`, ddof 0), the gain of RL in points (overall and by level), the minutes of warm-up, RL and both (wall, and
@@ -40,6 +42,9 @@ from k15core import stages  # noqa: E402
 from k15core.config import Config, load_config  # noqa: E402
 from k15core.evaluate import ALL, EvalRow  # noqa: E402
 from k15core.model_kinds import MODEL_KINDS  # noqa: E402
+from k15core.tasks import make_task  # noqa: E402
+from k15core.vlm.model import load_vlm  # noqa: E402
+from k15core.vlm.read import read_accuracy  # noqa: E402
 from k15core.workspace import Workspace  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / "assets" / "configs" / "vision.yaml"
@@ -62,6 +67,13 @@ def by_level(rows: list[EvalRow]) -> dict:
             "acc_by_level": {str(d): free[d].accuracy for d in levels}, "len_by_level": {str(d): free[d].len_mean for d in levels}}
 
 
+def reading(ws: Workspace, cfg: Config, model_dir: Path) -> float:
+    """Share of the held-out pictures' digits the model reads right (`vlm.read.read_accuracy`, teacher-forced)."""
+    model, processor = load_vlm(model_dir)
+    task = make_task(cfg.task)
+    return read_accuracy(model, processor, task, task.eval_problems(), ws.images).digits
+
+
 class Clock:
     """Wall and CPU minutes (all threads of this process) since it was made."""
 
@@ -81,13 +93,16 @@ def seed_run(ws: Workspace, cfg: Config, seed: int) -> dict:
     stages.run_sft(ws, store, cfg, base, out_name=f"warmup-s{seed}", progress=False)
     warmup_minutes, warmup_cpu = clock.minutes()
     before = by_level(stages.run_eval(ws, store, cfg, ws.model_dir(f"warmup-s{seed}"), name=f"bench:warmup-s{seed}", progress=False))
-    print(json.dumps({"seed": seed, "warmup": before, "warmup_minutes": warmup_minutes, "load": os.getloadavg()[0]}), flush=True)
+    read_before = reading(ws, cfg, ws.model_dir(f"warmup-s{seed}"))
+    print(json.dumps({"seed": seed, "warmup": before, "read_warmup": read_before, "warmup_minutes": warmup_minutes,
+                      "load": os.getloadavg()[0]}), flush=True)
     clock = Clock()
     stages.run_rl(ws, store, cfg, ws.model_dir(f"warmup-s{seed}"), out_name=f"rl-s{seed}", progress=False)
     rl_minutes, rl_cpu = clock.minutes()
     after = by_level(stages.run_eval(ws, store, cfg, ws.model_dir(f"rl-s{seed}"), name=f"bench:rl-s{seed}", progress=False))
     return {
         "seed": seed, **{f"{k}_warmup": v for k, v in before.items()}, **{f"{k}_rl": v for k, v in after.items()},
+        "read_warmup": read_before, "read_rl": reading(ws, cfg, ws.model_dir(f"rl-s{seed}")),
         "warmup_minutes": warmup_minutes, "rl_minutes": rl_minutes, "total_minutes": warmup_minutes + rl_minutes,
         "warmup_cpu_minutes": warmup_cpu, "rl_cpu_minutes": rl_cpu, "load_start": load_start, "load_end": os.getloadavg()[0],
     }
@@ -102,7 +117,8 @@ def summarise(runs: list[dict]) -> dict:
     `done_when`: the issue's criteria on the means."""
     out: dict = {"seeds": [r["seed"] for r in runs]}
     for key in ("acc_warmup", "acc_rl", "len_warmup", "len_rl", "warmup_minutes", "rl_minutes", "total_minutes",
-                "warmup_cpu_minutes", "rl_cpu_minutes", "load_start", "load_end"):
+                "warmup_cpu_minutes", "rl_cpu_minutes", "load_start", "load_end",
+                *(k for k in ("read_warmup", "read_rl") if k in runs[0])):  # reading: results from before it was measured lack it
         out[key], out[f"{key}_std"] = _stats([r[key] for r in runs])
     out["gain_points"], out["gain_points_std"] = _stats([100 * (r["acc_rl"] - r["acc_warmup"]) for r in runs])
     levels = list(runs[0]["acc_by_level_warmup"])

@@ -59,6 +59,7 @@ def test_vision_learning_benchmark_smoke(tmp_path):
     assert seed["seed"] == 3 and "reused" not in seed and summary["smoke"] is True
     assert summary["acc_rl"] == seed["acc_rl"] and summary["acc_warmup"] == lines[0]["warmup"]["acc"]
     assert summary["total_minutes"] == pytest.approx(seed["warmup_minutes"] + seed["rl_minutes"]) and seed["rl_minutes"] > 0
+    assert 0 <= seed["read_warmup"] <= 1 and summary["read_rl"] == seed["read_rl"] and lines[0]["read_warmup"] == seed["read_warmup"]
     assert set(summary["done_when"]) == {"gain_at_least_15_points", "hardest_level_gains_most", "warmup_plus_rl_at_most_15_minutes"}
     # the project's stages made the models (a VLM each) and recorded the runs
     for name in ("tiny-vlm-s3", "warmup-s3", "rl-s3"):

@@ -16,7 +16,7 @@ from k15core.tasks.gym import GymTask
 from k15core.tasks.math import MathTask
 from k15core.tasks.mental import MentalTask
 from k15core.tasks.recurrence import RecurrenceTask
-from k15core.tasks.visual_recurrence import VisualRecurrenceTask
+from k15core.tasks.visual_recurrence import VisualRecurrenceGridTask, VisualRecurrenceTask
 
 TASKS: Registry = Registry("task")
 TASKS.register("arithmetic")(ArithmeticTask)
@@ -27,6 +27,7 @@ TASKS.register("code")(CodeTask)
 TASKS.register("gym")(GymTask)
 TASKS.register("mental")(MentalTask)
 TASKS.register("visual-recurrence")(VisualRecurrenceTask)
+TASKS.register("visual-recurrence-grid")(VisualRecurrenceGridTask)
 
 
 def make_task(cfg) -> Task:

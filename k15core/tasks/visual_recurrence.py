@@ -35,6 +35,8 @@ task does not import the model code."""
 IMAGE_SIZE = 48
 """Pictures are drawn at the tiny model's input size, so resizing changes nothing."""
 NAME = "visual-recurrence"
+GRID_NAME = "visual-recurrence-grid"
+"""The same task drawn in the grid look (`render_grid`): larger digits at fixed places, easier to read."""
 
 
 def _font(rng: random.Random) -> tuple[ImageFont.ImageFont | ImageFont.FreeTypeFont, int]:
@@ -44,6 +46,14 @@ def _font(rng: random.Random) -> tuple[ImageFont.ImageFont | ImageFont.FreeTypeF
         return ImageFont.load_default_imagefont(), 0
     size = rng.randint(12, 18)
     return ImageFont.load_default(size=size), int(size >= 16 and rng.random() < 1 / 3)
+
+
+def _noised(img: Image.Image, rng: random.Random, seed: int) -> Image.Image:
+    """`img` (grey) with Gaussian pixel noise of random strength (sigma 0 to 24 grey levels), as RGB."""
+    sigma = rng.uniform(0, 24)
+    noise = np.random.default_rng(seed).normal(0, sigma, (IMAGE_SIZE, IMAGE_SIZE))
+    pixels = np.clip(np.asarray(img, dtype=np.float64) + noise, 0, 255).round().astype(np.uint8)
+    return Image.fromarray(pixels, mode="L").convert("RGB")
 
 
 def render_digits(digits: str, seed: int) -> Image.Image:
@@ -57,10 +67,23 @@ def render_digits(digits: str, seed: int) -> Image.Image:
     x = rng.randint(1, max(1, IMAGE_SIZE - 1 - (right - left))) - left
     y = rng.randint(1, max(1, IMAGE_SIZE - 1 - (bottom - top))) - top
     draw.text((x, y), digits, fill=ink, font=font, stroke_width=stroke, stroke_fill=ink)
-    sigma = rng.uniform(0, 24)
-    noise = np.random.default_rng(seed).normal(0, sigma, (IMAGE_SIZE, IMAGE_SIZE))
-    pixels = np.clip(np.asarray(img, dtype=np.float64) + noise, 0, 255).round().astype(np.uint8)
-    return Image.fromarray(pixels, mode="L").convert("RGB")
+    return _noised(img, rng, seed)
+
+
+def render_grid(digits: str, seed: int) -> Image.Image:
+    """The 'grid' look: each digit centred (within a pixel) in its own third of the picture, 16 pixels wide (two
+    patch columns of the tiny VLM), at 20 to 24 px, the row at the middle within 6 pixels; grey levels and noise as
+    render_digits. Why (issue 23): which digit is x is then where it is, and each digit spans about 2 x 3 patches."""
+    rng = random.Random(seed)
+    background, ink = rng.randint(190, 255), rng.randint(0, 90)
+    img = Image.new("L", (IMAGE_SIZE, IMAGE_SIZE), background)
+    draw = ImageDraw.Draw(img)
+    font, dy, cell = ImageFont.load_default(size=rng.randint(20, 24)), rng.randint(-6, 6), IMAGE_SIZE // 3
+    for i, d in enumerate(digits):
+        left, top, right, bottom = draw.textbbox((0, 0), d, font=font)
+        x = cell * i + (cell - (right - left)) // 2 - left + rng.randint(-1, 1)
+        draw.text((x, (IMAGE_SIZE - (bottom - top)) // 2 - top + dy), d, fill=ink, font=font)
+    return _noised(img, rng, seed)
 
 
 def seed_digits(problem: Problem) -> tuple[str, int]:
@@ -69,18 +92,22 @@ def seed_digits(problem: Problem) -> tuple[str, int]:
     return digits, int(steps)
 
 
+RENDERERS = {NAME: render_digits, GRID_NAME: render_grid}
+"""Each task name's way of drawing (the task's name starts its problems' ids)."""
+
+
 @functools.lru_cache(maxsize=8192)
 def picture(problem_id: str) -> Image.Image:
     """The picture of the problem with this id, seeded by the id's hash (cached: the task draws each one twice)."""
-    digits = problem_id.split(":", 1)[1].split("|")[0]
-    return render_digits(digits, int(hashlib.sha256(problem_id.encode()).hexdigest()[:16], 16))
+    name, rest = problem_id.split(":", 1)
+    return RENDERERS[name](rest.split("|")[0], int(hashlib.sha256(problem_id.encode()).hexdigest()[:16], 16))
 
 
-def make_visual_problem(seed: list[int], steps: int, difficulty: int) -> Problem:
+def make_visual_problem(seed: list[int], steps: int, difficulty: int, name: str = NAME) -> Problem:
     text = make_problem(seed, steps, difficulty)
-    pid = f"{NAME}:{''.join(map(str, seed))}|{steps}"
+    pid = f"{name}:{''.join(map(str, seed))}|{steps}"
     return Problem(id=pid, prompt=f"Seq {IMAGE_MARKER}, steps: {steps}\n", reference=text.reference, difficulty=difficulty,
-                   task=NAME, images=(image_address(picture(pid)),))
+                   task=name, images=(image_address(picture(pid)),))
 
 
 class VisualRecurrenceTask(RecurrenceTask):
@@ -95,12 +122,23 @@ class VisualRecurrenceTask(RecurrenceTask):
     LEVELS = LEVELS
 
     def _random_problem(self, rng: random.Random, level: int) -> Problem:
-        return make_visual_problem([rng.randrange(10) for _ in range(3)], LEVELS[level], level)
+        return make_visual_problem([rng.randrange(10) for _ in range(3)], LEVELS[level], level, self.name)
 
     def solution(self, problem: Problem, style: str) -> str:
         digits, steps = seed_digits(problem)
         return super().solution(make_problem([int(c) for c in digits], steps, problem.difficulty), style)
 
+    def reading(self, problem: Problem) -> str:
+        """What the picture shows, written as the long style's answer starts: 'x=3 y=7 z=2' (the target of the
+        VLM's read stage, `k15core.vlm.read`)."""
+        return " ".join(f"{name}={digit}" for name, digit in zip("xyz", seed_digits(problem)[0]))
+
     def images(self, problem: Problem) -> list[Image.Image]:
         """The pictures the problem's prompt shows, in the order of its markers (one here)."""
         return [picture(problem.id)]
+
+
+class VisualRecurrenceGridTask(VisualRecurrenceTask):
+    """The visual recurrence drawn in the grid look (`render_grid`): easier pictures for the tiny VLM (issue 23)."""
+
+    name = GRID_NAME

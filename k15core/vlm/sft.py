@@ -57,14 +57,26 @@ def visual_warmup_set(task, cfg: SFTConfig, store: ImageStore) -> list[VisualExa
     return out
 
 
-def encode_examples(processor, examples: list[VisualExample], store: ImageStore) -> list[EncodedExample]:
+def encode_examples(processor, examples: list[VisualExample], store: ImageStore, eos: bool = True) -> list[EncodedExample]:
+    """Each example's prompt with its pictures, then its response, then EOS unless `eos` is False (a target that
+    is only the start of an answer, as the read stage's)."""
     tok = processor.tokenizer
     out = []
     for v in examples:
         prompt = encode_prompt(processor, v.example.prompt, [store.load(a) for a in v.images])
         response = tok(v.example.response, add_special_tokens=False)["input_ids"]
-        out.append(EncodedExample(prompt.ids + response + [tok.eos_token_id], len(prompt.ids), prompt.pixel_values))
+        out.append(EncodedExample(prompt.ids + response + ([tok.eos_token_id] if eos else []), len(prompt.ids), prompt.pixel_values))
     return out
+
+
+def param_groups(model, vision_lr_scale: float) -> list[dict]:
+    """AdamW groups: the language model (decoder and output head) at scale 1, everything else (the vision tower and
+    the projector) at `vision_lr_scale`; train_visual_sft sets each group's lr to the schedule's times its scale."""
+    language = {id(p) for m in (model.get_decoder(), model.get_output_embeddings()) for p in m.parameters()}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in trainable if id(p) in language], "scale": 1.0},
+              {"params": [p for p in trainable if id(p) not in language], "scale": vision_lr_scale}]
+    return [g for g in groups if g["params"]]
 
 
 def batch_inputs(rows: list[EncodedExample], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
@@ -83,20 +95,22 @@ def response_loss(model, rows: list[EncodedExample], pad_id: int, device) -> tup
 
 def train_visual_sft(model, processor, examples: list[VisualExample], cfg: SFTConfig, store: ImageStore, *,
                      out_dir: str | Path | None = None, on_step: Callable[[int, dict], None] | None = None,
-                     max_steps: int | None = None) -> SFTResult:
-    """Fine-tune the VLM on `examples` (loss on response tokens only); save model + processor to `out_dir` at the end."""
+                     max_steps: int | None = None, eos: bool = True) -> SFTResult:
+    """Fine-tune the VLM on `examples` (loss on response tokens only); save model + processor to `out_dir` at the end.
+    `eos`: whether each response ends the answer (see encode_examples)."""
     if not examples:
         raise K15Error("the warm-up set is empty", "set sft.examples to a positive number")
     device = next(model.parameters()).device
     bf16 = use_bf16(cfg.bf16, device)
     torch.manual_seed(cfg.seed)
-    encoded = encode_examples(processor, examples, store)
+    encoded = encode_examples(processor, examples, store, eos)
     pad = processor.tokenizer.pad_token_id
     steps_per_epoch = math.ceil(len(encoded) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs if max_steps is None else min(max_steps, steps_per_epoch * cfg.epochs)
     tokens_per_batch = sum(len(e.ids) - e.prompt_tokens for e in encoded) / steps_per_epoch  # token-uniform, as sft.train_sft
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
+    groups = param_groups(model, cfg.vision_lr_scale)
+    params = [p for g in groups for p in g["params"]]
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
     model.train()
     step, tokens, loss_value, t0 = 0, 0, float("nan"), time.perf_counter()
     for epoch in range(cfg.epochs):
@@ -106,7 +120,7 @@ def train_visual_sft(model, processor, examples: list[VisualExample], cfg: SFTCo
             if step >= total:
                 break
             for group in opt.param_groups:
-                group["lr"] = lr_at(step, total, cfg)
+                group["lr"] = lr_at(step, total, cfg) * group["scale"]
             rows = [encoded[i] for i in order[b: b + cfg.batch_size]]
             with autocast(device, bf16):
                 loss_sum, n_tokens = response_loss(model, rows, pad, device)

@@ -17,6 +17,7 @@ from k15core.sft import SFTResult
 from k15core.tasks import make_task
 from k15core.vlm.inputs import ImagePromptEncoder, store_pictures
 from k15core.vlm.model import load_vlm
+from k15core.vlm.read import train_reading
 from k15core.vlm.sft import train_visual_sft, visual_warmup_set
 
 
@@ -29,29 +30,38 @@ def _picture_task(cfg):
 
 
 def run_visual_sft(ws, store, cfg, base: Path, out_name: str, progress: bool = True) -> SFTResult:
-    """Warm up the VLM in `base` on the task's mixed-style set of image prompts; save to models/<out_name>; record the run."""
+    """Warm up the VLM in `base` on the task's mixed-style set of image prompts, after the read stage when
+    sft.read_steps > 0 (`vlm.read`); save to models/<out_name>; record the run."""
     task = _picture_task(cfg)
     model, processor = load_vlm(base, device=pick_device())
     examples = visual_warmup_set(task, cfg.sft, ws.images)
     run_id = store.create_run(f"sft:{out_name}", "sft", {**cfg.to_dict(), "base_model": str(base), "examples": "task"})
-    pending: dict[int, dict] = {}
+    pending: list[tuple[int, dict]] = []
 
-    def on_step(step: int, metrics: dict) -> None:  # one store transaction per 20 steps, as stages.run_sft
-        pending[step] = metrics
-        if step % 20 == 0:
-            for s, m in pending.items():
-                store.log_metrics(run_id, s, m)
-            pending.clear()
-        if progress and (step == 1 or step % 20 == 0):
-            print(f"warm-up step {step}: loss {metrics['sft/loss']:.3f}")
+    def flush() -> None:
+        for s, m in pending:
+            store.log_metrics(run_id, s, m)
+        pending.clear()
+
+    def logger(stage: str, names: dict[str, str]):
+        def on_step(step: int, metrics: dict) -> None:  # one store transaction per 20 steps, as stages.run_sft
+            pending.append((step, {names.get(k, k): v for k, v in metrics.items()}))
+            if step % 20 == 0:
+                flush()
+            if progress and (step == 1 or step % 20 == 0):
+                print(f"{stage} step {step}: loss {metrics['sft/loss']:.3f}")
+        return on_step
 
     try:
-        result = train_visual_sft(model, processor, examples, cfg.sft, ws.images, out_dir=ws.model_dir(out_name), on_step=on_step)
+        if cfg.sft.read_steps:  # the read stage's steps go under their own metric names
+            train_reading(model, processor, task, cfg.sft, ws.images,
+                          on_step=logger("read", {"sft/loss": "sft/read_loss", "sft/lr": "sft/read_lr", "sft/tokens_per_s": "sft/read_tokens_per_s"}))
+            flush()
+        result = train_visual_sft(model, processor, examples, cfg.sft, ws.images, out_dir=ws.model_dir(out_name), on_step=logger("warm-up", {}))
     except BaseException:
         store.set_run_status(run_id, "stopped")
         raise
-    for s, m in pending.items():
-        store.log_metrics(run_id, s, m)
+    flush()
     store.set_run_status(run_id, "finished")
     return result
 

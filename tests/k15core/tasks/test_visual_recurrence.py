@@ -94,3 +94,22 @@ def test_image_store_refuses_bad_addresses_and_tampered_files(tmp_path):
 def test_workspace_keeps_images_in_its_own_folder(workspace):
     address = workspace.images.put(Image.new("RGB", (4, 4), "white"))
     assert workspace.images.path(address).is_relative_to(workspace.root / "images")
+
+
+def test_the_grid_look_draws_each_digit_in_its_own_third():
+    """Changing one digit changes only its third of the picture (same seed: same font, place and noise)."""
+    import numpy as np
+
+    from k15core.tasks.visual_recurrence import render_grid
+
+    for seed in range(12):
+        base = np.asarray(render_grid("372", seed).convert("L"), dtype=int)
+        for changed, cells in (("972", range(0, 17)), ("382", range(15, 33)), ("375", range(31, 48))):
+            cols = np.nonzero(np.abs(np.asarray(render_grid(changed, seed).convert("L"), dtype=int) - base).sum(0))[0]
+            assert len(cols) and set(cols) <= set(cells), (seed, changed, cols)
+    grid = make_task(TaskConfig(name="visual-recurrence-grid", levels=[1, 5], eval_per_level=3))
+    p = grid.train_problems(1, seed=0)[0]
+    assert p.id.startswith("visual-recurrence-grid:") and p.task == "visual-recurrence-grid"
+    assert p.images == (image_address(render_grid(p.id.split(":")[1][:3], int(__import__("hashlib").sha256(p.id.encode()).hexdigest()[:16], 16))),)
+    assert grid.reading(p) == TASK.reading(make_visual_problem([int(c) for c in p.id.split(":")[1][:3]], 1, 1))
+    assert not {q.id for q in grid.train_problems(300, seed=1)} & {q.id for q in grid.eval_problems()}
