@@ -6,7 +6,7 @@ through the answer; the tiny VLM learned the answer formats but read at chance. 
 task's image prompts with the target `task.reading(problem)`, what the picture shows written as the long style's
 answer starts ('x=3 y=7 z=2'), with no EOS after it (the answer goes on after reading), so the whole loss is on
 reading. It runs through the warm-up's own code (`sft.train_visual_sft`): `sft.read_steps` steps of
-`sft.batch_size` prompts at peak rate `sft.read_lr`, the warm-up's schedule shape, one pass.
+`sft.batch_size` prompts at the constant rate `sft.read_lr`, one pass.
 
 `read_accuracy` scores reading as greedy decoding would read given the prefix: on each prompt followed by its
 reading, is the model's most likely token the right digit at each digit position (teacher-forced)?
@@ -30,9 +30,12 @@ READ_SEED = 7919
 
 
 def read_config(cfg: SFTConfig) -> SFTConfig:
-    """The warm-up config the read stage trains with: read_steps batches, one pass, peak rate read_lr."""
+    """The warm-up config the read stage trains with: read_steps batches, one pass, at the constant rate read_lr.
+
+    Constant (choice, measured on the grid task at 3e-4: 33 % of digits read after 400 steps against 24 % with
+    the warm-up's cosine decay, which lowers the rate just as reading takes off, after 300-400 steps)."""
     return dataclasses.replace(cfg, examples=cfg.read_steps * cfg.batch_size, epochs=1, lr=cfg.read_lr,
-                               warmup_steps=min(cfg.warmup_steps, cfg.read_steps // 10), checkpoint_every=0)
+                               warmup_steps=0, min_lr_ratio=1.0, checkpoint_every=0)
 
 
 def read_set(task, cfg: SFTConfig, store: ImageStore) -> list[VisualExample]:
