@@ -148,14 +148,17 @@ class SFTConfig:
     """Learning rate of the read stage, constant. Choice: the tiny VLM reads at 3e-4 and stays at chance at 1e-3 or
     3e-3, where it settles on one digit whatever the picture (README, Vision-language models)."""
     vision_lr_scale: float = 1.0
-    """Vision-language models only: the vision tower and projector train at this multiple of the learning rate
-    (read stage and warm-up); the language model at the rate itself."""
+    """Vision-language models only: the vision tower and projector train at this multiple of the warm-up's learning
+    rate; the language model at the rate itself."""
+    read_vision_lr_scale: float = 1.0
+    """The same multiple in the read stage (the tower learns to read there, and may then move slowly in the warm-up)."""
 
     def __post_init__(self):
         check_choices("sft", self)
         configfile.check_ranges("sft", self, examples=(1, None), epochs=(1, None), batch_size=(1, None), microbatch_tokens=(0, None), lr=(0, None),
                                 min_lr_ratio=(0, 1), warmup_steps=(0, None), weight_decay=(0, None), grad_clip=(0, None),
-                                checkpoint_every=(0, None), read_steps=(0, None), read_lr=(0, None), vision_lr_scale=(0, None))
+                                checkpoint_every=(0, None), read_steps=(0, None), read_lr=(0, None), vision_lr_scale=(0, None),
+                                read_vision_lr_scale=(0, None))
 
 
 @dataclass

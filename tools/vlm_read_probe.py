@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=100)
     args = ap.parse_args()
     cfg = load_config(ROOT / "assets" / "configs" / "vision.yaml", [f"task.name={args.task}", f"sft.read_steps={args.steps}",
-                                                                     f"sft.read_lr={args.lr}", f"sft.vision_lr_scale={args.scale}"])
+                                                                     f"sft.read_lr={args.lr}", f"sft.read_vision_lr_scale={args.scale}"])
     with tempfile.TemporaryDirectory() as tmp:
         model, processor = load_vlm(build_tiny_vlm(cfg.model, Path(tmp) / "model"))
         task, store = make_task(cfg.task), ImageStore(Path(tmp) / "images")

@@ -35,7 +35,7 @@ def read_config(cfg: SFTConfig) -> SFTConfig:
     Constant (choice, measured on the grid task at 3e-4: 33 % of digits read after 400 steps against 24 % with
     the warm-up's cosine decay, which lowers the rate just as reading takes off, after 300-400 steps)."""
     return dataclasses.replace(cfg, examples=cfg.read_steps * cfg.batch_size, epochs=1, lr=cfg.read_lr,
-                               warmup_steps=0, min_lr_ratio=1.0, checkpoint_every=0)
+                               warmup_steps=0, min_lr_ratio=1.0, checkpoint_every=0, vision_lr_scale=cfg.read_vision_lr_scale)
 
 
 def read_set(task, cfg: SFTConfig, store: ImageStore) -> list[VisualExample]:

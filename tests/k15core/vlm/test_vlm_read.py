@@ -32,8 +32,8 @@ def test_the_read_targets_are_the_pictured_digits_as_the_long_answer_starts(tmp_
         assert v.example.response == f"x={digits[0]} y={digits[1]} z={digits[2]}"
         p = next(q for q in TASK.train_problems(12, seed=CFG.seed + 7919) if q.id == v.example.problem_id)
         assert TASK.solution(p, "long").startswith(v.example.response + " ") and v.images == p.images and v.images[0] in store
-    cfg = read_config(CFG)
-    assert (cfg.lr, cfg.epochs, cfg.examples // cfg.batch_size) == (5e-3, 1, 3)
+    cfg = read_config(dataclasses.replace(CFG, read_vision_lr_scale=3.0, vision_lr_scale=0.5))
+    assert (cfg.lr, cfg.epochs, cfg.examples // cfg.batch_size, cfg.vision_lr_scale, cfg.min_lr_ratio) == (5e-3, 1, 3, 3.0, 1.0)  # constant, its own scale
     with pytest.raises(K15Error, match="nothing to read"):
         read_set(RecurrenceTask(eval_per_level=1), CFG, store)
 
