@@ -38,7 +38,7 @@ CAPTION_IN_VIEW = """(el) => { el.scrollIntoView({block: 'center'}); const r = e
   return r.height > 10 && el.contains(hit); }"""
 
 
-def _panel_when(page, i: int, ok, timeout_s: float = 30.0) -> dict:
+def _panel_when(page, i: int, ok, timeout_s: float = 60.0) -> dict:
     """Panel i once `ok(panel)` holds (the last one read, if it never does)."""
     deadline = time.time() + timeout_s
     while True:
