@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
+from k15core.tasks.prompt_images import IMAGE_MARKER
+
 
 @dataclass(frozen=True)
 class EncodedPrompt:
@@ -25,10 +27,6 @@ class EncodedPrompt:
     """(images, C, H, W) float, in the order of the prompt's markers; None for a prompt without images."""
     images: tuple[str, ...] = ()
     """The pictures' addresses in the image store, when they came from it (`ImagePromptEncoder`): which pictures."""
-
-
-IMAGE_MARKER = "<image>"
-"""Where a prompt's image goes, in prompt files and in the visual task's prompts (README: image prompts in files)."""
 
 
 def chat_turn(prompt: str, instruction: str = "") -> list[dict]:
@@ -61,7 +59,7 @@ def encode_prompt(processor, prompt: str, images: list[Image.Image], instruction
     text = rendered(processor, prompt, instruction)
     if not images:
         return EncodedPrompt(processor.tokenizer(text, add_special_tokens=False)["input_ids"], None)
-    templated = {"add_special_tokens": False} if text is not prompt else {}  # the template wrote them
+    templated = {"add_special_tokens": False} if getattr(processor, "chat_template", None) else {}  # the template wrote them
     out = processor(text=[text], images=list(images), return_tensors="pt", **templated)
     return EncodedPrompt(out["input_ids"][0].tolist(), out["pixel_values"])
 
