@@ -292,7 +292,8 @@ def read_history(store, run_id: int) -> list[dict[str, float]]:
 def heldout_accuracy(run) -> dict[str, float]:
     """Greedy accuracy of the policy on `rl.doctor_eval_problems` held-out problems spread over the levels, each
     response limited to rl.max_response_tokens. Greedy decoding draws no random numbers, so the training that
-    follows samples what it would have without this measurement. {} when the task has no held-out problems."""
+    follows samples what it would have without this measurement. Image prompts go through the run's encoder (a VLM's
+    processor and the workspace's pictures), as its rollouts do. {} when the task has no held-out problems."""
     from k15core.prompting import render_prompt
     from k15core.rollout.hf import generate
 
@@ -302,5 +303,6 @@ def heldout_accuracy(run) -> dict[str, float]:
     if not problems:
         return {}
     prompts = [render_prompt(run.tokenizer, p.prompt, run.task.instruction) for p in problems]
-    gens = generate(dist.unwrap(run.model), run.tokenizer, prompts, greedy=True, max_new_tokens=run.cfg.max_response_tokens)
+    encoded = [run.encode(p) for p in problems] if run.encode is not None else None
+    gens = generate(dist.unwrap(run.model), run.tokenizer, prompts, greedy=True, max_new_tokens=run.cfg.max_response_tokens, encoded=encoded)
     return {"rl/heldout_accuracy": sum(run.task.verify(g.text, problems[g.prompt_index].reference) for g in gens) / len(problems)}

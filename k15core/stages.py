@@ -214,7 +214,8 @@ def prepare_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path 
 
 def _vision(ws: Workspace, task, processor, pool: list[Problem] = ()) -> dict:
     """RLRun's arguments for a vision-language policy (its processor and the workspace's image store, the pool's
-    pictures put into it); {} for a text policy. A VLM needs a task that draws pictures."""
+    pictures put into it, and the held-out set's, which the doctor's check reads); {} for a text policy. A VLM
+    needs a task that draws pictures."""
     if processor is None:
         return {}
     from k15core.vlm.inputs import store_pictures
@@ -222,7 +223,7 @@ def _vision(ws: Workspace, task, processor, pool: list[Problem] = ()) -> dict:
     if not hasattr(task, "images"):
         raise K15Error(f"the {task.name} task has no pictures, so a vision-language model has nothing to look at",
                        "--set task.name=visual-recurrence")
-    store_pictures(task, pool, ws.images)
+    store_pictures(task, [*pool, *task.eval_problems()], ws.images)
     return {"processor": processor, "images": ws.images}
 
 

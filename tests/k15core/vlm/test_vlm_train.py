@@ -78,3 +78,31 @@ def test_a_stopped_vlm_run_resumes_to_the_same_weights_with_its_processor(tmp_pa
     assert records and all(r.prompt.startswith("Seq <image>") for r in records)
     _, processor = load_vlm(ws.model_dir("rl-vlm"))
     assert type(processor).__name__ == "LlavaProcessor"
+
+
+def test_the_doctors_heldout_check_of_a_vlm_run_shows_the_model_each_problems_picture(tmp_path, tiny_vlm_dir, monkeypatch):
+    """The reward-hacking check's greedy answers (doctor.heldout_accuracy) are generated from the held-out prompts
+    with their pictures, as the run's rollouts are: without them a VLM sees only its `<image>` token and the check
+    measured 0 % on a model that reads (issue 23's benchmark)."""
+    import torch
+
+    from k15core import doctor, stages
+    from k15core.config import load_config
+    from k15core.rollout import hf
+    from k15core.workspace import Workspace
+
+    monkeypatch.delenv("K15_WORKSPACE", raising=False)
+    cfg = load_config(overrides=[*TINY, *RL, "rl.doctor_eval_problems=4"])
+    ws = Workspace.resolve(str(tmp_path / "ws"))
+    run, _ = stages.prepare_rl(ws, ws.store(), cfg, tiny_vlm_dir, name="rl-vlm")
+    seen, generate = [], hf.generate
+    monkeypatch.setattr(hf, "generate", lambda *a, **kw: seen.append(kw.get("encoded")) or generate(*a, **kw))
+    measured = doctor.heldout_accuracy(run)
+    assert 0.0 <= measured["rl/heldout_accuracy"] <= 1.0
+    problems = run.task.eval_problems()
+    assert len(seen) == 1 and seen[0] is not None and len(seen[0]) == len(problems) == 4
+    for got, problem in zip(seen[0], problems):
+        want = run.encode(problem)
+        assert got.ids == want.ids and got.pixel_values is not None and torch.equal(got.pixel_values, want.pixel_values)
+    if run.lock is not None:
+        run.lock.release()
