@@ -22,6 +22,7 @@ by its whole config): the same command on the same --workspace reuses it ("reuse
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -90,12 +91,14 @@ def seed_run(ws: Workspace, cfg: Config, seed: int) -> dict:
     base = MODEL_KINDS.get("vlm").build(cfg.model, ws.model_dir(f"tiny-vlm-s{seed}"))
     load_start = os.getloadavg()[0]
     clock = Clock()
-    stages.run_sft(ws, store, cfg, base, out_name=f"warmup-s{seed}", progress=False)
+    with contextlib.redirect_stdout(sys.stderr):  # the stages' progress lines (every 20 steps) on stderr: stdout is JSON
+        stages.run_sft(ws, store, cfg, base, out_name=f"warmup-s{seed}", progress=True)
     warmup_minutes, warmup_cpu = clock.minutes()
     before = by_level(stages.run_eval(ws, store, cfg, ws.model_dir(f"warmup-s{seed}"), name=f"bench:warmup-s{seed}", progress=False))
     read_before = reading(ws, cfg, ws.model_dir(f"warmup-s{seed}"))
     print(json.dumps({"seed": seed, "warmup": before, "read_warmup": read_before, "warmup_minutes": warmup_minutes,
                       "load": os.getloadavg()[0]}), flush=True)
+    print(f"seed {seed}: k1.5 RL, {cfg.rl.iterations} iterations", file=sys.stderr, flush=True)
     clock = Clock()
     stages.run_rl(ws, store, cfg, ws.model_dir(f"warmup-s{seed}"), out_name=f"rl-s{seed}", progress=False)
     rl_minutes, rl_cpu = clock.minutes()

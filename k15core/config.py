@@ -139,6 +139,11 @@ class SFTConfig:
     """Seed for the warm-up set and the batch order."""
     checkpoint_every: int = 0
     """Save a checkpoint every N steps as well as at the end (0: only at the end)."""
+    text_steps: int = 0
+    """Vision-language models only (choice, issue 23): steps of a language stage before the read stage, on the
+    task's text twin (the same problems with what the picture shows written in the prompt), at the warm-up's rate
+    and schedule (`k15core.vlm.language`): the tiny VLM's language model learns the steps first, as a real VLM's was
+    pretrained. 0: no stage."""
     read_steps: int = 0
     """Vision-language models only (choice, issue 23; the report does not describe one): steps of a "read the
     digits" stage before the warm-up, on image prompts whose target is only what the picture shows (the task's
@@ -152,12 +157,16 @@ class SFTConfig:
     rate; the language model at the rate itself."""
     read_vision_lr_scale: float = 1.0
     """The same multiple in the read stage (the tower learns to read there, and may then move slowly in the warm-up)."""
+    read_freeze_language: bool = False
+    """The read stage trains only the vision tower and projector, the language model frozen (LLaVA's first stage
+    trains only its projector): what the language stage taught stays as it was, and the vision side learns to
+    give the language model what it reads. Also faster: no weight gradients for the language model."""
 
     def __post_init__(self):
         check_choices("sft", self)
         configfile.check_ranges("sft", self, examples=(1, None), epochs=(1, None), batch_size=(1, None), microbatch_tokens=(0, None), lr=(0, None),
                                 min_lr_ratio=(0, 1), warmup_steps=(0, None), weight_decay=(0, None), grad_clip=(0, None),
-                                checkpoint_every=(0, None), read_steps=(0, None), read_lr=(0, None), vision_lr_scale=(0, None),
+                                checkpoint_every=(0, None), text_steps=(0, None), read_steps=(0, None), read_lr=(0, None), vision_lr_scale=(0, None),
                                 read_vision_lr_scale=(0, None))
 
 

@@ -133,6 +133,11 @@ class VisualRecurrenceTask(RecurrenceTask):
         VLM's read stage, `k15core.vlm.read`)."""
         return " ".join(f"{name}={digit}" for name, digit in zip("xyz", seed_digits(problem)[0]))
 
+    def text_task(self) -> RecurrenceTask:
+        """The same task in text: the seed digits written in the prompt ('Seq 372, steps: 4'), with this task's levels
+        and held-out set (the same (digits, steps) problems), for the VLM's language stage (`k15core.vlm.language`)."""
+        return RecurrenceTask(levels=self.levels, eval_per_level=self.eval_per_level, eval_seed=self.eval_seed)
+
     def images(self, problem: Problem) -> list[Image.Image]:
         """The pictures the problem's prompt shows, in the order of its markers (one here)."""
         return [picture(problem.id)]

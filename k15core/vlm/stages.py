@@ -16,6 +16,7 @@ from k15core.models import pick_device
 from k15core.sft import SFTResult
 from k15core.tasks import make_task
 from k15core.vlm.inputs import ImagePromptEncoder, store_pictures
+from k15core.vlm.language import train_language
 from k15core.vlm.model import load_vlm
 from k15core.vlm.read import train_reading
 from k15core.vlm.sft import train_visual_sft, visual_warmup_set
@@ -30,8 +31,9 @@ def _picture_task(cfg):
 
 
 def run_visual_sft(ws, store, cfg, base: Path, out_name: str, progress: bool = True) -> SFTResult:
-    """Warm up the VLM in `base` on the task's mixed-style set of image prompts, after the read stage when
-    sft.read_steps > 0 (`vlm.read`); save to models/<out_name>; record the run."""
+    """Warm up the VLM in `base` on the task's mixed-style set of image prompts, after the language stage when
+    sft.text_steps > 0 (`vlm.language`) and the read stage when sft.read_steps > 0 (`vlm.read`); save to
+    models/<out_name>; record the run."""
     task = _picture_task(cfg)
     model, processor = load_vlm(base, device=pick_device())
     examples = visual_warmup_set(task, cfg.sft, ws.images)
@@ -53,7 +55,11 @@ def run_visual_sft(ws, store, cfg, base: Path, out_name: str, progress: bool = T
         return on_step
 
     try:
-        if cfg.sft.read_steps:  # the read stage's steps go under their own metric names
+        if cfg.sft.text_steps:  # each stage before the warm-up logs under its own metric names
+            train_language(model, processor, task, cfg.sft,
+                           on_step=logger("language", {"sft/loss": "sft/text_loss", "sft/lr": "sft/text_lr", "sft/tokens_per_s": "sft/text_tokens_per_s"}))
+            flush()
+        if cfg.sft.read_steps:
             train_reading(model, processor, task, cfg.sft, ws.images,
                           on_step=logger("read", {"sft/loss": "sft/read_loss", "sft/lr": "sft/read_lr", "sft/tokens_per_s": "sft/read_tokens_per_s"}))
             flush()
