@@ -1,4 +1,7 @@
-"""Benchmarks run in smoke mode and print their JSON contract (no timing assertions here)."""
+"""Benchmarks run in smoke mode and print their JSON contract (no timing assertions here).
+
+Most run in the test's own process (`benchmark_runner.run_benchmark`); those that measure a process's memory,
+start processes of their own or kill them keep a process of their own (subprocess)."""
 from __future__ import annotations
 
 import json
@@ -7,15 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from benchmark_runner import run_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_warmup_benchmark_smoke():
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "warmup.py"), "--smoke"], capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+def test_warmup_benchmark_smoke(monkeypatch, capsys):
+    result = json.loads(run_benchmark(monkeypatch, capsys, "warmup.py", "--smoke")[-1])
     assert result["smoke"] is True
     assert result["fp32_tokens_per_s"] > 0 and result["bf16_tokens_per_s"] > 0
     assert result["bf16_over_fp32"] == pytest.approx(result["bf16_tokens_per_s"] / result["fp32_tokens_per_s"], rel=0.02)  # both sides rounded
@@ -64,15 +66,13 @@ def test_demo_learning_keeps_each_run_and_reads_it_back(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_learning_benchmark_smoke(tmp_path):
+def test_demo_learning_benchmark_smoke(tmp_path, monkeypatch, capsys):
     """The whole script on a tiny model, with a tiny ablation table: two rows that share the default config (one run),
     a ReST row and one of the τ x epochs grid, one seed, one iteration each."""
     rows = ["loss=k15", "sampler=prioritised", "loss=rest", "loss=k15,tau=0.5,epochs=4"]
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "demo_learning.py"), "--smoke", "--seeds", "3", "--samples", "1",
-           "--ablations", "--ablation-iterations", "1", "--ablation-rows", *rows, "--workspace", str(tmp_path / "ws")]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    lines = [json.loads(line) for line in out.stdout.strip().splitlines()]
+    out = run_benchmark(monkeypatch, capsys, "demo_learning.py", "--smoke", "--seeds", "3", "--samples", "1",
+                        "--ablations", "--ablation-iterations", "1", "--ablation-rows", *rows, "--workspace", str(tmp_path / "ws"))
+    lines = [json.loads(line) for line in out]
     result = lines[-1]
     interim = [x for x in lines[:-1] if "acc_rl" in x and "per_seed" in x]
     assert len(interim) == 1 and "ablations" not in interim[0] and interim[0]["acc_rl"] == result["acc_rl"]
@@ -94,11 +94,8 @@ def test_demo_learning_benchmark_smoke(tmp_path):
 
 
 @pytest.mark.slow
-def test_studio_queries_benchmark_smoke():
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "studio_queries.py"), "--trajectories", "600", "--repeats", "1"],
-                         capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+def test_studio_queries_benchmark_smoke(monkeypatch, capsys):
+    result = json.loads(run_benchmark(monkeypatch, capsys, "studio_queries.py", "--trajectories", "600", "--repeats", "1")[-1])
     assert result["trajectories"] == 600 and result["iterations"] == 5 and result["metric_rows"] == 150
     filters = result["rollouts_filters"]
     assert filters["iteration_range"]["matches"] == 128 + 128 + 88  # iterations 2..4 of 0..4 (the last one is partial)
@@ -108,13 +105,11 @@ def test_studio_queries_benchmark_smoke():
 
 
 @pytest.mark.slow
-def test_long2short_benchmark_smoke(tmp_path):
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "long2short.py"), "--smoke", "--workspace", str(tmp_path / "ws"), "--save", str(tmp_path / "s0.json")]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    combine = [sys.executable, str(ROOT / "benchmarks" / "long2short.py"), "--combine", str(tmp_path / "s0.json")]
-    assert json.loads(subprocess.run(combine, capture_output=True, text=True, timeout=120, cwd=ROOT, check=True).stdout) == result  # the saved rows give the same summary
+def test_long2short_benchmark_smoke(tmp_path, monkeypatch, capsys):
+    out = run_benchmark(monkeypatch, capsys, "long2short.py", "--smoke", "--workspace", str(tmp_path / "ws"), "--save", str(tmp_path / "s0.json"))
+    result = json.loads(out[-1])
+    combined = run_benchmark(monkeypatch, capsys, "long2short.py", "--combine", str(tmp_path / "s0.json"))
+    assert json.loads("\n".join(combined)) == result  # the saved rows give the same summary
     assert result["benchmark"] == "long2short" and result["seeds"] == [0]
     # the smoke model is untrained: a method that cannot run says why instead of vanishing
     assert {"long", "short", "merge", "rl"} <= set(result["methods"]) and set(result["methods"]) | set(result["errors"]) >= {"rejection", "dpo"}
@@ -135,10 +130,8 @@ def test_distributed_benchmark_smoke():
 
 
 @pytest.mark.slow
-def test_roofline_benchmark_smoke():
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "roofline.py"), "--smoke"], capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+def test_roofline_benchmark_smoke(monkeypatch, capsys):
+    result = json.loads(run_benchmark(monkeypatch, capsys, "roofline.py", "--smoke")[-1])
     assert result["smoke"] is True and result["peak_gflops"] == max(result["peak_gflops_runs"]) > 0
     for step in ("rl_step", "sft_step"):
         assert result[step]["tokens_per_s"] > 0
@@ -157,10 +150,8 @@ def test_memory_benchmark_smoke():
 
 
 @pytest.mark.slow
-def test_vs_trl_benchmark_smoke():
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "vs_trl.py"), "--smoke"], capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+def test_vs_trl_benchmark_smoke(monkeypatch, capsys):
+    result = json.loads(run_benchmark(monkeypatch, capsys, "vs_trl.py", "--smoke")[-1])
     assert result["smoke"] is True and result["k15_s_per_iteration"] > 0 and result["trl_s_per_step"] > 0
     assert result["speedup_vs_trl"] == pytest.approx(result["trl_s_per_step"] / result["k15_s_per_iteration"], rel=0.01)
     # the work is reported for both sides: at most 2 prompts x 2 samples x 8 tokens (an untrained model rarely stops sooner)
@@ -168,10 +159,8 @@ def test_vs_trl_benchmark_smoke():
 
 
 @pytest.mark.slow
-def test_rollout_benchmark_smoke():
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "rollout.py"), "--smoke"], capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+def test_rollout_benchmark_smoke(monkeypatch, capsys):
+    result = json.loads(run_benchmark(monkeypatch, capsys, "rollout.py", "--smoke")[-1])
     assert result["smoke"] is True and set(result["tokens_per_s"]) == {"generate", "generate_logits", "k15"}
     assert result["speedup_vs_generate"] == pytest.approx(result["tokens_per_s"]["k15"] / result["tokens_per_s"]["generate"], rel=0.02)
     assert all(side["max"] <= result["max_tokens"] for side in result["lengths"].values())
@@ -189,21 +178,16 @@ def test_real_model_step_benchmark_smoke():
     assert result["peak_rss_ratio_k15_over_full"] == pytest.approx(result["k15"]["peak_rss_mib"] / result["full_log_softmax"]["peak_rss_mib"], rel=0.01)
 
 
-def test_import_preview_benchmark_smoke():
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "import_preview.py"), "--smoke", "--repeats", "1"], capture_output=True,
-                         text=True, timeout=300, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+def test_import_preview_benchmark_smoke(monkeypatch, capsys):
+    result = json.loads(run_benchmark(monkeypatch, capsys, "import_preview.py", "--smoke", "--repeats", "1")[-1])
     assert result["smoke"] is True and result["rows"] == result["rows_read"] == 1000 and result["importable"] is True and result["bad_rows"] == 0
     assert result["preview_over_read"] == pytest.approx(result["preview_s"] / result["read_s"], rel=0.05, abs=0.01)
 
 
-def test_gpu_benchmark_smoke():
+def test_gpu_benchmark_smoke(monkeypatch, capsys):
     """On the CPU with --smoke: both rollout sides make every token (random weights seldom end early) and the
     MFU is the step's model FLOP/s over the matrix product's, as the JSON says."""
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--smoke"], capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(run_benchmark(monkeypatch, capsys, "gpu.py", "--smoke")[-1])
     assert result["smoke"] is True and set(result["rollout_tokens_per_s"]) == {"generate", "k15"}
     assert result["k15_over_generate"] == pytest.approx(result["rollout_tokens_per_s"]["k15"] / result["rollout_tokens_per_s"]["generate"], rel=0.01)
     assert result["mfu_vs_measured_matmul"] == pytest.approx(result["train_model_tflops"] / result["matmul_tflops"], rel=0.1, abs=0.01)
@@ -224,12 +208,9 @@ def test_real_model_iteration_benchmark_smoke(tmp_path):
 
 
 @pytest.mark.slow
-def test_real_model_learning_benchmark_smoke(tmp_path):
+def test_real_model_learning_benchmark_smoke(tmp_path, monkeypatch, capsys):
     """The tiny model: the summary's gain is after minus base, per seed, and the held-out set is the task's."""
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "real_model_learning.py"), "--smoke", "--seeds", "0", "1",
-                          "--workspace", str(tmp_path / "ws")], capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(run_benchmark(monkeypatch, capsys, "real_model_learning.py", "--smoke", "--seeds", "0", "1", "--workspace", str(tmp_path / "ws"))[-1])
     assert result["smoke"] is True and [r["seed"] for r in result["per_seed"]] == [0, 1] and result["held_out_answers"] == 8
     for r, gain in zip(result["per_seed"], result["gain_points_per_seed"]):
         assert gain == pytest.approx(100 * (r["after"]["accuracy"] - result["base"]["accuracy"]))
@@ -255,10 +236,8 @@ def test_soak_resume_benchmark_smoke():
 
 
 @pytest.mark.slow
-def test_vlm_step_benchmark_smoke():
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "vlm_step.py"), "--smoke"], capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+def test_vlm_step_benchmark_smoke(monkeypatch, capsys):
+    result = json.loads(run_benchmark(monkeypatch, capsys, "vlm_step.py", "--smoke")[-1])
     assert result["smoke"] is True and result["rollout_rows"] == 4
     for side in ("vlm", "text"):
         assert result[side]["sft_step_s"] > 0 and 0 < result[side]["rollout_tokens"] <= 4 * 8

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from benchmark_runner import run_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,13 +46,10 @@ def test_summary_means_sds_gains_and_the_issues_criteria():
 
 
 @pytest.mark.slow
-def test_vision_learning_benchmark_smoke(tmp_path):
+def test_vision_learning_benchmark_smoke(tmp_path, monkeypatch, capsys):
     """The whole script on a tiny VLM and budget (one seed); the seed's result is kept in the workspace for a rerun."""
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "vision_learning.py"), "--smoke", "--seeds", "3", "--samples", "1",
-           "--workspace", str(tmp_path / "ws")]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    lines = [json.loads(line) for line in out.stdout.strip().splitlines()]
+    out = run_benchmark(monkeypatch, capsys, "vision_learning.py", "--smoke", "--seeds", "3", "--samples", "1", "--workspace", str(tmp_path / "ws"))
+    lines = [json.loads(line) for line in out]
     seed, summary = lines[-2], lines[-1]
     assert lines[0]["seed"] == 3 and set(lines[0]["warmup"]["acc_by_level"]) == {"1", "2", "3", "4", "5"}
     assert seed["seed"] == 3 and "reused" not in seed and summary["smoke"] is True
