@@ -157,10 +157,6 @@ class SFTConfig:
     rate; the language model at the rate itself."""
     read_vision_lr_scale: float = 1.0
     """The same multiple in the read stage (the tower learns to read there, and may then move slowly in the warm-up)."""
-    read_freeze_language: bool = False
-    """The read stage trains only the vision tower and projector, the language model frozen (LLaVA's first stage
-    trains only its projector): what the language stage taught stays as it was, and the vision side learns to
-    give the language model what it reads. Also faster: no weight gradients for the language model."""
 
     def __post_init__(self):
         check_choices("sft", self)

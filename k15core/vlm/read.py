@@ -52,18 +52,8 @@ def read_set(task, cfg: SFTConfig, store: ImageStore) -> list[VisualExample]:
 
 def train_reading(model, processor, task, cfg: SFTConfig, store: ImageStore,
                   on_step: Callable[[int, dict], None] | None = None) -> SFTResult:
-    """The read stage on `model` in place (nothing saved: the warm-up continues from it). With
-    sft.read_freeze_language the language model (decoder and output head) is frozen for the stage and trainable again
-    after it, as it was."""
-    frozen = [p for m in (model.get_decoder(), model.get_output_embeddings()) for p in m.parameters() if p.requires_grad] \
-        if cfg.read_freeze_language else []
-    for p in frozen:
-        p.requires_grad_(False)
-    try:
-        return train_visual_sft(model, processor, read_set(task, cfg, store), read_config(cfg), store, on_step=on_step, eos=False)
-    finally:
-        for p in frozen:
-            p.requires_grad_(True)
+    """The read stage on `model` in place (nothing saved: the warm-up continues from it)."""
+    return train_visual_sft(model, processor, read_set(task, cfg, store), read_config(cfg), store, on_step=on_step, eos=False)
 
 
 @dataclass(frozen=True)
