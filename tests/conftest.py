@@ -24,7 +24,19 @@ torch.set_num_threads(_THREADS)
 os.environ.setdefault("OMP_NUM_THREADS", str(_THREADS))
 
 
+def _start_order(item) -> int:
+    """0: the notebooks (one worker runs them all, in order: some 5 minutes), 1: the other slow tests, 2: the rest."""
+    group = item.get_closest_marker("xdist_group")
+    if group is not None and group.args and group.args[0] == "notebooks":
+        return 0
+    return 1 if item.get_closest_marker("slow") is not None else 2
+
+
 def pytest_collection_modifyitems(config, items):
+    # Longest first: pytest-xdist hands the tests out in this order, so the long ones start early and the many short
+    # ones fill both workers up to the end, instead of one worker finishing a long test alone (a stable sort: within
+    # each class the tests keep their order).
+    items.sort(key=_start_order)
     if torch.cuda.is_available():
         return
     skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU")
