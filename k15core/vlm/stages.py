@@ -45,9 +45,10 @@ def run_visual_sft(ws, store, cfg, base: Path, out_name: str, progress: bool = T
             store.log_metrics(run_id, s, m)
         pending.clear()
 
-    def logger(stage: str, names: dict[str, str]):
+    def logger(stage: str, prefix: str = ""):
+        """on_step of a stage whose metrics go under sft/<prefix>loss, sft/<prefix>lr, ... ('text_', 'read_')."""
         def on_step(step: int, metrics: dict) -> None:  # one store transaction per 20 steps, as stages.run_sft
-            pending.append((step, {names.get(k, k): v for k, v in metrics.items()}))
+            pending.append((step, {k.replace("sft/", f"sft/{prefix}", 1): v for k, v in metrics.items()}))
             if step % 20 == 0:
                 flush()
             if progress and (step == 1 or step % 20 == 0):
@@ -56,14 +57,12 @@ def run_visual_sft(ws, store, cfg, base: Path, out_name: str, progress: bool = T
 
     try:
         if cfg.sft.text_steps:  # each stage before the warm-up logs under its own metric names
-            train_language(model, processor, task, cfg.sft,
-                           on_step=logger("language", {"sft/loss": "sft/text_loss", "sft/lr": "sft/text_lr", "sft/tokens_per_s": "sft/text_tokens_per_s"}))
+            train_language(model, processor, task, cfg.sft, on_step=logger("language", "text_"))
             flush()
         if cfg.sft.read_steps:
-            train_reading(model, processor, task, cfg.sft, ws.images,
-                          on_step=logger("read", {"sft/loss": "sft/read_loss", "sft/lr": "sft/read_lr", "sft/tokens_per_s": "sft/read_tokens_per_s"}))
+            train_reading(model, processor, task, cfg.sft, ws.images, on_step=logger("read", "read_"))
             flush()
-        result = train_visual_sft(model, processor, examples, cfg.sft, ws.images, out_dir=ws.model_dir(out_name), on_step=logger("warm-up", {}))
+        result = train_visual_sft(model, processor, examples, cfg.sft, ws.images, out_dir=ws.model_dir(out_name), on_step=logger("warm-up"))
     except BaseException:
         store.set_run_status(run_id, "stopped")
         raise
