@@ -159,14 +159,25 @@ def in_legend(colors: dict[str, str]) -> list[str]:
 
 
 def note_colors(cache, frames: list[pd.DataFrame] | None) -> None:
-    """Record the panels' colours for `frames` (None: the plots are unchanged) and which panels `recolor` must send."""
+    """Record the panels' colours for `frames` (None: the plots are unchanged) and mark the changed ones due for `recolor`.
+
+    A colour map stays due until `take_recolor` hands it out: the timer's draw can land between a draw and its
+    recolor (they are separate events), and clearing what was due there left a smoothed plot's faint line unstroked."""
     if frames is None:
-        cache.recolor = [None] * len(PANELS)
         return
     new = [series_colors(f) for f in frames]
     old = cache.colors or [None] * len(PANELS)
-    cache.recolor = [n if n != o else None for n, o in zip(new, old)]
+    due = cache.recolor or [None] * len(PANELS)
+    cache.recolor = [n if n != o else d for n, o, d in zip(new, old, due)]
     cache.colors = new
+
+
+def take_recolor(cache) -> list:
+    """The colour maps due (None: a panel's is unchanged), no longer due once taken."""
+    due = (cache.recolor if cache is not None else None) or [None] * len(PANELS)
+    if cache is not None:
+        cache.recolor = [None] * len(PANELS)
+    return due
 
 
 PLOTS_CSS = """<style>

@@ -20,7 +20,7 @@ from k15core.doctor import FATAL, Alarm, alarms_from_metrics
 from k15core.store import Store
 from studio.runs_plots import literal_md as _md
 from studio.runs_plots import (  # noqa: F401  (Panel, PANELS, PALETTE, series_colors: the tab's names, used by tests and benchmarks)
-    ITERATION_AXIS, PALETTE, PANELS, PLOTS_CSS, WHOLE_TICKS_JS, Panel, in_legend, legend_names, note_colors, panel_frame, plot_settings,
+    ITERATION_AXIS, PALETTE, PANELS, PLOTS_CSS, WHOLE_TICKS_JS, Panel, in_legend, legend_names, note_colors, panel_frame, plot_settings, take_recolor,
     series_colors,
 )
 from studio.runs_progress import LEARNING_NOTE, iteration_seconds, progress, progress_html
@@ -253,12 +253,12 @@ def build(ctx) -> dict:
         return [follow_on, *draw(selected, follow_on, cache_value, smooth)]
 
     def recolor(cache_value):
-        due = (cache_value.recolor if cache_value else None) or [None] * len(PANELS)
-        return [gr.skip() if c is None else gr.LinePlot(color_map=c, colors_in_legend=in_legend(c)) for c in due]
+        due = take_recolor(cache_value)
+        return [cache_value, *(gr.skip() if c is None else gr.LinePlot(color_map=c, colors_in_legend=in_legend(c)) for c in due)]
 
     inputs = [runs_box, follow, cache, smoothing]
     outputs = [runs_box, following, runs_table, cache, alarms, bars, *plots]
-    then_recolor = dict(fn=recolor, inputs=cache, outputs=plots, api_visibility="private", show_progress="hidden")
+    then_recolor = dict(fn=recolor, inputs=cache, outputs=[cache, *plots], api_visibility="private", show_progress="hidden")
     timer.tick(tick, inputs, outputs, api_visibility="private", show_progress="hidden").then(**then_recolor)
     runs_box.input(pick, [runs_box, cache, smoothing], [follow, *outputs], api_visibility="private").then(**then_recolor)
     follow.input(draw, inputs, outputs, api_visibility="private").then(**then_recolor)

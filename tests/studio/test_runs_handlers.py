@@ -7,6 +7,7 @@ import pytest
 
 from k15core.runlock import RUNNING_OWNER_GONE
 from studio import runs_tab
+from studio.runs_plots import RAW, faint
 
 
 def _row(run_id: int, status: str) -> dict:
@@ -37,14 +38,30 @@ def test_colours_are_resent_only_when_a_panels_series_change():
     n = len(runs_tab.PANELS)
     cache = runs_tab.MetricCache.empty()
     runs_tab.note_colors(cache, [_frame("reward")] + [_frame()] * (n - 1))
-    assert cache.recolor[0] == {"reward": runs_tab.PALETTE[0]} and cache.recolor[1] == {}
+    due = runs_tab.take_recolor(cache)
+    assert due[0] == {"reward": runs_tab.PALETTE[0]} and due[1] == {}
+    assert runs_tab.take_recolor(cache) == [None] * n  # taken once, sent once
     runs_tab.note_colors(cache, [_frame("reward")] + [_frame()] * (n - 1))  # new points, same series: nothing to send
-    assert cache.recolor == [None] * n
+    assert runs_tab.take_recolor(cache) == [None] * n
     runs_tab.note_colors(cache, [_frame("#2 b · reward", "#1 a · reward")] + [_frame()] * (n - 1))  # a second run overlaid
-    assert cache.recolor[0] == {"#2 b · reward": runs_tab.PALETTE[0], "#1 a · reward": runs_tab.PALETTE[1]}
-    assert cache.recolor[1:] == [None] * (n - 1)
-    runs_tab.note_colors(cache, None)  # the tick changed nothing
-    assert cache.recolor == [None] * n
+    due = runs_tab.take_recolor(cache)
+    assert due[0] == {"#2 b · reward": runs_tab.PALETTE[0], "#1 a · reward": runs_tab.PALETTE[1]}
+    assert due[1:] == [None] * (n - 1)
+
+
+def test_a_timer_draw_between_a_draw_and_its_recolor_does_not_cancel_it():
+    """The failure CI met: smoothing drew the faint raw lines, the timer's draw (nothing new) ran before the smoothing's
+    recolor, and the recolor found nothing due, so the raw line stayed outside the colour scale, unstroked."""
+    n = len(runs_tab.PANELS)
+    cache = runs_tab.MetricCache.empty()
+    runs_tab.note_colors(cache, [_frame("reward")] + [_frame()] * (n - 1))
+    runs_tab.take_recolor(cache)
+    runs_tab.note_colors(cache, [_frame("reward", "reward" + RAW)] + [_frame()] * (n - 1))  # smoothing on
+    runs_tab.note_colors(cache, None)  # the timer: nothing changed
+    runs_tab.note_colors(cache, [_frame("reward", "reward" + RAW)] + [_frame()] * (n - 1))  # or redrawn, same series
+    due = runs_tab.take_recolor(cache)
+    assert due[0] == {"reward": runs_tab.PALETTE[0], "reward" + RAW: faint(runs_tab.PALETTE[0])}
+    assert due[1:] == [None] * (n - 1)
 
 
 def test_a_run_shown_before_its_first_metric_can_leave_the_plots(tmp_path):
