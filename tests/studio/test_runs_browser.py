@@ -15,7 +15,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-from studio_fixtures import chromium_or_skip, chromium_page  # noqa: E402
+from studio_fixtures import chromium_or_skip, chromium_page, served_studio  # noqa: E402
 
 CHROMIUM = chromium_or_skip()
 
@@ -49,13 +49,6 @@ def _panel_when(page, ok, timeout_s: float = 30.0) -> dict:
         time.sleep(0.25)
 
 
-def _serve(studio_data):
-    from studio.app import build_app, serve
-
-    app = build_app(studio_data.root)
-    return app, serve(app, block=False, quiet=True)
-
-
 def test_two_overlaid_runs_are_both_drawn_and_named_in_the_legend(studio_data):
     from k15core.store import Store
 
@@ -64,8 +57,7 @@ def test_two_overlaid_runs_are_both_drawn_and_named_in_the_legend(studio_data):
     for it in range(3):
         store.record_iteration(second, it, {"rl/reward": 0.1 + 0.2 * it})
     store.close()
-    app, url = _serve(studio_data)
-    try:
+    with served_studio(studio_data.root) as (app, url):
         with chromium_page(CHROMIUM) as page:
             page.goto(url)
             one = _panel_when(page, lambda x: len(x["lines"]) == 1 and _visible(x["lines"][0]))
@@ -79,9 +71,6 @@ def test_two_overlaid_runs_are_both_drawn_and_named_in_the_legend(studio_data):
             assert {line["points"] for line in two["lines"]} == {3}  # three iterations each
             assert len({line["stroke"] for line in two["lines"]}) == 2, two["lines"]  # told apart by colour
             assert any("rl:test" in t for t in two["legend"]) and any("rl:second" in t for t in two["legend"]), two["legend"]
-    finally:
-        app.close()
-        app.k15_context.store.close()
 
 
 TRAINER = """import sys
@@ -101,45 +90,43 @@ def test_an_open_page_follows_a_run_started_after_it_opened_until_runs_are_picke
 
     store = Store(studio_data.root / "k15.db")
     store.set_run_status(studio_data.run_id, "finished")
-    app, url = _serve(studio_data)
-    trainer = None
-    try:
-        with chromium_page(CHROMIUM) as page:
-            page.goto(url)
-            expect(page.locator("#runs-select")).to_contain_text("rl:test", timeout=30_000)
-            _panel_when(page, lambda x: len(x["lines"]) == 1 and x["lines"][0]["points"] == 3)
+    with served_studio(studio_data.root) as (app, url):
+        trainer = None
+        try:
+            with chromium_page(CHROMIUM) as page:
+                page.goto(url)
+                expect(page.locator("#runs-select")).to_contain_text("rl:test", timeout=30_000)
+                _panel_when(page, lambda x: len(x["lines"]) == 1 and x["lines"][0]["points"] == 3)
 
-            # a run is started while the page is open: its trainer (another process) writes two iterations
-            trainer = subprocess.Popen([sys.executable, "-c", TRAINER, str(studio_data.root / "k15.db")], stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
-            new_run = int(trainer.stdout.readline())
-            written = time.time()
-            expect(page.locator("#runs-select")).to_contain_text("rl:new", timeout=30_000)
-            switched_after = time.time() - written
-            panel = _panel_when(page, lambda x: len(x["lines"]) == 1 and x["lines"][0]["points"] == 2)
-            assert [line["points"] for line in panel["lines"]] == [2], panel  # the plot is the new run's (2 iterations)
-            # the refresh interval is 2 s; allow a few ticks on a loaded machine
-            assert switched_after < 8.0, f"the page took {switched_after:.1f} s to follow the new run"
-            following = page.locator("#runs-following")  # and the page says which run it follows
-            expect(following).to_contain_text(f"following run #{new_run} rl:new", ignore_case=True)
-            assert "rl:test" not in page.locator("#runs-select").inner_text()
+                # a run is started while the page is open: its trainer (another process) writes two iterations
+                trainer = subprocess.Popen([sys.executable, "-c", TRAINER, str(studio_data.root / "k15.db")], stdin=subprocess.PIPE,
+                                           stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+                new_run = int(trainer.stdout.readline())
+                written = time.time()
+                expect(page.locator("#runs-select")).to_contain_text("rl:new", timeout=30_000)
+                switched_after = time.time() - written
+                panel = _panel_when(page, lambda x: len(x["lines"]) == 1 and x["lines"][0]["points"] == 2)
+                assert [line["points"] for line in panel["lines"]] == [2], panel  # the plot is the new run's (2 iterations)
+                # the refresh interval is 2 s; allow a few ticks on a loaded machine
+                assert switched_after < 8.0, f"the page took {switched_after:.1f} s to follow the new run"
+                following = page.locator("#runs-following")  # and the page says which run it follows
+                expect(following).to_contain_text(f"following run #{new_run} rl:new", ignore_case=True)
+                assert "rl:test" not in page.locator("#runs-select").inner_text()
 
-            # a person picks a run: the page stops following, and a run started later does not take over
-            page.locator("#runs-select input").click()
-            page.get_by_role("option", name="rl:test").click()
-            page.locator("body").click(position={"x": 5, "y": 5})
-            expect(following).to_contain_text("runs you picked", timeout=30_000)
-            third = store.create_run("rl:third", "rl", {"rl": {"iterations": 2}})
-            store.record_iteration(third, 0, {"rl/reward": 0.5})
-            expect(page.locator("#runs-table")).to_contain_text("rl:third", timeout=30_000)
-            time.sleep(2.5)  # one more tick
-            expect(following).to_contain_text("runs you picked")
-            assert "rl:third" not in page.locator("#runs-select").inner_text()
-    finally:
-        if trainer is not None:
-            trainer.stdin.close()
-            trainer.wait(timeout=60)
-        app.close()
-        app.k15_context.store.close()
-        store.close()
+                # a person picks a run: the page stops following, and a run started later does not take over
+                page.locator("#runs-select input").click()
+                page.get_by_role("option", name="rl:test").click()
+                page.locator("body").click(position={"x": 5, "y": 5})
+                expect(following).to_contain_text("runs you picked", timeout=30_000)
+                third = store.create_run("rl:third", "rl", {"rl": {"iterations": 2}})
+                store.record_iteration(third, 0, {"rl/reward": 0.5})
+                expect(page.locator("#runs-table")).to_contain_text("rl:third", timeout=30_000)
+                time.sleep(2.5)  # one more tick
+                expect(following).to_contain_text("runs you picked")
+                assert "rl:third" not in page.locator("#runs-select").inner_text()
+        finally:
+            if trainer is not None:
+                trainer.stdin.close()
+                trainer.wait(timeout=60)
+            store.close()
     print(f"followed the new run {switched_after:.1f} s after its rows were written")

@@ -13,7 +13,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-from studio_fixtures import chromium_or_skip, chromium_page  # noqa: E402
+from studio_fixtures import chromium_or_skip, chromium_page, served_studio  # noqa: E402
 
 CHROMIUM = chromium_or_skip()
 
@@ -52,18 +52,10 @@ def _rgb(hex_colour: str) -> str:
     return "rgb({}, {}, {})".format(*(int(hex_colour[k:k + 2], 16) for k in (1, 3, 5)))
 
 
-def _serve(root):
-    from studio.app import build_app, serve
-
-    app = build_app(root)
-    return app, serve(app, block=False, quiet=True)
-
-
 def test_axes_legends_captions_and_smoothing_read_as_a_person_expects(studio_data):
     from studio.runs_plots import PALETTE, faint
 
-    app, url = _serve(studio_data.root)  # one run, iterations 0 to 2; reward 0.4, 0.5, 0.6; accuracy 50, 60, 70 %
-    try:
+    with served_studio(studio_data.root) as (app, url):  # one run, iterations 0 to 2; reward 0.4, 0.5, 0.6; accuracy 50, 60, 70 %
         with chromium_page(CHROMIUM) as page:
             page.goto(url)
             # The script hides fractional ticks in the animation frame after Vega draws (before the frame is painted), so
@@ -101,9 +93,6 @@ def test_axes_legends_captions_and_smoothing_read_as_a_person_expects(studio_dat
             page.locator("#runs-smoothing input[type=number]").press("Enter")
             off = _panel_when(page, 0, lambda p: len(p["lines"]) == 1)
             assert [line["d"] for line in off["lines"]] == [reward["lines"][0]["d"]]  # off again: the raw line alone
-    finally:
-        app.close()
-        app.k15_context.store.close()
 
 
 def test_the_progress_bar_goes_from_starting_to_an_eta_to_finished(studio_data):
@@ -111,35 +100,33 @@ def test_the_progress_bar_goes_from_starting_to_an_eta_to_finished(studio_data):
 
     store = Store(studio_data.root / "k15.db")
     store.set_run_status(studio_data.run_id, "stopped")  # so that the tab follows the run started below to its end
-    app, url = _serve(studio_data.root)
-    try:
-        with chromium_page(CHROMIUM) as page:
-            page.goto(url)
-            bar = page.locator("#runs-progress")
-            expect(bar).to_contain_text("stopped after iteration 3 of 10", timeout=30_000)  # the fixture's run, followed
+    with served_studio(studio_data.root) as (app, url):
+        try:
+            with chromium_page(CHROMIUM) as page:
+                page.goto(url)
+                bar = page.locator("#runs-progress")
+                expect(bar).to_contain_text("stopped after iteration 3 of 10", timeout=30_000)  # the fixture's run, followed
 
-            fresh = store.create_run("rl:fresh", "rl", {"rl": {"iterations": 8}})  # started, nothing recorded yet
-            expect(bar).to_contain_text("starting: no iteration recorded yet (0 of 8)", timeout=30_000)
-            assert bar.locator("progress").get_attribute("value") is None  # the moving bar
+                fresh = store.create_run("rl:fresh", "rl", {"rl": {"iterations": 8}})  # started, nothing recorded yet
+                expect(bar).to_contain_text("starting: no iteration recorded yet (0 of 8)", timeout=30_000)
+                assert bar.locator("progress").get_attribute("value") is None  # the moving bar
 
-            for it in range(2):  # 60 s per iteration as the trainer times it: 6 left, about 6 min
-                store.record_iteration(fresh, it, {"rl/reward": 0.5, "time/rollout_s": 45.0, "time/train_s": 15.0})
-            expect(bar).to_contain_text("iteration 2 of 8", timeout=30_000)
-            said = bar.inner_text()
-            assert ("about 5 min left (ETA" in said or "about 6 min left (ETA" in said) and "60 s per iteration" in said, said
-            assert bar.locator("progress").get_attribute("value") == "2" and bar.locator("progress").get_attribute("max") == "8"
+                for it in range(2):  # 60 s per iteration as the trainer times it: 6 left, about 6 min
+                    store.record_iteration(fresh, it, {"rl/reward": 0.5, "time/rollout_s": 45.0, "time/train_s": 15.0})
+                expect(bar).to_contain_text("iteration 2 of 8", timeout=30_000)
+                said = bar.inner_text()
+                assert ("about 5 min left (ETA" in said or "about 6 min left (ETA" in said) and "60 s per iteration" in said, said
+                assert bar.locator("progress").get_attribute("value") == "2" and bar.locator("progress").get_attribute("max") == "8"
 
-            store.set_run_status(fresh, "finished")
-            expect(bar).to_contain_text("finished: iteration 2 of 8", timeout=30_000)  # still the newest run: followed
+                store.set_run_status(fresh, "finished")
+                expect(bar).to_contain_text("finished: iteration 2 of 8", timeout=30_000)  # still the newest run: followed
 
-            # both runs picked: a bar each, and the legends name the runs by name (no ids)
-            page.locator("#runs-select input").click()
-            page.get_by_role("option", name="rl:test").click()
-            page.locator("body").click(position={"x": 5, "y": 5})
-            expect(bar).to_contain_text("#1 rl:test", timeout=30_000)
-            two = _panel_when(page, 0, lambda p: len(p["legend"]) == 2)
-            assert sorted(two["legend"]) == ["rl:fresh · reward", "rl:test · reward"], two["legend"]
-    finally:
-        app.close()
-        app.k15_context.store.close()
-        store.close()
+                # both runs picked: a bar each, and the legends name the runs by name (no ids)
+                page.locator("#runs-select input").click()
+                page.get_by_role("option", name="rl:test").click()
+                page.locator("body").click(position={"x": 5, "y": 5})
+                expect(bar).to_contain_text("#1 rl:test", timeout=30_000)
+                two = _panel_when(page, 0, lambda p: len(p["legend"]) == 2)
+                assert sorted(two["legend"]) == ["rl:fresh · reward", "rl:test · reward"], two["legend"]
+        finally:
+            store.close()
