@@ -103,21 +103,22 @@ PAIR_SOURCES = ("auto", "human", "both")
 """`k15 long2short dpo --pairs`: the automatic pairs (default), people's pairs only, or both."""
 
 
-def _content(prompt: str, chosen: Sample, rejected: Sample) -> tuple:
+def pair_content(prompt: str, chosen: Sample, rejected: Sample) -> tuple:
     """What makes two pairs the same training example: the prompt and both responses' tokens (texts without them)."""
     if chosen.token_ids and rejected.token_ids:
         return prompt, chosen.token_ids, rejected.token_ids
     return prompt, chosen.text, rejected.text
 
 
-def choose_pairs(source: str, auto: list[tuple[str, Sample, Sample]], human: list[tuple[str, Sample, Sample]]) -> list[tuple[str, Sample, Sample]]:
+def choose_pairs(source: str, auto: list, human: list, key=None) -> list:
     """The (prompt, chosen, rejected) pairs DPO trains on for `--pairs source`:
 
     - auto: `auto` as it is (today's behaviour: `dpo_pairs` decides, repeats included);
     - human: `human`, each pair once (two groups can hold the same two responses);
     - both: `auto`, then every human pair that is not already there.
 
-    Two pairs are the same when prompt, chosen and rejected tokens are (`_content`).
+    Two pairs are the same when prompt, chosen and rejected tokens are (`pair_content`); `key(item)` says what
+    makes two items the same instead, for items that carry more than the pair (an image prompt's pictures).
 
     >>> a, b, c = (Sample(t, len(t), True) for t in ("a", "bb", "ccc"))
     >>> [(x.text, y.text) for _, x, y in choose_pairs("both", [("q", a, b)], [("q", a, b), ("q", a, c), ("q", a, c)])]
@@ -125,10 +126,11 @@ def choose_pairs(source: str, auto: list[tuple[str, Sample, Sample]], human: lis
     """
     if source not in PAIR_SOURCES:
         raise ValueError(f"unknown pair source {source!r}; use one of {', '.join(PAIR_SOURCES)}")
+    key = key or (lambda pair: pair_content(*pair))
     out = list(auto) if source != "human" else []
-    seen = {_content(*p) for p in out}
+    seen = {key(p) for p in out}
     for p in human if source != "auto" else []:
-        if _content(*p) not in seen:
-            seen.add(_content(*p))
+        if key(p) not in seen:
+            seen.add(key(p))
             out.append(p)
     return out

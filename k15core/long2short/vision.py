@@ -23,7 +23,7 @@ from typing import Any
 
 from k15core.config import Long2ShortConfig
 from k15core.errors import K15Error
-from k15core.long2short.selection import Sample, choose_pairs, dpo_pairs
+from k15core.long2short.selection import Sample, choose_pairs, dpo_pairs, pair_content
 from k15core.tasks.problem import Problem
 from k15core.model_kinds import kind_of
 from k15core.models import load_model, pick_device
@@ -96,16 +96,8 @@ def visual_human_pairs(store, marked, long: LongModel, read_pairs) -> tuple[list
 def choose_visual_pairs(source: str, auto, auto_encoded, human, human_encoded) -> tuple[list, list[EncodedPrompt]]:
     """`selection.choose_pairs` for image prompts, each pair with its encoded prompt: two pairs are the same when
     their prompt text, tokens and pictures are."""
-    of = {}
-    tagged = []
-    for pairs, encoded in ((auto, auto_encoded), (human, human_encoded)):
-        rows = []
-        for pair, enc in zip(pairs, encoded, strict=True):
-            row = ("\x00".join((pair[0], *enc.images)), *pair[1:])  # the pictures join the prompt in the comparison
-            of[id(row)] = (pair, enc)
-            rows.append(row)
-        tagged.append(rows)
-    chosen = [of[id(row)] for row in choose_pairs(source, *tagged)]
+    items = [list(zip(pairs, encoded, strict=True)) for pairs, encoded in ((auto, auto_encoded), (human, human_encoded))]
+    chosen = choose_pairs(source, *items, key=lambda item: (pair_content(*item[0]), item[1].images))
     return [pair for pair, _ in chosen], [enc for _, enc in chosen]
 
 

@@ -78,6 +78,25 @@ def test_pairs_auto_is_todays_human_is_the_marks_both_is_the_union_once():
         choose_pairs("people", auto, human)
 
 
+def test_image_prompt_pairs_are_the_same_only_when_their_pictures_are():
+    """The visual task's prompts of one level share one text and differ by picture: two pairs with the same text and
+    tokens but other pictures are two training examples, each kept with its own encoded prompt."""
+    from k15core.long2short.vision import choose_visual_pairs
+    from k15core.vlm.inputs import EncodedPrompt
+
+    def enc(address):
+        return EncodedPrompt([1, 2], None, (address,))
+
+    auto = [pair("q", "a", "bbb")]
+    human = [pair("q", "a", "bbb"), pair("q", "a", "bbb"), pair("q", "a", "bbb")]
+    chosen, encoded = choose_visual_pairs("both", auto, [enc("red")], human, [enc("red"), enc("blue"), enc("blue")])
+    assert len(chosen) == 2 and [e.images for e in encoded] == [("red",), ("blue",)]
+    chosen, encoded = choose_visual_pairs("human", auto, [enc("red")], human, [enc("red"), enc("blue"), enc("blue")])
+    assert [e.images for e in encoded] == [("red",), ("blue",)] and chosen == human[:2]
+    with pytest.raises(ValueError):  # a pair without its encoded prompt
+        choose_visual_pairs("both", auto, [], human, [enc("red")] * 3)
+
+
 STYLES = ("short", "long", "medium", "long")
 """The samples of each stored group: sample 0 is the one people prefer (shortest), the others are marked rejected."""
 
