@@ -144,6 +144,10 @@ class SFTConfig:
     task's text twin (the same problems with what the picture shows written in the prompt), at the warm-up's rate
     and schedule (`k15core.vlm.language`): the tiny VLM's language model learns the steps first, as a real VLM's was
     pretrained. 0: no stage."""
+    text_examples: int = 0
+    """Vision-language models only (choice, issue 23): examples of the task's text twin shuffled into the warm-up
+    among its image prompts (`k15core.vlm.language.mixed_text_examples`): the language model practises the steps on
+    cheap text while the pictures keep being read. 0: none."""
     read_steps: int = 0
     """Vision-language models only (choice, issue 23; the report does not describe one): steps of a "read the
     digits" stage before the warm-up, on image prompts whose target is only what the picture shows (the task's
@@ -162,7 +166,7 @@ class SFTConfig:
         check_choices("sft", self)
         configfile.check_ranges("sft", self, examples=(1, None), epochs=(1, None), batch_size=(1, None), microbatch_tokens=(0, None), lr=(0, None),
                                 min_lr_ratio=(0, 1), warmup_steps=(0, None), weight_decay=(0, None), grad_clip=(0, None),
-                                checkpoint_every=(0, None), text_steps=(0, None), read_steps=(0, None), read_lr=(0, None), vision_lr_scale=(0, None),
+                                checkpoint_every=(0, None), text_steps=(0, None), text_examples=(0, None), read_steps=(0, None), read_lr=(0, None), vision_lr_scale=(0, None),
                                 read_vision_lr_scale=(0, None))
 
 

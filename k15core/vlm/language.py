@@ -33,12 +33,29 @@ def language_config(cfg: SFTConfig) -> SFTConfig:
     return dataclasses.replace(cfg, examples=cfg.text_steps * cfg.batch_size, epochs=1, seed=cfg.seed + TEXT_SEED, checkpoint_every=0)
 
 
-def text_set(task, cfg: SFTConfig) -> list[SFTExample]:
-    """The text twin's warm-up set for the language stage (text_steps x batch_size examples)."""
+def text_twin(task):
+    """The task's text twin (`task.text_task()`); K15Error for a task without one."""
     if not hasattr(task, "text_task"):
         raise K15Error(f"the {task.name} task has no text twin to teach the language model with",
-                       "set sft.text_steps=0, or use a task with one (visual-recurrence)")
-    return build_warmup_set(task.text_task(), language_config(cfg))
+                       "set sft.text_steps=0 and sft.text_examples=0, or use a task with one (visual-recurrence)")
+    return task.text_task()
+
+
+def text_set(task, cfg: SFTConfig) -> list[SFTExample]:
+    """The text twin's warm-up set for the language stage (text_steps x batch_size examples)."""
+    return build_warmup_set(text_twin(task), language_config(cfg))
+
+
+def mixed_text_examples(task, cfg: SFTConfig) -> list:
+    """`sft.text_examples` examples of the text twin as warm-up examples without pictures (`VisualExample`s with no
+    images), shuffled in among the warm-up's image prompts by `train_visual_sft`: the same style mix, a draw of
+    problems other than the warm-up's."""
+    from k15core.vlm.sft import VisualExample
+
+    if not cfg.text_examples:
+        return []
+    draw = dataclasses.replace(cfg, examples=cfg.text_examples, seed=cfg.seed + TEXT_SEED)
+    return [VisualExample(e, ()) for e in build_warmup_set(text_twin(task), draw)]
 
 
 def train_language(model, processor, task, cfg: SFTConfig, on_step: Callable[[int, dict], None] | None = None) -> SFTResult:

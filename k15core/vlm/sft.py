@@ -5,11 +5,11 @@ the same loss (response tokens only, token-uniform weighting), the same learning
 What differs: each example's prompt is encoded by the VLM's processor with its images, which are stored in the
 workspace's image store and read back from it by address (the examples carry addresses only); each batch's
 forward gets the batch rows' pixel values. Batches are random (no length bucketing: the image prompts of one task
-are of nearly one length, choice).
+are of nearly one length, choice), each either all image prompts or all text (the text twin's examples that
+`sft.text_examples` mixes in, `epoch_batches`).
 """
 from __future__ import annotations
 
-import math
 import random
 import time
 from dataclasses import dataclass
@@ -93,6 +93,18 @@ def response_loss(model, rows: list[EncodedExample], pad_id: int, device) -> tup
     return response_token_loss(logits, labels.to(device), reduction="sum"), int(labels.ne(-100).sum())
 
 
+def epoch_batches(encoded: list[EncodedExample], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """One epoch's batches of example indices: shuffled, each of one kind, with pictures or without (choice: a text
+    twin's row among image prompts would be padded to their length, and cost nearly as much as one of them)."""
+    order = list(range(len(encoded)))
+    rng.shuffle(order)
+    kinds = [[i for i in order if (encoded[i].pixel_values is None) == text] for text in (False, True)]
+    batches = [kind[b: b + batch_size] for kind in kinds for b in range(0, len(kind), batch_size)]
+    if all(kinds):  # both kinds: spread the text batches among the image ones
+        rng.shuffle(batches)
+    return batches
+
+
 def train_visual_sft(model, processor, examples: list[VisualExample], cfg: SFTConfig, store: ImageStore, *,
                      out_dir: str | Path | None = None, on_step: Callable[[int, dict], None] | None = None,
                      max_steps: int | None = None, eos: bool = True) -> SFTResult:
@@ -105,7 +117,7 @@ def train_visual_sft(model, processor, examples: list[VisualExample], cfg: SFTCo
     torch.manual_seed(cfg.seed)
     encoded = encode_examples(processor, examples, store, eos)
     pad = processor.tokenizer.pad_token_id
-    steps_per_epoch = math.ceil(len(encoded) / cfg.batch_size)
+    steps_per_epoch = len(epoch_batches(encoded, cfg.batch_size, random.Random(0)))
     total = steps_per_epoch * cfg.epochs if max_steps is None else min(max_steps, steps_per_epoch * cfg.epochs)
     tokens_per_batch = sum(len(e.ids) - e.prompt_tokens for e in encoded) / steps_per_epoch  # token-uniform, as sft.train_sft
     groups = param_groups(model, cfg.vision_lr_scale)
@@ -114,14 +126,12 @@ def train_visual_sft(model, processor, examples: list[VisualExample], cfg: SFTCo
     model.train()
     step, tokens, loss_value, t0 = 0, 0, float("nan"), time.perf_counter()
     for epoch in range(cfg.epochs):
-        order = list(range(len(encoded)))
-        random.Random(cfg.seed + epoch).shuffle(order)
-        for b in range(0, len(order), cfg.batch_size):
+        for batch in epoch_batches(encoded, cfg.batch_size, random.Random(cfg.seed + epoch)):
             if step >= total:
                 break
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total, cfg) * group["scale"]
-            rows = [encoded[i] for i in order[b: b + cfg.batch_size]]
+            rows = [encoded[i] for i in batch]
             with autocast(device, bf16):
                 loss_sum, n_tokens = response_loss(model, rows, pad, device)
             opt.zero_grad(set_to_none=True)

@@ -16,7 +16,7 @@ from k15core.models import pick_device
 from k15core.sft import SFTResult
 from k15core.tasks import make_task
 from k15core.vlm.inputs import ImagePromptEncoder, store_pictures
-from k15core.vlm.language import train_language
+from k15core.vlm.language import mixed_text_examples, train_language
 from k15core.vlm.model import load_vlm
 from k15core.vlm.read import train_reading
 from k15core.vlm.sft import train_visual_sft, visual_warmup_set
@@ -31,12 +31,13 @@ def _picture_task(cfg):
 
 
 def run_visual_sft(ws, store, cfg, base: Path, out_name: str, progress: bool = True) -> SFTResult:
-    """Warm up the VLM in `base` on the task's mixed-style set of image prompts, after the language stage when
+    """Warm up the VLM in `base` on the task's mixed-style set of image prompts (with sft.text_examples of its text
+    twin shuffled in, `vlm.language`), after the language stage when
     sft.text_steps > 0 (`vlm.language`) and the read stage when sft.read_steps > 0 (`vlm.read`); save to
     models/<out_name>; record the run."""
     task = _picture_task(cfg)
     model, processor = load_vlm(base, device=pick_device())
-    examples = visual_warmup_set(task, cfg.sft, ws.images)
+    examples = visual_warmup_set(task, cfg.sft, ws.images) + mixed_text_examples(task, cfg.sft)
     run_id = store.create_run(f"sft:{out_name}", "sft", {**cfg.to_dict(), "base_model": str(base), "examples": "task"})
     pending: list[tuple[int, dict]] = []
 
