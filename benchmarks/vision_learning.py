@@ -53,6 +53,7 @@ SMOKE = [
     "model.hidden_size=64", "model.num_layers=2", "model.num_heads=2", "model.num_kv_heads=1", "model.intermediate_size=128",
     "sft.examples=32", "sft.batch_size=16", "task.eval_per_level=1", "rl.iterations=1", "rl.prompts_per_iter=2", "rl.k=2",
     "rl.max_response_tokens=16", "eval.max_new_tokens=16", "rl.checkpoint_every=0", "sft.read_steps=2", "sft.text_steps=2",
+    "sft.text_examples=16",
 ]
 GAIN_POINTS = 15.0
 """The issue's bar: RL raises held-out accuracy by at least this many points."""
