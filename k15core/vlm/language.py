@@ -24,6 +24,7 @@ from typing import Callable
 from k15core.config import SFTConfig
 from k15core.errors import K15Error
 from k15core.sft import SFTExample, SFTResult, build_warmup_set, train_sft
+from k15core.vlm.sft import VisualExample
 
 TEXT_SEED = 104_729
 """Added to sft.seed for the language stage's draw of problems, so it is not the warm-up set's draw (choice)."""
@@ -52,11 +53,9 @@ def mixed_text_examples(task, cfg: SFTConfig) -> list:
     """`sft.text_examples` examples of the text twin as warm-up examples without pictures (`VisualExample`s with no
     images), shuffled in among the warm-up's image prompts by `train_visual_sft`: the same style mix, a draw of
     problems other than the warm-up's."""
-    from k15core.vlm.sft import VisualExample
-
     if not cfg.text_examples:
         return []
-    draw = dataclasses.replace(cfg, examples=cfg.text_examples, seed=cfg.seed + TEXT_SEED)
+    draw = dataclasses.replace(language_config(cfg), examples=cfg.text_examples)  # the language stage's draw of problems
     return [VisualExample(e, ()) for e in build_warmup_set(text_twin(task), draw)]
 
 
