@@ -55,7 +55,7 @@ def mixed_text_examples(task, cfg: SFTConfig) -> list:
     problems other than the warm-up's."""
     if not cfg.text_examples:
         return []
-    draw = dataclasses.replace(language_config(cfg), examples=cfg.text_examples)  # the language stage's draw of problems
+    draw = dataclasses.replace(cfg, examples=cfg.text_examples, seed=cfg.seed + TEXT_SEED)  # the language stage's seed offset
     return [VisualExample(e, ()) for e in build_warmup_set(text_twin(task), draw)]
 
 

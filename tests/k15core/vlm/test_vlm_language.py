@@ -4,12 +4,14 @@ metric names."""
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
 
 from k15core.config import SFTConfig, load_config
 from k15core.errors import K15Error
+from k15core.tasks import make_task
 from k15core.tasks.recurrence import RecurrenceTask
 from k15core.tasks.visual_recurrence import VisualRecurrenceGridTask, seed_digits
 from k15core.vlm.language import language_config, mixed_text_examples, text_set, train_language
@@ -95,6 +97,12 @@ def test_text_examples_mix_the_twin_into_the_warm_up_and_a_mixed_batch_trains_bo
         digits, steps = v.example.problem_id.split(":")[1].split("|")
         assert v.example.prompt == f"Seq {digits}, steps: {steps}\n" and (digits, int(steps)) not in held_out
     assert mixed_text_examples(TASK, CFG) == []  # off by default
+    # vision.yaml's warm-up: no language stage (text_steps 0), the twin mixed in; drawn with the stage's seed offset
+    vision = load_config(Path(__file__).parents[3] / "assets" / "configs" / "vision.yaml")
+    assert vision.sft.text_steps == 0 and vision.sft.text_examples > 0
+    assert len(mixed_text_examples(make_task(vision.task), vision.sft)) == vision.sft.text_examples
+    no_stage = mixed_text_examples(TASK, dataclasses.replace(cfg, text_steps=0))
+    assert [v.example for v in no_stage] == [v.example for v in mixed]  # the stage's length does not change the draw
 
     model, processor = load_vlm(tiny_vlm_dir)
     store = ImageStore(tmp_path / "images")
