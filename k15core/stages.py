@@ -215,15 +215,16 @@ def prepare_rl(ws: Workspace, store: Store | None, cfg: Config, model_dir: Path 
 def _vision(ws: Workspace, task, processor, pool: list[Problem] = ()) -> dict:
     """RLRun's arguments for a vision-language policy (its processor and the workspace's image store, the pool's
     pictures put into it, and the held-out set's, which the doctor's check reads); {} for a text policy. A VLM
-    needs a task that draws pictures."""
+    needs prompts with pictures: a task that draws them, or a prompt file (`task.path`) whose rows name images,
+    which are checked again as they are stored (a file changed since it was read stops the run before it starts)."""
     if processor is None:
         return {}
-    from k15core.vlm.inputs import store_pictures
+    from k15core.vlm.inputs import NO_PICTURES_HELP, shows_pictures, store_pictures
 
-    if not hasattr(task, "images"):
-        raise K15Error(f"the {task.name} task has no pictures, so a vision-language model has nothing to look at",
-                       "--set task.name=visual-recurrence")
-    store_pictures(task, [*pool, *task.eval_problems()], ws.images)
+    problems = [*pool, *task.eval_problems()]
+    if not shows_pictures(task, problems):
+        raise K15Error(f"the {task.name} task's prompts have no pictures, so a vision-language model has nothing to look at", NO_PICTURES_HELP)
+    store_pictures(task, problems, ws.images)
     return {"processor": processor, "images": ws.images}
 
 

@@ -18,6 +18,9 @@ from PIL import Image
 
 from k15core.tasks.prompt_images import IMAGE_MARKER
 
+NO_PICTURES_HELP = "--set task.name=visual-recurrence, or --set task.path=FILE: a prompt file with an images column"
+"""What to do when a vision-language model is given prompts without pictures."""
+
 
 @dataclass(frozen=True)
 class EncodedPrompt:
@@ -85,13 +88,23 @@ class ImagePromptEncoder:
         return EncodedPrompt(encoded.ids, encoded.pixel_values, tuple(problem.images))
 
 
+def shows_pictures(task, problems) -> bool:
+    """Whether a VLM has pictures to look at: the task draws them, or some of `problems` name images."""
+    return hasattr(task, "images") or any(p.images for p in problems)
+
+
 def store_pictures(task, problems, store) -> int:
-    """Put the pictures of a picture-drawing task's `problems` (`task.images(problem)`) into the image store, so
-    that their addresses resolve; returns how many pictures there are. A task without pictures (a text task,
-    or prompts whose images are already stored) has nothing to put."""
-    count = 0
-    for p in problems if hasattr(task, "images") else ():
-        for img in task.images(p):
-            store.put(img)
-            count += 1
-    return count
+    """Put the pictures of `problems` into the image store, so that their addresses resolve; returns how many
+    were put. A picture-drawing task's are drawn (`task.images(problem)`); a prompt file's (rows with an images
+    column) are read from their files and checked against the addresses the rows were read with (a file changed
+    since: K15Error, nothing stored). Prompts from the store have theirs stored already; text prompts have none."""
+    if hasattr(task, "images"):
+        count = 0
+        for p in problems:
+            for img in task.images(p):
+                store.put(img)
+                count += 1
+        return count
+    from k15core.tasks import store_prompt_images
+
+    return store_prompt_images([p for p in problems if p.meta.get("image_files")], store)

@@ -25,7 +25,7 @@ from k15core.precision import autocast, use_bf16
 from k15core.sft import SFTExample, SFTResult, build_warmup_set, lr_at, response_token_loss
 from k15core.tokens import right_pad, span_mask
 from k15core.vlm.images import ImageStore
-from k15core.vlm.inputs import encode_prompt, pixel_inputs
+from k15core.vlm.inputs import encode_prompt, pixel_inputs, store_pictures
 
 
 @dataclass(frozen=True)
@@ -46,15 +46,16 @@ class EncodedExample:
 
 
 def visual_warmup_set(task, cfg: SFTConfig, store: ImageStore) -> list[VisualExample]:
-    """`sft.build_warmup_set`'s examples, each with its problem's images, which are put into `store`."""
+    """`sft.build_warmup_set`'s examples, each with its problem's images, which are put into `store` (drawn by a
+    picture task, read from a prompt file's image files: `inputs.store_pictures`)."""
     problems = {p.id: p for p in task.train_problems(cfg.examples, seed=cfg.seed)}  # the draw build_warmup_set makes
+    store_pictures(task, list(problems.values()), store)
     out = []
     for e in build_warmup_set(task, cfg):
         problem = problems[e.problem_id]
-        addresses = tuple(store.put(img) for img in task.images(problem))
-        if addresses != problem.images:
+        if any(a not in store for a in problem.images):
             raise K15Error(f"problem {problem.id!r}: its pictures do not have the addresses it names", "the task renders one picture per id")
-        out.append(VisualExample(e, addresses))
+        out.append(VisualExample(e, problem.images))
     return out
 
 

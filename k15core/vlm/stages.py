@@ -15,18 +15,18 @@ from k15core.evaluate import EvalRow, evaluate, record_eval
 from k15core.models import pick_device
 from k15core.sft import SFTResult
 from k15core.tasks import make_task
-from k15core.vlm.inputs import ImagePromptEncoder, store_pictures
+from k15core.vlm.inputs import NO_PICTURES_HELP, ImagePromptEncoder, shows_pictures, store_pictures
 from k15core.vlm.language import mixed_text_examples, train_language
 from k15core.vlm.model import load_vlm
 from k15core.vlm.read import train_reading
 from k15core.vlm.sft import train_visual_sft, visual_warmup_set
 
 
-def _picture_task(cfg):
+def _picture_task(cfg, problems=None):
+    """The task, when a VLM has pictures to look at: it draws them, or `problems` (a prompt file's) name images."""
     task = make_task(cfg.task)
-    if not hasattr(task, "images"):
-        raise K15Error(f"the {task.name} task has no pictures, so a vision-language model has nothing to look at",
-                       "--set task.name=visual-recurrence")
+    if not shows_pictures(task, task.eval_problems() if problems is None else problems):
+        raise K15Error(f"the {task.name} task's prompts have no pictures, so a vision-language model has nothing to look at", NO_PICTURES_HELP)
     return task
 
 
@@ -74,7 +74,7 @@ def run_visual_sft(ws, store, cfg, base: Path, out_name: str, progress: bool = T
 
 def run_visual_eval(ws, store, cfg, model_dir: Path, problems=None, name: str = "", progress: bool = True) -> list[EvalRow]:
     """Evaluate the VLM in `model_dir` on `problems` (default: the task's held-out set), by level and style; record every answer."""
-    task = _picture_task(cfg)
+    task = _picture_task(cfg, problems)
     problems = problems if problems is not None else task.eval_problems()
     store_pictures(task, problems, ws.images)
     model, processor = load_vlm(model_dir, device=pick_device())

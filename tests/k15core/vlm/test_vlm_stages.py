@@ -46,6 +46,6 @@ def test_a_vlm_refuses_a_task_without_pictures(workspace):
 
     cfg = load_config(overrides=["model.hidden_size=64", "model.num_layers=1", "model.num_heads=2", "model.num_kv_heads=1", "model.intermediate_size=64"])
     MODEL_KINDS.get("vlm").build(cfg.model, workspace.model_dir("v"))
-    with pytest.raises(K15Error, match="has no pictures"):
+    with pytest.raises(K15Error, match="have no pictures"):
         stages.run_eval(workspace, workspace.store(), cfg, workspace.model_dir("v"))
     assert MODEL_KINDS.get("text").tiny_name == stages.BASE_MODEL
