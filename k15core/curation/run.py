@@ -63,12 +63,14 @@ CHAT_INSTRUCTION = "\nGive the final answer on its own line after 'Answer:'."
 
 
 def hf_sampler(model, tokenizer, *, temperature: float, max_new_tokens: int, batch_size: int = 64, seed: int = 0,
-               chat: bool | None = None) -> SampleFn:
+               chat: bool | None = None, encode=None) -> SampleFn:
     """Sample with the Hugging Face engine (temperature sampling, no top-k).
 
     `chat` (default: whenever the tokenizer has a chat template) wraps each prompt as a user turn of
     the model's chat template, with an instruction to end on "Answer: ...", so an instruct model
     (SmolLM2) answers in a form the verifiers read. The tiny model has no template: raw prompts.
+    `encode` (a vision-language model's `vlm.inputs.ImagePromptEncoder`) encodes each problem with its
+    pictures instead, as the trainer's rollouts do; it then owns the template too.
     """
     from k15core.prompting import render_prompt, uses_chat_template
     from k15core.rollout.hf import generate
@@ -80,7 +82,8 @@ def hf_sampler(model, tokenizer, *, temperature: float, max_new_tokens: int, bat
 
     def sample(problems: list[Problem], n: int, prefix: str) -> list[list[str]]:
         gens = generate(model, tokenizer, [as_prompt(p) for p in problems], k=n, max_new_tokens=max_new_tokens, temperature=temperature,
-                        prefixes=[prefix] * len(problems) if prefix else None, batch_size=batch_size, seed=seed)
+                        prefixes=[prefix] * len(problems) if prefix else None, batch_size=batch_size, seed=seed,
+                        encoded=[encode(p) for p in problems] if encode is not None else None)
         out: list[list[str]] = [[] for _ in problems]
         for g in gens:
             out[g.prompt_index].append(g.text)
