@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Hashable, Iterable, TypeVar
 
 from k15core.labels import HumanMark
 
@@ -110,7 +110,11 @@ def pair_content(prompt: str, chosen: Sample, rejected: Sample) -> tuple:
     return prompt, chosen.text, rejected.text
 
 
-def choose_pairs(source: str, auto: list, human: list, key=None) -> list:
+Item = TypeVar("Item")
+"""A pair, or a pair with what else makes it one training example (`choose_pairs`)."""
+
+
+def choose_pairs(source: str, auto: list[Item], human: list[Item], key: Callable[[Item], Hashable] | None = None) -> list[Item]:
     """The (prompt, chosen, rejected) pairs DPO trains on for `--pairs source`:
 
     - auto: `auto` as it is (today's behaviour: `dpo_pairs` decides, repeats included);
