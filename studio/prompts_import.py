@@ -11,6 +11,7 @@ from gradio_client.utils import strip_invalid_filename_characters
 from k15core.errors import K15Error
 from k15core.store import Store
 from k15core.tasks import read_checked_prompt_file, store_prompt_images
+from k15core.tasks.prompt_images import image_name
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def preview_import(upload: str | list[str] | None, default_task: str) -> tuple[p
     except Exception as err:  # K15Error: not a file we can read at all
         return pd.DataFrame(columns=good_cols), pd.DataFrame(columns=bad_cols), f"cannot import: {getattr(err, 'problem', err)}", False
     errors = list(report.errors)
-    good = pd.DataFrame([[p.id, p.prompt, p.reference, p.difficulty, p.task, ", ".join(Path(f).name for f in p.meta.get("image_files", ()))]
+    good = pd.DataFrame([[p.id, p.prompt, p.reference, p.difficulty, p.task, ", ".join(image_name(f) for f in p.meta.get("image_files", ()))]
                          for p in report.problems[:50]], columns=good_cols)
     bad = pd.DataFrame(errors, columns=bad_cols)
     if errors:

@@ -174,8 +174,22 @@ def _rows(dataset: Any, mapping: ColumnMap) -> Iterator[tuple[str, object]]:
     """('row N', mapped row), reading only the columns a problem uses (a dataset may also hold images or long texts)."""
     names = used_columns(mapping, dataset.column_names)
     dataset = dataset.with_format(None).select_columns(names)  # plain Python values, whatever format the user set
+    dataset = _undecoded_images(dataset, mapping.get("images", "images"))
     number = 0
     for batch in dataset.iter(batch_size=_BATCH):
         for values in zip(*(batch[n] for n in names)):
             number += 1
             yield f"row {number}", map_row(dict(zip(names, values)), mapping)
+
+
+def _undecoded_images(dataset: Any, column: str) -> Any:
+    """The dataset with its `datasets.Image` images column (one image or a list a row) read as encoded bytes
+    ({"bytes", "path"}) rather than decoded pictures: `prompt_images` checks their size before decoding them."""
+    from datasets import Image, List
+
+    feature = dataset.features.get(column)
+    if isinstance(feature, Image):
+        return dataset.cast_column(column, Image(decode=False))
+    if isinstance(feature, List) and isinstance(feature.feature, Image):
+        return dataset.cast_column(column, List(Image(decode=False)))
+    return dataset
