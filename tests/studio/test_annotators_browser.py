@@ -67,7 +67,11 @@ def test_two_annotators_overlap_and_counters(studio_data):
 
                 # overlap 2, saved in bob's panel: the prompt ann reviewed is bob's first too
                 bob.get_by_text("Annotators: overlap, assignments, agreement").click()
-                bob.locator("#prompt-overlap input").fill("2")
+                overlap = bob.locator("#prompt-overlap input")
+                expect(overlap).to_have_value("1", timeout=15_000)  # the page's load filled it in (typed before it, a late load undoes it)
+                overlap.fill("2")
+                overlap.press("Tab")  # the number is committed (its change event) before the click reads it
+                expect(overlap).to_have_value("2")
                 bob.locator("#prompt-queue-save").click()
                 expect(bob.locator("#prompt-queue-message")).to_contain_text("saved: overlap 2", timeout=15_000)
                 bob.locator("#prompt-next-mine").click()
