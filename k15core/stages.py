@@ -254,18 +254,23 @@ def load_judge(path: Path, cfg, device=None):
     return CoTJudge(HFCompleter(model, tokenizer, cfg), cfg.max_response_chars)
 
 
+def load_either(path: Path, device, model_cfg=None):
+    """(model, tokenizer, processor) from a local folder of either kind (`model_kinds.kind_of`): a vision-language
+    model's processor (its tokenizer is `tokenizer`), None for a text model; LoRA added if `model_cfg.lora`."""
+    if kind_of(path) == "vlm":
+        from k15core.vlm.model import load_vlm
+
+        model, processor = load_vlm(path, device=device, lora=model_cfg)
+        return model, processor.tokenizer, processor
+    model, tokenizer = load_model(path, model_cfg, device=device)
+    return model, tokenizer, None
+
+
 def load_policy(path: Path, model_cfg, cfg: Config):
     """(policy to train, model the HF engine samples from, tokenizer, processor): loaded on this rank's device, with
     gradient checkpointing if asked, wrapped for DDP/FSDP2 under torchrun (`dist.prepare_model`). `processor` is a
     vision-language model's (its tokenizer is `tokenizer`), None for a text model."""
-    processor = None
-    if kind_of(path) == "vlm":
-        from k15core.vlm.model import load_vlm
-
-        model, processor = load_vlm(path, device=dist.device(), lora=model_cfg)
-        tokenizer = processor.tokenizer
-    else:
-        model, tokenizer = load_model(path, model_cfg, device=dist.device())
+    model, tokenizer, processor = load_either(path, dist.device(), model_cfg)
     if cfg.rl.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     policy, rollout_model = dist.prepare_model(model, cfg.rl.strategy, plain_copy=cfg.rl.engine == "hf")

@@ -110,23 +110,17 @@ def _model_pass(args, curate):
 
     from k15core import stages
     from k15core.curation.run import CHAT_INSTRUCTION, hf_sampler, store_problems
-    from k15core.model_kinds import kind_of
-    from k15core.models import load_model, pick_device
+    from k15core.models import pick_device
+    from k15core.vlm.inputs import ImagePromptEncoder
 
     cfg, ws = setup(args)
     store = ws.store()
     problems = store_problems(store, args.task)[: args.limit]
     if not problems:
         raise K15Error("the run store holds no prompts to curate", "import some (k15 prompts import FILE) or run k15 train once")
-    path = stages.resolve_model(ws, args.model)
-    if kind_of(path) == "vlm":  # a VLM sees each prompt's pictures, from the workspace's image store
-        from k15core.vlm.inputs import ImagePromptEncoder
-        from k15core.vlm.model import load_vlm
-
-        model, processor = load_vlm(path, device=pick_device())
-        tokenizer, encode = processor.tokenizer, ImagePromptEncoder(processor, ws.images, CHAT_INSTRUCTION)
-    else:
-        (model, tokenizer), encode = load_model(path, device=pick_device()), None
+    model, tokenizer, processor = stages.load_either(stages.resolve_model(ws, args.model), pick_device())
+    # a VLM sees each prompt's pictures, from the workspace's image store
+    encode = ImagePromptEncoder(processor, ws.images, CHAT_INSTRUCTION) if processor is not None else None
     sample = hf_sampler(model, tokenizer, temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed, encode=encode)
     with tqdm(total=len(problems), desc=f"curate {args.curate_command}", unit="prompt", disable=args.quiet) as bar:
         return curate(store, problems, sample, bar.update)

@@ -81,7 +81,8 @@ def hf_sampler(model, tokenizer, *, temperature: float, max_new_tokens: int, bat
         return render_prompt(tokenizer, p.prompt, CHAT_INSTRUCTION) if use_chat else p.prompt
 
     def sample(problems: list[Problem], n: int, prefix: str) -> list[list[str]]:
-        gens = generate(model, tokenizer, [as_prompt(p) for p in problems], k=n, max_new_tokens=max_new_tokens, temperature=temperature,
+        texts = [p.prompt if encode is not None else as_prompt(p) for p in problems]  # an encoder's ids replace the texts
+        gens = generate(model, tokenizer, texts, k=n, max_new_tokens=max_new_tokens, temperature=temperature,
                         prefixes=[prefix] * len(problems) if prefix else None, batch_size=batch_size, seed=seed,
                         encoded=[encode(p) for p in problems] if encode is not None else None)
         out: list[list[str]] = [[] for _ in problems]

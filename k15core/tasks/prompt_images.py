@@ -136,7 +136,7 @@ def read_inline_image(image: InlineImage, limits: ImageLimits = LIMITS) -> Image
 
 def read_source(source: ImageSource, limits: ImageLimits = LIMITS) -> Image.Image:
     """A checked image read again from where it came from."""
-    return read_inline_image(source, limits) if isinstance(source, InlineImage) else read_image(Path(source), Path(source).name, limits)
+    return read_inline_image(source, limits) if isinstance(source, InlineImage) else read_image(Path(source), image_name(source), limits)
 
 
 def _decode(file, size: int, ref: str, limits: ImageLimits) -> Image.Image:

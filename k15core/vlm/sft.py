@@ -10,7 +10,6 @@ are of nearly one length, choice), each either all image prompts or all text (th
 """
 from __future__ import annotations
 
-import math
 import random
 import time
 from dataclasses import dataclass
@@ -119,8 +118,7 @@ def train_visual_sft(model, processor, examples: list[VisualExample], cfg: SFTCo
     torch.manual_seed(cfg.seed)
     encoded = encode_examples(processor, examples, store, eos)
     pad = processor.tokenizer.pad_token_id
-    texts = sum(e.pixel_values is None for e in encoded)
-    steps_per_epoch = math.ceil(texts / cfg.batch_size) + math.ceil((len(encoded) - texts) / cfg.batch_size)  # epoch_batches'
+    steps_per_epoch = len(epoch_batches(encoded, cfg.batch_size, random.Random(0)))  # any order has as many
     total = steps_per_epoch * cfg.epochs if max_steps is None else min(max_steps, steps_per_epoch * cfg.epochs)
     tokens_per_batch = sum(len(e.ids) - e.prompt_tokens for e in encoded) / steps_per_epoch  # token-uniform, as sft.train_sft
     groups = param_groups(model, cfg.vision_lr_scale)

@@ -23,11 +23,13 @@ from k15core.vlm.sft import train_visual_sft, visual_warmup_set
 
 
 def _picture_task(cfg, problems=None):
-    """The task, when a VLM has pictures to look at: it draws them, or `problems` (a prompt file's) name images."""
+    """(task, problems: given, else its held-out set), when a VLM has pictures to look at: the task draws them, or
+    the problems (a prompt file's) name images."""
     task = make_task(cfg.task)
-    if not shows_pictures(task, task.eval_problems() if problems is None else problems):
+    problems = task.eval_problems() if problems is None else problems
+    if not shows_pictures(task, problems):
         raise K15Error(f"the {task.name} task's prompts have no pictures, so a vision-language model has nothing to look at", NO_PICTURES_HELP)
-    return task
+    return task, problems
 
 
 def run_visual_sft(ws, store, cfg, base: Path, out_name: str, progress: bool = True) -> SFTResult:
@@ -35,7 +37,7 @@ def run_visual_sft(ws, store, cfg, base: Path, out_name: str, progress: bool = T
     twin shuffled in, `vlm.language`), after the language stage when
     sft.text_steps > 0 (`vlm.language`) and the read stage when sft.read_steps > 0 (`vlm.read`); save to
     models/<out_name>; record the run."""
-    task = _picture_task(cfg)
+    task, _ = _picture_task(cfg)
     model, processor = load_vlm(base, device=pick_device())
     examples = visual_warmup_set(task, cfg.sft, ws.images) + mixed_text_examples(task, cfg.sft)
     run_id = store.create_run(f"sft:{out_name}", "sft", {**cfg.to_dict(), "base_model": str(base), "examples": "task"})
@@ -74,8 +76,7 @@ def run_visual_sft(ws, store, cfg, base: Path, out_name: str, progress: bool = T
 
 def run_visual_eval(ws, store, cfg, model_dir: Path, problems=None, name: str = "", progress: bool = True) -> list[EvalRow]:
     """Evaluate the VLM in `model_dir` on `problems` (default: the task's held-out set), by level and style; record every answer."""
-    task = _picture_task(cfg, problems)
-    problems = problems if problems is not None else task.eval_problems()
+    task, problems = _picture_task(cfg, problems)
     store_pictures(task, problems, ws.images)
     model, processor = load_vlm(model_dir, device=pick_device())
     run_id = store.create_run(f"eval:{name or model_dir.name}", "eval", {**cfg.to_dict(), "model_dir": str(model_dir)})
